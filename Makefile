@@ -1,0 +1,41 @@
+# edged build, test and packaging entry points. `make help` lists them.
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+LDFLAGS   := -X github.com/goldentooth/edged/cmd/edged/internal/version.Version=$(VERSION) \
+             -X github.com/goldentooth/edged/cmd/edged/internal/version.Commit=$(COMMIT)
+# The test kube-apiserver (a nested module, see test/apiserver/README.md).
+APISERVER := test/apiserver/bin/testapiserver
+TESTFLAGS ?= -count=1 -timeout 25m
+
+.PHONY: help build test unit bench lint fuzz testapiserver lab deb clean
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+build: ## build bin/edged
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/edged ./cmd/edged
+
+testapiserver: ## build the test kube-apiserver once per machine (cold ~5 min)
+	test/apiserver/build.sh
+
+test: testapiserver ## the whole suite: unit, lab (netns, haproxy), apiserver and raft tests (root)
+	$(GO) test $(TESTFLAGS) ./...
+
+unit: ## only the tests that need neither root nor external binaries
+	$(GO) test -short -count=1 ./...
+
+bench: ## benchmarks (allocator, raft, haproxy)
+	$(GO) test -run '^$$' -bench . -benchmem ./lbpool/...
+
+lint: ## gofmt check and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+fuzz: ## run every fuzz target for 20s each
+	@for p in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$p 2>/dev/null | grep '^Fuzz'); do \
+	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$p || exit 1; done; done
+
+clean: ## remove build outputs
+	rm -rf bin dist
