@@ -1,0 +1,265 @@
+package lbpool
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+)
+
+// Allocate gives req.Key addresses that satisfy req: the requested IPs, or
+// else the lowest free (or compatibly shared) address of each wanted family
+// from the requested pool, or else from the first eligible auto-assign pool
+// in priority order. Every family comes from the same pool.
+//
+// A key that already holds an allocation satisfying req keeps it unchanged
+// (its sharing facts are refreshed). Otherwise a new allocation is tried with
+// the old addresses counted free; if that fails the old one stays and the
+// error is returned, so nothing is ever lost.
+func (a *Allocator) Allocate(req Request) (Allocation, error) {
+	req, err := normalize(req)
+	if err != nil {
+		return Allocation{}, err
+	}
+	if cur, ok := a.allocs[req.Key]; ok {
+		if a.satisfies(*cur, req) {
+			a.remove(req.Key)
+			kept := withFacts(Allocation{Key: req.Key, Pool: cur.Pool, IPs: slices.Clone(cur.IPs)}, req)
+			a.insert(kept)
+			return cloneAlloc(kept), nil
+		}
+		old := cloneAlloc(*cur)
+		a.remove(req.Key)
+		got, err := a.allocate(req)
+		if err != nil {
+			a.insert(old)
+			return Allocation{}, err
+		}
+		return got, nil
+	}
+	return a.allocate(req)
+}
+
+// normalize checks req and fills Families from the requested IPs.
+func normalize(req Request) (Request, error) {
+	bad := func(format string, args ...any) (Request, error) {
+		return req, fmt.Errorf("%s: %w: %s", req.Key, ErrBadRequest, fmt.Sprintf(format, args...))
+	}
+	if req.Key == "" {
+		return bad("empty key")
+	}
+	req.IPs = slices.Clone(req.IPs)
+	var seenIP, seen [2]bool // indexed by famIndex
+	for i, ip := range req.IPs {
+		if !ip.IsValid() {
+			return bad("invalid requested address")
+		}
+		req.IPs[i] = ip.Unmap()
+		f := familyOf(req.IPs[i])
+		if seenIP[famIndex(f)] {
+			return bad("more than one IPv%d address requested (at most one per family)", f)
+		}
+		seenIP[famIndex(f)] = true
+	}
+	if len(req.Families) == 0 {
+		for _, ip := range req.IPs {
+			req.Families = append(req.Families, familyOf(ip))
+		}
+		if len(req.Families) == 0 {
+			req.Families = []Family{IPv4}
+		}
+	}
+	for _, f := range req.Families {
+		if f != IPv4 && f != IPv6 {
+			return bad("unknown address family %d", f)
+		}
+		if seen[famIndex(f)] {
+			return bad("family IPv%d listed twice", f)
+		}
+		seen[famIndex(f)] = true
+	}
+	for i, f := range []Family{IPv4, IPv6} {
+		if seenIP[i] && !seen[i] {
+			return bad("requested an IPv%d address but the service does not ask for that family", f)
+		}
+	}
+	return req, nil
+}
+
+func withFacts(al Allocation, req Request) Allocation {
+	al.SharingKey = req.SharingKey
+	al.Ports = slices.Clone(req.Ports)
+	al.TrafficPolicyCluster = req.TrafficPolicyCluster
+	al.Selector = req.Selector
+	return al
+}
+
+// satisfies reports whether cur still meets req.
+func (a *Allocator) satisfies(cur Allocation, req Request) bool {
+	if req.Pool != "" && cur.Pool != req.Pool {
+		return false
+	}
+	if len(cur.IPs) != len(req.Families) {
+		return false
+	}
+	for _, f := range req.Families {
+		if !slices.ContainsFunc(cur.IPs, func(ip netip.Addr) bool { return familyOf(ip) == f }) {
+			return false
+		}
+	}
+	for _, ip := range req.IPs {
+		if !slices.Contains(cur.IPs, ip) {
+			return false
+		}
+	}
+	for _, ip := range cur.IPs {
+		if a.conflict(ip, req) != nil {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *Allocator) allocate(req Request) (Allocation, error) {
+	if len(req.IPs) > 0 {
+		return a.allocateRequested(req)
+	}
+	if req.Pool != "" {
+		p, ok := a.byName[req.Pool]
+		if !ok {
+			return Allocation{}, fmt.Errorf("%s: pool %q: %w", req.Key, req.Pool, ErrUnknownPool)
+		}
+		if !p.eligible(req) {
+			return Allocation{}, fmt.Errorf("%s: pool %q: %w (serviceAllocation excludes namespace %q or the service's labels)", req.Key, req.Pool, ErrNotEligible, req.Namespace)
+		}
+		return a.fromPool(p, req, nil)
+	}
+	tried := 0
+	for _, p := range a.auto {
+		if !p.AutoAssign || !p.eligible(req) {
+			continue
+		}
+		tried++
+		if al, err := a.fromPool(p, req, nil); err == nil {
+			return al, nil
+		}
+	}
+	if tried == 0 {
+		return Allocation{}, fmt.Errorf("%s: %w: no auto-assign pool serves namespace %q", req.Key, ErrNotEligible, req.Namespace)
+	}
+	return Allocation{}, fmt.Errorf("%s: %w (%d eligible pools full)", req.Key, ErrPoolExhausted, tried)
+}
+
+func (a *Allocator) allocateRequested(req Request) (Allocation, error) {
+	p := a.poolOf(req.IPs[0])
+	for _, ip := range req.IPs {
+		q := a.poolOf(ip)
+		if q == nil {
+			return Allocation{}, fmt.Errorf("%s: %s: %w", req.Key, ip, ErrNotInPool)
+		}
+		if q != p {
+			return Allocation{}, fmt.Errorf("%s: %w: %s is in pool %q but %s is in pool %q; all addresses of a service come from one pool",
+				req.Key, ErrBadRequest, req.IPs[0], p.Name, ip, q.Name)
+		}
+		if !p.allocatable(ip) {
+			return Allocation{}, fmt.Errorf("%s: %s: %w: pool %q has avoidBuggyIPs and the address ends in .0 or .255", req.Key, ip, ErrNotInPool, p.Name)
+		}
+		if err := a.conflict(ip, req); err != nil {
+			return Allocation{}, err
+		}
+	}
+	if req.Pool != "" && req.Pool != p.Name {
+		return Allocation{}, fmt.Errorf("%s: %s is in pool %q, not the requested pool %q: %w", req.Key, req.IPs[0], p.Name, req.Pool, ErrNotInPool)
+	}
+	if !p.eligible(req) {
+		return Allocation{}, fmt.Errorf("%s: pool %q: %w (serviceAllocation excludes namespace %q or the service's labels)", req.Key, p.Name, ErrNotEligible, req.Namespace)
+	}
+	return a.fromPool(p, req, req.IPs)
+}
+
+// fromPool picks one address per family from p (fixed ones as given) and records the allocation.
+func (a *Allocator) fromPool(p *poolState, req Request, fixed []netip.Addr) (Allocation, error) {
+	al := Allocation{Key: req.Key, Pool: p.Name}
+	for _, f := range req.Families {
+		i := slices.IndexFunc(fixed, func(ip netip.Addr) bool { return familyOf(ip) == f })
+		if i >= 0 {
+			al.IPs = append(al.IPs, fixed[i])
+			continue
+		}
+		ip, ok := a.pick(p, f, req)
+		if !ok {
+			return Allocation{}, fmt.Errorf("%s: pool %q has no free IPv%d address: %w", req.Key, p.Name, f, ErrPoolExhausted)
+		}
+		al.IPs = append(al.IPs, ip)
+	}
+	al = withFacts(al, req)
+	a.insert(al)
+	return cloneAlloc(al), nil
+}
+
+// pick returns the lowest address of family f in p that is free or can be
+// shared with req.
+func (a *Allocator) pick(p *poolState, f Family, req Request) (netip.Addr, bool) {
+	var best netip.Addr
+	if fs := p.free[famIndex(f)]; fs != nil {
+		if u, ok := fs.lowest(); ok {
+			best = u.addr(f)
+		}
+	}
+	if req.SharingKey != "" {
+		// Shared candidates: addresses held by the same sharing key. The
+		// minimum does not depend on map order.
+		for k, keys := range a.holders {
+			ip := k.addr()
+			if familyOf(ip) != f || (best.IsValid() && !ip.Less(best)) || !p.contains(ip) {
+				continue
+			}
+			if h := a.allocs[keys[0]]; h.SharingKey == req.SharingKey && a.conflict(ip, req) == nil {
+				best = ip
+			}
+		}
+	}
+	return best, best.IsValid()
+}
+
+// conflict says why req may not hold ip next to its current holders.
+func (a *Allocator) conflict(ip netip.Addr, req Request) error {
+	for _, k := range a.holders[keyOf(ip)] {
+		if k == req.Key {
+			continue
+		}
+		h := a.allocs[k]
+		if err := sharingOK(*h, req); err != nil {
+			return fmt.Errorf("%s: %s held by %s: %w: %v", req.Key, ip, k, ErrInUse, err)
+		}
+	}
+	return nil
+}
+
+// sharingOK applies MetalLB's allow-shared-ip rules: the same non-empty
+// sharing key, no protocol+port in common, and the same backends (both
+// externalTrafficPolicy Cluster, or both Local with the same pod selector).
+func sharingOK(h Allocation, req Request) error {
+	if h.SharingKey == "" || req.SharingKey == "" {
+		return errors.New("neither service allows sharing (metallb.universe.tf/allow-shared-ip)")
+	}
+	if h.SharingKey != req.SharingKey {
+		return fmt.Errorf("sharing keys differ (%q vs %q)", h.SharingKey, req.SharingKey)
+	}
+	if backendKey(h.TrafficPolicyCluster, h.Selector) != backendKey(req.TrafficPolicyCluster, req.Selector) {
+		return errors.New("both services need externalTrafficPolicy Cluster, or Local with the same selector")
+	}
+	for _, p := range req.Ports {
+		if slices.Contains(h.Ports, p) {
+			return fmt.Errorf("both use %s/%d", p.Protocol, p.Port)
+		}
+	}
+	return nil
+}
+
+func backendKey(cluster bool, selector string) string {
+	if cluster {
+		return ""
+	}
+	return "local:" + selector
+}
