@@ -2,10 +2,11 @@
 GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT    ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
-LDFLAGS   := -X github.com/goldentooth/edged/cmd/edged/internal/version.Version=$(VERSION) \
-             -X github.com/goldentooth/edged/cmd/edged/internal/version.Commit=$(COMMIT)
+LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # The test kube-apiserver (a nested module, see test/apiserver/README.md).
 APISERVER := test/apiserver/bin/testapiserver
+# Debian versions must start with a digit.
+DEBVERSION ?= 0.1.0~git$(COMMIT)
 TESTFLAGS ?= -count=1 -timeout 25m
 
 .PHONY: help build test unit bench lint fuzz testapiserver lab deb clean
@@ -36,6 +37,9 @@ fuzz: ## run every fuzz target for 20s each
 	@for p in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$p 2>/dev/null | grep '^Fuzz'); do \
 	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$p || exit 1; done; done
+
+deb: build ## build dist/edged_*.deb (nfpm as a library, see packaging/)
+	cd packaging && VERSION=$(DEBVERSION) ARCH=$$($(GO) env GOARCH) $(GO) run . -spec nfpm.yaml -out ../dist
 
 clean: ## remove build outputs
 	rm -rf bin dist

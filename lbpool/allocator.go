@@ -153,7 +153,9 @@ func (a *Allocator) Allocations() []Allocation {
 }
 
 // Holders returns the keys holding ip, sorted.
-func (a *Allocator) Holders(ip netip.Addr) []string { return slices.Clone(a.holders[keyOf(ip.Unmap())]) }
+func (a *Allocator) Holders(ip netip.Addr) []string {
+	return slices.Clone(a.holders[keyOf(ip.Unmap())])
+}
 
 // Stats counts each pool's addresses, in config order. A shared address
 // counts once.

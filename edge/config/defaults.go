@@ -1,0 +1,78 @@
+package config
+
+import (
+	"os"
+	"time"
+)
+
+// Defaults. The raft timings aim at sub-second failover on a LAN; see
+// docs/raft.md for the trade-off.
+const (
+	DefaultDataDir          = "/var/lib/edged"
+	DefaultAdminSocket      = "/run/edged/admin.sock"
+	DefaultRaftBind         = "0.0.0.0:7950"
+	DefaultHeartbeatTimeout = 300 * time.Millisecond
+	DefaultElectionTimeout  = 300 * time.Millisecond
+	DefaultLeaseDuration    = 200 * time.Millisecond
+	DefaultClockDriftMargin = 50 * time.Millisecond
+	DefaultSnapshotInterval = 2 * time.Minute
+	DefaultSnapshotThresh   = 1024
+	DefaultIPMode           = "VIP"
+	DefaultMetallbNamespace = "metallb-system"
+	DefaultResync           = 10 * time.Minute
+	// DefaultGARPCount and DefaultGARPInterval: a short burst after takeover,
+	// as MetalLB's speaker sends.
+	DefaultGARPCount       = 3
+	DefaultGARPInterval    = 100 * time.Millisecond
+	DefaultRefreshInterval = 30 * time.Second
+	DefaultHAProxyFile     = "/etc/haproxy/edged/edged.cfg"
+	DefaultOperatorFile    = "/etc/haproxy/haproxy.cfg"
+	DefaultMasterSocket    = "/run/haproxy-master.sock"
+	DefaultStatsSocket     = "/run/haproxy/edged-admin.sock"
+	DefaultHAProxyBinary   = "haproxy"
+	DefaultCertDir         = "/etc/haproxy/edged/certs"
+	// DefaultServerSlots pre-allocates servers per backend so endpoint
+	// changes never need a reload.
+	DefaultServerSlots  = 16
+	DefaultCoalesce     = 100 * time.Millisecond
+	DefaultBackendMode  = "endpoints"
+	DefaultStatsURI     = "/stats"
+	DefaultStatsRefresh = 10 * time.Second
+	// DefaultMetricsAddress is MetalLB's metrics port, so scrape configs carry over.
+	DefaultMetricsAddress = ":7472"
+)
+
+// defaults returns the values every section starts from.
+func defaults() map[string]any {
+	host, _ := os.Hostname()
+	return map[string]any{
+		"node::name":                   host,
+		"node::dataDir":                DefaultDataDir,
+		"node::adminSocket":            DefaultAdminSocket,
+		"raft::bindAddress":            DefaultRaftBind,
+		"raft::heartbeatTimeout":       DefaultHeartbeatTimeout,
+		"raft::electionTimeout":        DefaultElectionTimeout,
+		"raft::leaseDuration":          DefaultLeaseDuration,
+		"raft::clockDriftMargin":       DefaultClockDriftMargin,
+		"raft::snapshotInterval":       DefaultSnapshotInterval,
+		"raft::snapshotThreshold":      DefaultSnapshotThresh,
+		"kubernetes::ipMode":           DefaultIPMode,
+		"kubernetes::metallbNamespace": DefaultMetallbNamespace,
+		"kubernetes::resync":           DefaultResync,
+		"announce::garpCount":          DefaultGARPCount,
+		"announce::garpInterval":       DefaultGARPInterval,
+		"announce::refreshInterval":    DefaultRefreshInterval,
+		"haproxy::configFile":          DefaultHAProxyFile,
+		"haproxy::operatorFile":        DefaultOperatorFile,
+		"haproxy::masterSocket":        DefaultMasterSocket,
+		"haproxy::statsSocket":         DefaultStatsSocket,
+		"haproxy::binary":              DefaultHAProxyBinary,
+		"haproxy::certDir":             DefaultCertDir,
+		"haproxy::serverSlots":         DefaultServerSlots,
+		"haproxy::coalesce":            DefaultCoalesce,
+		"haproxy::backendMode":         DefaultBackendMode,
+		"haproxy::stats::uri":          DefaultStatsURI,
+		"haproxy::stats::refresh":      DefaultStatsRefresh,
+		"metrics::address":             DefaultMetricsAddress,
+	}
+}

@@ -1,0 +1,100 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/goldentooth/edged/lbpool"
+)
+
+// PoolSummary is what `edged validate` reports about one pool.
+type PoolSummary struct {
+	Name          string
+	V4, V6        uint64
+	AutoAssign    bool
+	AvoidBuggyIPs bool
+	// Advertisements name the L2 advertisements announcing the pool, with
+	// their interfaces; empty means the pool is not announced.
+	Advertisements []string
+}
+
+// Summary describes every pool as edged will use it.
+func (c *Config) Summary() ([]PoolSummary, error) {
+	a, err := lbpool.New(c.LBPools)
+	if err != nil {
+		return nil, err
+	}
+	stats := a.Stats()
+	out := make([]PoolSummary, len(c.LBPools))
+	for i, p := range c.LBPools {
+		out[i] = PoolSummary{Name: p.Name, V4: stats[i].TotalV4, V6: stats[i].TotalV6, AutoAssign: p.AutoAssign, AvoidBuggyIPs: p.AvoidBuggyIPs}
+		for _, ad := range c.AdvertisementsFor(i) {
+			ifs := ad.Interfaces
+			if len(ifs) == 0 {
+				ifs = c.Announce.Interfaces
+			}
+			desc := "all interfaces"
+			if len(ifs) > 0 {
+				desc = strings.Join(ifs, ",")
+			}
+			if len(ad.Nodes) > 0 {
+				desc += " from " + strings.Join(ad.Nodes, ",")
+			}
+			out[i].Advertisements = append(out[i].Advertisements, fmt.Sprintf("%s (%s)", ad.Name, desc))
+		}
+	}
+	return out, nil
+}
+
+// AdvertisementsFor returns the advertisements that announce pool i: those
+// naming it, those whose selectors match its labels, and those that name
+// and select nothing (MetalLB: all pools).
+func (c *Config) AdvertisementsFor(i int) []L2Advertisement {
+	p := c.Pools[i]
+	var out []L2Advertisement
+	for _, ad := range c.L2Advertisements {
+		all := len(ad.IPAddressPools) == 0 && len(ad.IPAddressPoolSelectors) == 0
+		match := all || slices.Contains(ad.IPAddressPools, p.Name)
+		for _, s := range ad.IPAddressPoolSelectors {
+			sel := lbpool.Selector{MatchLabels: s.MatchLabels}
+			for _, r := range s.MatchExpressions {
+				sel.MatchExpressions = append(sel.MatchExpressions, lbpool.SelectorRequirement{Key: r.Key, Operator: r.Operator, Values: r.Values})
+			}
+			match = match || sel.Matches(p.Labels)
+		}
+		if match {
+			out = append(out, ad)
+		}
+	}
+	return out
+}
+
+// WriteSummary prints the summary as a table.
+func WriteSummary(w io.Writer, path string, pools []PoolSummary) error {
+	fmt.Fprintf(w, "%s: ok, %d pools\n", path, len(pools))
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "POOL\tIPv4\tIPv6\tAUTO-ASSIGN\tAVOID-BUGGY-IPS\tANNOUNCED BY")
+	for _, p := range pools {
+		ann := "not announced (no L2 advertisement selects it)"
+		if len(p.Advertisements) > 0 {
+			ann = strings.Join(p.Advertisements, "; ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%t\t%t\t%s\n", p.Name, count(p.V4), count(p.V6), p.AutoAssign, p.AvoidBuggyIPs, ann)
+	}
+	return tw.Flush()
+}
+
+// count prints n with thousands separators, and saturated IPv6 sizes as such.
+func count(n uint64) string {
+	if n == ^uint64(0) {
+		return ">=2^64"
+	}
+	s := fmt.Sprint(n)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	return s
+}
