@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/goldentooth/edged/edge"
+	"github.com/goldentooth/edged/edge/config"
+)
+
+func init() { extraCommands = append(extraCommands, newRunCmd) }
+
+func newRunCmd() *cobra.Command {
+	path := config.DefaultPath
+	logLevel := "info"
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the edged daemon (what systemd starts)",
+		Long: "run joins the raft group, allocates and announces LoadBalancer addresses and keeps HAProxy in step.\n" +
+			"The first SIGINT/SIGTERM starts a graceful shutdown (hand addresses over, step down); a second exits at once.",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			cfg, err := config.Load(path)
+			if err != nil {
+				return &exitError{code: 2, err: err}
+			}
+			ctx, stop := signalContext(log)
+			defer stop()
+			app, err := wire(cfg, log)
+			if err != nil {
+				return err
+			}
+			return app.Run(ctx)
+		},
+	}
+	addConfigFlag(cmd, &path)
+	cmd.Flags().StringVar(&logLevel, "log-level", logLevel, "debug, info, warn or error")
+	return cmd
+}
+
+// signalContext is cancelled by the first SIGINT or SIGTERM; a second one
+// exits at once, as kubernetes/sample-controller's signal handler does.
+func signalContext(log *slog.Logger) (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		sig := <-ch
+		log.Info("signal received, shutting down gracefully (send again to exit at once)", "signal", sig.String())
+		cancel()
+		sig = <-ch
+		log.Warn("second signal, exiting now", "signal", sig.String())
+		os.Exit(1)
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
+}
+
+// wire builds the appliance from its parts.
+func wire(cfg *config.Config, log *slog.Logger) (*edge.Appliance, error) {
+	return edge.New(cfg, log, nil), nil
+}

@@ -1,0 +1,239 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/goldentooth/edged/edge/admin"
+	"github.com/goldentooth/edged/edge/config"
+	"github.com/goldentooth/edged/edge/metricsrv"
+	"github.com/goldentooth/edged/edge/notify"
+	"github.com/goldentooth/edged/lbpool"
+	"github.com/goldentooth/edged/raft"
+)
+
+// shutdownBudget bounds the whole graceful shutdown; it stays below the
+// unit's TimeoutStopSec (30 s) so systemd never has to SIGKILL edged.
+const shutdownBudget = 20 * time.Second
+
+// Announcer announces the addresses this host holds leases for. SetLeases
+// is called with the current leases whenever they change and at least every
+// quarter lease; Close withdraws every announcement.
+type Announcer interface {
+	SetLeases(leases []raft.Lease)
+	Close() error
+}
+
+// Part is an optional component (the Kubernetes controller, the HAProxy
+// manager) that runs until its context ends and reports readiness.
+type Part interface {
+	Name() string
+	Run(ctx context.Context, store *raft.Store) error
+	Ready() bool
+}
+
+// Appliance is one edge host's edged.
+type Appliance struct {
+	cfg       *config.Config
+	log       *slog.Logger
+	announcer Announcer
+	parts     []Part
+	registry  *prometheus.Registry
+
+	mu    sync.Mutex
+	store *raft.Store
+}
+
+// New returns an Appliance for cfg. announcer may be nil (no announcing,
+// e.g. a host that only serves HAProxy); parts are started in order and
+// stopped in reverse.
+func New(cfg *config.Config, log *slog.Logger, announcer Announcer, parts ...Part) *Appliance {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return &Appliance{cfg: cfg, log: log, announcer: announcer, parts: parts, registry: reg}
+}
+
+// Registry is where components register their collectors.
+func (a *Appliance) Registry() *prometheus.Registry { return a.registry }
+
+// Run starts everything, serves until ctx ends, then shuts down in order:
+// stop taking work, hand IPs over and withdraw announcements, step down,
+// close raft, stop serving status. It returns the first fatal error.
+func (a *Appliance) Run(ctx context.Context) error {
+	store, err := raft.Open(RaftConfig(a.cfg, a.log))
+	if err != nil {
+		return fmt.Errorf("open raft: %w", err)
+	}
+	a.mu.Lock()
+	a.store = store
+	a.mu.Unlock()
+	a.registry.MustRegister(stateCollector{view: store.State})
+
+	peers := map[string]string{}
+	for _, p := range a.cfg.Raft.Peers {
+		peers[p.ID] = p.Address
+	}
+	adm, err := admin.Listen(a.cfg.Node.AdminSocket, func() admin.Status {
+		st := statusOf(store.State(), store.Leases(time.Now()), peers)
+		st.Term, _ = strconv.ParseUint(store.Stats()["term"], 10, 64)
+		return st
+	}, a.log)
+	if err != nil {
+		store.Close(context.Background())
+		return err
+	}
+	met, err := metricsrv.Listen(a.cfg.Metrics.Address, a.registry, nil, a.readyErr)
+	if err != nil {
+		adm.Shutdown(context.Background())
+		store.Close(context.Background())
+		return err
+	}
+	go adm.Serve()
+	go met.Serve()
+
+	n := notify.New(a.log)
+	runCtx, stopParts := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	errs := make(chan error, len(a.parts)+2)
+	for _, p := range a.parts {
+		wg.Add(1)
+		go func(p Part) {
+			defer wg.Done()
+			if err := p.Run(runCtx, store); err != nil && !errors.Is(err, context.Canceled) {
+				errs <- fmt.Errorf("%s: %w", p.Name(), err)
+			}
+		}(p)
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); a.pushPools(runCtx, store) }()
+	go func() { defer wg.Done(); n.Watchdog(runCtx, a.readyOrStarting) }()
+
+	err = a.serve(runCtx, store, n, errs)
+
+	// Ordered shutdown.
+	n.Stopping()
+	a.log.Info("shutting down", "err", err)
+	stopParts()
+	done, cancel := context.WithTimeout(context.Background(), shutdownBudget)
+	defer cancel()
+	if cerr := store.Close(done); cerr != nil {
+		a.log.Warn("raft close", "err", cerr)
+	}
+	if a.announcer != nil {
+		a.announcer.SetLeases(nil)
+		if cerr := a.announcer.Close(); cerr != nil {
+			a.log.Warn("announcer close", "err", cerr)
+		}
+	}
+	wg.Wait()
+	met.Shutdown(done)
+	adm.Shutdown(done)
+	return err
+}
+
+// serve hands leases to the announcer and reports readiness until ctx ends
+// or a part fails.
+func (a *Appliance) serve(ctx context.Context, store *raft.Store, n *notify.Notifier, errs <-chan error) error {
+	changes, unsub := store.Changes()
+	defer unsub()
+	tick := time.NewTicker(leaseTick(a.cfg.Raft.LeaseDuration))
+	defer tick.Stop()
+	ready := false
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errs:
+			return err
+		case <-changes:
+		case <-tick.C:
+		}
+		if a.announcer != nil {
+			a.announcer.SetLeases(store.Leases(time.Now()))
+		}
+		if !ready && a.readyErr() == nil {
+			ready = true
+			id, _ := store.Leader()
+			n.Ready(fmt.Sprintf("raft leader %s", id))
+			a.log.Info("ready", "leader", id)
+		}
+	}
+}
+
+// readyErr is nil once raft has a leader and every part is ready.
+func (a *Appliance) readyErr() error {
+	a.mu.Lock()
+	store := a.store
+	a.mu.Unlock()
+	if store == nil {
+		return errors.New("raft not open yet")
+	}
+	if id, _ := store.Leader(); id == "" {
+		return errors.New("raft has no leader")
+	}
+	for _, p := range a.parts {
+		if !p.Ready() {
+			return fmt.Errorf("%s not ready", p.Name())
+		}
+	}
+	return nil
+}
+
+// readyOrStarting keeps the watchdog fed while the main loop runs; a host
+// cut off from its peers is alive, just not ready, and must not be killed.
+func (a *Appliance) readyOrStarting() error { return nil }
+
+// pushPools makes the replicated pool configuration follow this host's
+// config whenever this host leads: every host has the same edged.yaml, and
+// the leader writes it once per change.
+func (a *Appliance) pushPools(ctx context.Context, store *raft.Store) {
+	changes, unsub := store.Changes()
+	defer unsub()
+	want := a.cfg.LBPools
+	elig := Eligibility(a.cfg)
+	retry := time.NewTicker(time.Second)
+	defer retry.Stop()
+	for {
+		if store.IsLeader() && !samePools(store.State(), want, elig) {
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := store.SetPools(wctx, want, elig); err != nil {
+				a.log.Warn("push pools", "err", err)
+			} else {
+				a.log.Info("pools written to the raft state", "pools", len(want))
+			}
+			cancel()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changes:
+		case <-retry.C:
+		}
+	}
+}
+
+func samePools(v raft.View, want []lbpool.Pool, elig map[string][]string) bool {
+	if len(v.Pools) != len(want) || len(v.Eligibility) != len(elig) {
+		return false
+	}
+	for i := range want {
+		if !poolEqual(v.Pools[i], want[i]) {
+			return false
+		}
+	}
+	for k, hosts := range elig {
+		if !slices.Equal(v.Eligibility[k], hosts) {
+			return false
+		}
+	}
+	return true
+}
