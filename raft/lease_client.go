@@ -1,0 +1,228 @@
+package raft
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+
+	hraft "github.com/hashicorp/raft"
+)
+
+// renewRequest is what a host sends the leader to renew its leases.
+type renewRequest struct {
+	From string `json:"from"`
+	// Term is the sender's raft term; a leader of another term refuses, so a
+	// deposed leader cannot count voters of the new term toward its quorum.
+	Term uint64 `json:"term"`
+	// Held is every IP the sender holds a lease for when it sends this.
+	Held     []netip.Addr `json:"held"`
+	Draining bool         `json:"draining"`
+	Leave    bool         `json:"leave"`
+	// Ack echoes the Seq of the last response received on this connection.
+	// The leader counts the host as in contact at the time it SENT that
+	// response, which is certainly before the host could have moved to a
+	// newer term; a delayed request can therefore not extend a deposed
+	// leader's quorum past the next election.
+	Ack uint64 `json:"ack"`
+}
+
+// renewResponse grants leases. OK=false changes nothing on the host: its
+// existing leases simply run out.
+type renewResponse struct {
+	OK     bool         `json:"ok"`
+	Reason string       `json:"reason,omitempty"`
+	IPs    []netip.Addr `json:"ips"`
+	Member bool         `json:"member"`
+	Seq    uint64       `json:"seq"`
+}
+
+// renewRetry is how soon a refused or failed renewal is retried: right
+// after an election the new leader needs two round trips before it counts
+// a host toward its quorum, and every millisecond here is announcement
+// time when the old leases are running out.
+const renewRetry = 10 * time.Millisecond
+
+// minRenewGap keeps change-triggered renewals from flooding the leader when
+// many commands apply in a burst.
+const minRenewGap = 5 * time.Millisecond
+
+// leaseClient holds the connection to the leader's lease endpoint.
+type leaseClient struct {
+	mu   sync.Mutex
+	addr string
+	conn net.Conn
+	enc  *json.Encoder
+	dec  *json.Decoder
+	last time.Time
+	ack  uint64 // Seq of the last response on conn
+}
+
+func (s *Store) renewLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.cfg.LeaseDuration / 4)
+	defer t.Stop()
+	retry := time.NewTimer(time.Hour)
+	defer retry.Stop()
+	for {
+		select {
+		case <-s.stop:
+			s.lc.close()
+			return
+		case <-t.C:
+		case <-s.renewNow:
+		case <-retry.C:
+		}
+		if _, ok := s.renewOnce(); !ok {
+			retry.Reset(renewRetry)
+		}
+	}
+}
+
+// renewOnce sends one renewal and installs the answer. It reports whether
+// the leader answered OK.
+func (s *Store) renewOnce() (renewResponse, bool) {
+	s.lc.mu.Lock()
+	defer s.lc.mu.Unlock()
+	if gap := time.Since(s.lc.last); gap < minRenewGap {
+		time.Sleep(minRenewGap - gap)
+	}
+	t0 := time.Now()
+	s.lc.last = t0
+	req := renewRequest{From: s.cfg.NodeID, Term: s.raft.CurrentTerm(), Held: s.heldIPs(t0),
+		Draining: s.draining.Load(), Leave: s.leaving.Load()}
+	var resp renewResponse
+	if s.raft.State() == hraft.Leader {
+		resp = s.grant(req)
+	} else {
+		addr, id := s.raft.LeaderWithID()
+		if id == "" {
+			return resp, false
+		}
+		var err error
+		resp, err = s.lc.call(s, string(addr), req, t0.Add(s.cfg.LeaseDuration))
+		if err != nil {
+			s.cfg.Logger.Debug("lease renewal failed", "leader", string(id), "err", err)
+			return resp, false
+		}
+	}
+	if !resp.OK {
+		return resp, false
+	}
+	s.installLeases(t0, resp.IPs)
+	s.notifySubs()
+	return resp, true
+}
+
+func (c *leaseClient) call(s *Store, addr string, req renewRequest, deadline time.Time) (renewResponse, error) {
+	var resp renewResponse
+	if c.conn != nil && c.addr != addr {
+		c.close()
+	}
+	if c.conn == nil {
+		ctx, cancel := contextWithDeadline(deadline)
+		conn, err := s.stream.dialKind(ctx, addr, connLease)
+		cancel()
+		if err != nil {
+			return resp, fmt.Errorf("dial %s: %w", addr, err)
+		}
+		c.conn, c.addr, c.ack = conn, addr, 0
+		c.enc, c.dec = json.NewEncoder(conn), json.NewDecoder(conn)
+	}
+	_ = c.conn.SetDeadline(deadline)
+	req.Ack = c.ack
+	if err := c.enc.Encode(req); err != nil {
+		c.close()
+		return resp, err
+	}
+	if err := c.dec.Decode(&resp); err != nil {
+		c.close()
+		return resp, err
+	}
+	c.ack = resp.Seq
+	return resp, nil
+}
+
+func (c *leaseClient) close() {
+	if c.conn != nil {
+		c.conn.Close()
+		c.conn = nil
+	}
+}
+
+// heldIPs lists the IPs this host holds a lease for at now.
+func (s *Store) heldIPs(now time.Time) []netip.Addr {
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	out := make([]netip.Addr, 0, len(s.leases))
+	for ip, u := range s.leases {
+		if u.After(now) {
+			out = append(out, ip)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Less(out[j]) })
+	return out
+}
+
+// installLeases replaces the lease table with a grant answered to a request
+// sent at t0: each granted IP is held until t0+LeaseDuration, and IPs not in
+// the grant are dropped at once.
+func (s *Store) installLeases(t0 time.Time, ips []netip.Addr) {
+	until := t0.Add(s.cfg.LeaseDuration)
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	now := time.Now()
+	if !until.After(now) {
+		return
+	}
+	keep := make(map[netip.Addr]bool, len(ips))
+	for _, ip := range ips {
+		keep[ip] = true
+	}
+	obs := s.cfg.LeaseObserver
+	for ip, u := range s.leases {
+		if !keep[ip] {
+			delete(s.leases, ip)
+			if obs != nil && u.After(now) {
+				obs.LeaseDropped(s.cfg.NodeID, ip, now)
+			}
+		}
+	}
+	for _, ip := range ips {
+		s.leases[ip] = until
+		if obs != nil {
+			obs.LeaseHeld(s.cfg.NodeID, ip, now, until)
+		}
+	}
+}
+
+// dropLeases gives up every lease at once (shutdown).
+func (s *Store) dropLeases() {
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	now := time.Now()
+	for ip, u := range s.leases {
+		delete(s.leases, ip)
+		if s.cfg.LeaseObserver != nil && u.After(now) {
+			s.cfg.LeaseObserver.LeaseDropped(s.cfg.NodeID, ip, now)
+		}
+	}
+}
+
+// Leases returns the IPs this host may announce at now, sorted by IP, each
+// with the instant its lease ends. Announce an IP only while now < Until.
+func (s *Store) Leases(now time.Time) []Lease {
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	out := make([]Lease, 0, len(s.leases))
+	for ip, u := range s.leases {
+		if u.After(now) {
+			out = append(out, Lease{IP: ip, Until: u})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].IP.Less(out[j].IP) })
+	return out
+}

@@ -1,0 +1,185 @@
+package raft
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/netip"
+	"sort"
+	"sync"
+	"time"
+
+	hraft "github.com/hashicorp/raft"
+)
+
+// leaderState is what a leader knows only in memory during its term: when
+// each host last renewed, which leases it granted until when, and when
+// leases granted by earlier leaders have certainly run out.
+type leaderState struct {
+	term  uint64
+	start time.Time
+	// fenceUntil is start + L/2 + L + 2*margin: a deposed leader stops
+	// granting at most quorumWindow (L/2) after its last quorum contact,
+	// which was before our election, and its grants last L more; IPs not
+	// settled in the log wait until then.
+	fenceUntil time.Time
+
+	mu       sync.Mutex
+	contact  map[string]time.Time
+	byHost   map[string]map[netip.Addr]time.Time // host -> ip -> grant expiry
+	drainReq map[string]bool
+	leaveReq map[string]bool
+	lastSent map[string]sentResp
+	voters   []string
+	servers  map[string]string
+}
+
+func newLeaderState(term uint64, start time.Time, l, margin time.Duration) *leaderState {
+	return &leaderState{term: term, start: start, fenceUntil: start.Add(quorumWindow(l) + l + 2*margin),
+		contact: map[string]time.Time{}, byHost: map[string]map[netip.Addr]time.Time{},
+		drainReq: map[string]bool{}, leaveReq: map[string]bool{}, servers: map[string]string{},
+		lastSent: map[string]sentResp{}}
+}
+
+// sentResp remembers the last response sent to a host and when.
+type sentResp struct {
+	seq uint64
+	at  time.Time
+}
+
+// quorumWindow is how recent a majority's renewals must be for the leader
+// to grant: half a lease. Renewals come every quarter lease, so a healthy
+// quorum is at most about a quarter lease old; a shorter window shortens
+// the new leader's fence by the same amount.
+func quorumWindow(l time.Duration) time.Duration { return l / 2 }
+
+// quorumOK reports whether a majority of voters renewed within w (the
+// leader counts itself). Callers hold ls.mu.
+func (ls *leaderState) quorumOK(self string, now time.Time, w time.Duration) bool {
+	if len(ls.voters) == 0 {
+		return false
+	}
+	n := 0
+	for _, v := range ls.voters {
+		if v == self || now.Sub(ls.contact[v]) < w {
+			n++
+		}
+	}
+	return n > len(ls.voters)/2
+}
+
+// otherHolds reports whether a host other than h may still hold a lease for
+// ip granted in this term. Callers hold ls.mu.
+func (ls *leaderState) otherHolds(ip netip.Addr, h string, now time.Time, margin time.Duration) bool {
+	for host, m := range ls.byHost {
+		if host == h {
+			continue
+		}
+		if exp, ok := m[ip]; ok {
+			if now.Before(exp.Add(margin)) {
+				return true
+			}
+			delete(m, ip)
+		}
+	}
+	return false
+}
+
+// maxExpiry is the latest grant expiry to host h. Callers hold ls.mu.
+func (ls *leaderState) maxExpiry(h string) time.Time {
+	var t time.Time
+	for _, exp := range ls.byHost[h] {
+		if exp.After(t) {
+			t = exp
+		}
+	}
+	return t
+}
+
+// grant answers one renewal on the leader.
+func (s *Store) grant(req renewRequest) renewResponse {
+	now := time.Now()
+	ls := s.ldr.Load()
+	if ls == nil || s.raft.State() != hraft.Leader {
+		return renewResponse{Reason: "not leader"}
+	}
+	if req.Term != ls.term {
+		return renewResponse{Reason: "term mismatch"}
+	}
+	l, margin := s.cfg.LeaseDuration, s.cfg.ClockDriftMargin
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if req.From == s.cfg.NodeID {
+		ls.contact[req.From] = now
+	} else if last, ok := ls.lastSent[req.From]; ok && req.Ack == last.seq {
+		ls.contact[req.From] = last.at
+	}
+	// Sequence numbers are unique per process, across terms, so an ack
+	// can never match a response of another term by accident.
+	seq := s.respSeq.Add(1)
+	ls.lastSent[req.From] = sentResp{seq: seq, at: now}
+	ls.drainReq[req.From] = req.Draining
+	if req.Leave {
+		ls.leaveReq[req.From] = true
+	}
+	_, member := ls.servers[req.From]
+	granted := ls.byHost[req.From]
+	if granted == nil {
+		granted = map[netip.Addr]time.Time{}
+		ls.byHost[req.From] = granted
+	}
+	// The host reports what it holds as of sending: anything else it held
+	// is gone, whichever leader granted it.
+	held := make(map[netip.Addr]bool, len(req.Held))
+	for _, ip := range req.Held {
+		held[ip] = true
+	}
+	for ip := range granted {
+		if !held[ip] {
+			delete(granted, ip)
+		}
+	}
+	if !ls.quorumOK(s.cfg.NodeID, now, quorumWindow(l)) {
+		return renewResponse{Reason: "no quorum contact", Member: member, Seq: seq}
+	}
+	fenced := now.Before(ls.fenceUntil)
+	var out []netip.Addr
+	s.fsm.mu.RLock()
+	for ip := range s.fsm.byOwner[req.From] {
+		a := s.fsm.assign[ip]
+		if (!a.Settled && fenced) || ls.otherHolds(ip, req.From, now, margin) {
+			continue
+		}
+		out = append(out, ip)
+	}
+	s.fsm.mu.RUnlock()
+	exp := now.Add(l)
+	for _, ip := range out {
+		granted[ip] = exp
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Less(out[j]) })
+	return renewResponse{OK: true, IPs: out, Member: member, Seq: seq}
+}
+
+// serveLease answers renewals on one connection until it fails.
+func (s *Store) serveLease(c net.Conn) {
+	// Peers are authenticated by mutual TLS, so requests are trusted in size.
+	dec := json.NewDecoder(c)
+	enc := json.NewEncoder(c)
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(10 * s.cfg.LeaseDuration))
+		var req renewRequest
+		if err := dec.Decode(&req); err != nil {
+			return
+		}
+		resp := s.grant(req)
+		_ = c.SetWriteDeadline(time.Now().Add(s.cfg.LeaseDuration))
+		if err := enc.Encode(resp); err != nil {
+			return
+		}
+	}
+}
+
+func contextWithDeadline(d time.Time) (context.Context, context.CancelFunc) {
+	return context.WithDeadline(context.Background(), d)
+}

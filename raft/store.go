@@ -1,0 +1,239 @@
+package raft
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	hraft "github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+
+	"github.com/goldentooth/edged/lbpool"
+)
+
+// Errors callers test with errors.Is.
+var (
+	// ErrNotLeader is returned by writes on a host that is not the leader.
+	// Writes are not forwarded: the caller (the Kubernetes controller) runs
+	// only on the leader and retries when leadership moves.
+	ErrNotLeader = errors.New("not the raft leader")
+	// ErrClosed is returned after Close started.
+	ErrClosed = errors.New("raft store closed")
+)
+
+// snapshotsRetained is how many snapshots stay on disk (raft's default 2:
+// the newest plus one to fall back on).
+const snapshotsRetained = 2
+
+// logCacheSize is how many recent log entries stay in memory for
+// replication (hraftd and rqlite use 512).
+const logCacheSize = 512
+
+// Store is one host's member of the raft group.
+type Store struct {
+	cfg    Config
+	raft   *hraft.Raft
+	fsm    *fsm
+	stream *stream
+	trans  *hraft.NetworkTransport
+	bolt   *raftboltdb.BoltStore
+
+	subsMu  sync.Mutex
+	subs    map[int]chan struct{}
+	nextSub int
+
+	renewNow chan struct{}
+	lc       leaseClient
+	leaseMu  sync.Mutex
+	leases   map[netip.Addr]time.Time
+
+	draining atomic.Bool
+	leaving  atomic.Bool
+	closing  atomic.Bool
+	ldr      atomic.Pointer[leaderState]
+	respSeq  atomic.Uint64
+
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open starts this host's raft member: it opens (or creates) the data
+// directory, bootstraps a new group from cfg.Peers if there is no state yet,
+// and starts the lease and leader loops.
+func Open(c Config) (*Store, error) {
+	cfg := c.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger.With("node", cfg.NodeID)
+	cfg.Logger = log
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("raft data dir: %w", err)
+	}
+	s := &Store{cfg: cfg, subs: map[int]chan struct{}{}, renewNow: make(chan struct{}, 1),
+		leases: map[netip.Addr]time.Time{}, stop: make(chan struct{})}
+	s.fsm = newFSM(s.changed)
+	if err := s.openRaft(); err != nil {
+		if s.raft != nil {
+			_ = s.raft.Shutdown().Error()
+		}
+		s.closeTransport()
+		return nil, err
+	}
+	s.stream.start(s.serveLease)
+	s.wg.Add(2)
+	go s.renewLoop()
+	go s.leaderLoop()
+	return s, nil
+}
+
+func (s *Store) openRaft() error {
+	cfg := s.cfg
+	var err error
+	if cfg.InsecurePlaintext {
+		cfg.Logger.Warn("raft transport is plain TCP without TLS (insecurePlaintext: true): any host that can reach the port can join the group")
+		s.stream, err = newStream(cfg, nil, nil)
+	} else {
+		srv, cli, terr := loadTLS(cfg.TLS)
+		if terr != nil {
+			return terr
+		}
+		s.stream, err = newStream(cfg, srv, cli)
+	}
+	if err != nil {
+		return err
+	}
+	hl := hclogFor(cfg.Logger)
+	s.trans = hraft.NewNetworkTransportWithConfig(&hraft.NetworkTransportConfig{
+		Stream: s.stream, MaxPool: 3, Timeout: cfg.TransportTimeout, Logger: hl,
+	})
+	s.bolt, err = raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.DataDir, "raft.db")})
+	if err != nil {
+		return fmt.Errorf("open raft.db: %w", err)
+	}
+	logs, err := hraft.NewLogCache(logCacheSize, s.bolt)
+	if err != nil {
+		return fmt.Errorf("log cache: %w", err)
+	}
+	snaps, err := hraft.NewFileSnapshotStoreWithLogger(cfg.DataDir, snapshotsRetained, hl)
+	if err != nil {
+		return fmt.Errorf("snapshot store: %w", err)
+	}
+	rc := hraft.DefaultConfig()
+	rc.LocalID = hraft.ServerID(cfg.NodeID)
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = min(cfg.LeaseDuration, cfg.HeartbeatTimeout)
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	rc.TrailingLogs = cfg.SnapshotThreshold
+	rc.Logger = hl
+	existing, err := hraft.HasExistingState(logs, s.bolt, snaps)
+	if err != nil {
+		return fmt.Errorf("read raft state: %w", err)
+	}
+	s.raft, err = hraft.NewRaft(rc, s.fsm, logs, s.bolt, snaps, s.trans)
+	if err != nil {
+		return fmt.Errorf("start raft: %w", err)
+	}
+	if !existing && len(cfg.Peers) > 0 {
+		var conf hraft.Configuration
+		for _, p := range cfg.Peers {
+			conf.Servers = append(conf.Servers, hraft.Server{
+				ID: hraft.ServerID(p.ID), Address: hraft.ServerAddress(p.Address), Suffrage: hraft.Voter})
+		}
+		if err := s.raft.BootstrapCluster(conf).Error(); err != nil && !errors.Is(err, hraft.ErrCantBootstrap) {
+			return fmt.Errorf("bootstrap: %w", err)
+		}
+	}
+	return nil
+}
+
+// Addr is the address peers use to reach this host's raft transport.
+func (s *Store) Addr() string { return s.stream.Addr().String() }
+
+// ID is this host's node ID.
+func (s *Store) ID() string { return s.cfg.NodeID }
+
+// IsLeader reports whether this host is the raft leader now.
+func (s *Store) IsLeader() bool { return s.raft.State() == hraft.Leader }
+
+// Leader returns the current leader's ID and address ("" if unknown).
+func (s *Store) Leader() (id, addr string) {
+	a, i := s.raft.LeaderWithID()
+	return string(i), string(a)
+}
+
+// Lookup returns key's allocation from local state.
+func (s *Store) Lookup(key string) (lbpool.Allocation, bool) {
+	s.fsm.mu.RLock()
+	defer s.fsm.mu.RUnlock()
+	return s.fsm.alloc.Lookup(key)
+}
+
+// State returns a read-only copy of the state.
+func (s *Store) State() View {
+	s.fsm.mu.RLock()
+	d := s.fsm.snapshotData()
+	stats := s.fsm.alloc.Stats()
+	s.fsm.mu.RUnlock()
+	id, addr := s.Leader()
+	return View{ConfigVersion: d.Version, Pools: d.Pools, Eligibility: d.Eligibility,
+		Allocations: d.Allocations, Assignments: d.Assignments, Hosts: d.Hosts, Stats: stats,
+		Leader: id, LeaderAddr: addr, Self: s.cfg.NodeID, IsLeader: s.IsLeader(), AppliedIndex: d.Applied}
+}
+
+// Changes returns a channel that receives a value (coalesced) after every
+// applied change and after every renewal or change of this host's leases
+// (about every LeaseDuration/4), and a function to stop the subscription.
+// An announcer calls Leases on each notification to learn new Until times.
+func (s *Store) Changes() (<-chan struct{}, func()) {
+	ch := make(chan struct{}, 1)
+	s.subsMu.Lock()
+	id := s.nextSub
+	s.nextSub++
+	s.subs[id] = ch
+	s.subsMu.Unlock()
+	return ch, func() {
+		s.subsMu.Lock()
+		delete(s.subs, id)
+		s.subsMu.Unlock()
+	}
+}
+
+// changed is called by the FSM after every apply and restore.
+func (s *Store) changed() {
+	s.notifySubs()
+	s.kickRenew()
+}
+
+func (s *Store) notifySubs() {
+	s.subsMu.Lock()
+	for _, ch := range s.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	s.subsMu.Unlock()
+}
+
+func (s *Store) kickRenew() {
+	select {
+	case s.renewNow <- struct{}{}:
+	default:
+	}
+}
+
+// Stats returns hashicorp/raft's counters (term, indexes, state).
+func (s *Store) Stats() map[string]string { return s.raft.Stats() }
+
+// Snapshot forces a raft snapshot now (tests, operators).
+func (s *Store) Snapshot() error { return s.raft.Snapshot().Error() }

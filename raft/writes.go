@@ -1,0 +1,114 @@
+package raft
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	hraft "github.com/hashicorp/raft"
+
+	"github.com/goldentooth/edged/lbpool"
+)
+
+// defaultWriteTimeout bounds a write whose context has no deadline.
+const defaultWriteTimeout = 5 * time.Second
+
+func timeoutOf(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		return max(time.Until(dl), time.Millisecond)
+	}
+	return defaultWriteTimeout
+}
+
+// applyCmd commits one command on the leader and returns its result.
+func (s *Store) applyCmd(k kind, payload any, timeout time.Duration) (applyResult, error) {
+	if s.raft.State() != hraft.Leader {
+		return applyResult{}, ErrNotLeader
+	}
+	b, err := encode(k, payload)
+	if err != nil {
+		return applyResult{}, err
+	}
+	f := s.raft.Apply(b, timeout)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, hraft.ErrNotLeader) || errors.Is(err, hraft.ErrLeadershipLost) {
+			return applyResult{}, fmt.Errorf("%w: %v", ErrNotLeader, err)
+		}
+		return applyResult{}, err
+	}
+	r, _ := f.Response().(applyResult)
+	return r, r.Err
+}
+
+func (s *Store) write(ctx context.Context, k kind, payload any) (applyResult, error) {
+	if s.closing.Load() {
+		return applyResult{}, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return applyResult{}, err
+	}
+	return s.applyCmd(k, payload, timeoutOf(ctx))
+}
+
+// Allocate commits an allocation for req.Key (leader only) and returns it.
+// Allocator errors (lbpool.ErrPoolExhausted, ...) are wrapped unchanged.
+func (s *Store) Allocate(ctx context.Context, req lbpool.Request) (lbpool.Allocation, error) {
+	r, err := s.write(ctx, kindAllocate, allocateCmd{Request: req})
+	if err != nil {
+		return lbpool.Allocation{}, fmt.Errorf("allocate %s: %w", req.Key, err)
+	}
+	return r.Alloc, nil
+}
+
+// Release commits the release of key's addresses (leader only). Releasing
+// an unknown key is not an error.
+func (s *Store) Release(ctx context.Context, key string) error {
+	if _, err := s.write(ctx, kindRelease, releaseCmd{Key: key}); err != nil {
+		return fmt.Errorf("release %s: %w", key, err)
+	}
+	return nil
+}
+
+// SetPools commits a new pool configuration and announce eligibility
+// (leader only); allocations are kept and the config version increments.
+// A nil eligibility uses Config.Eligibility.
+func (s *Store) SetPools(ctx context.Context, pools []lbpool.Pool, eligibility map[string][]string) error {
+	if eligibility == nil {
+		eligibility = s.cfg.Eligibility
+	}
+	if _, err := s.write(ctx, kindSetPools, setPoolsCmd{Pools: pools, Eligibility: eligibility}); err != nil {
+		return fmt.Errorf("set pools: %w", err)
+	}
+	return nil
+}
+
+// AddVoter adds a host to the raft group (leader only). The new host must
+// have been started with no Peers.
+func (s *Store) AddVoter(ctx context.Context, id, addr string) error {
+	if s.raft.State() != hraft.Leader {
+		return fmt.Errorf("add voter %s: %w", id, ErrNotLeader)
+	}
+	if err := s.raft.AddVoter(hraft.ServerID(id), hraft.ServerAddress(addr), 0, timeoutOf(ctx)).Error(); err != nil {
+		return fmt.Errorf("add voter %s: %w", id, err)
+	}
+	if ls := s.ldr.Load(); ls != nil {
+		s.refreshMembers(ls)
+	}
+	return nil
+}
+
+// RemoveServer removes a host from the raft group (leader only). Its IPs
+// move once its lease has expired.
+func (s *Store) RemoveServer(ctx context.Context, id string) error {
+	if s.raft.State() != hraft.Leader {
+		return fmt.Errorf("remove server %s: %w", id, ErrNotLeader)
+	}
+	if err := s.raft.RemoveServer(hraft.ServerID(id), 0, timeoutOf(ctx)).Error(); err != nil {
+		return fmt.Errorf("remove server %s: %w", id, err)
+	}
+	if ls := s.ldr.Load(); ls != nil {
+		s.refreshMembers(ls)
+	}
+	return nil
+}
