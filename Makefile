@@ -28,6 +28,7 @@ unit: ## only the tests that need neither root nor external binaries
 
 bench: ## benchmarks (allocator, raft, haproxy)
 	$(GO) test -run '^$$' -bench . -benchmem ./lbpool/...
+	$(GO) test -run '^$$' -bench . -benchtime 20x ./raft/
 
 lint: ## gofmt check and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
@@ -37,6 +38,9 @@ fuzz: ## run every fuzz target for 20s each
 	@for p in $$($(GO) list ./...); do \
 	  for f in $$($(GO) test -list '^Fuzz' $$p 2>/dev/null | grep '^Fuzz'); do \
 	    $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$p || exit 1; done; done
+
+lab: ## the main job: the whole system in a network-namespace lab (root)
+	scripts/lab.sh
 
 deb: build ## build dist/edged_*.deb (nfpm as a library, see packaging/)
 	cd packaging && VERSION=$(DEBVERSION) ARCH=$$($(GO) env GOARCH) $(GO) run . -spec nfpm.yaml -out ../dist
