@@ -22,26 +22,11 @@ type Allocator struct {
 
 // addrKey is an address as a pointer-free map key (IPv4 in its IPv4-mapped
 // IPv6 form), cheaper to hash and invisible to the garbage collector.
-type addrKey struct{ hi, lo uint64 }
+type addrKey u128
 
-func keyOf(ip netip.Addr) addrKey {
-	b := ip.As16()
-	var k addrKey
-	for i := 0; i < 8; i++ {
-		k.hi = k.hi<<8 | uint64(b[i])
-		k.lo = k.lo<<8 | uint64(b[i+8])
-	}
-	return k
-}
+func keyOf(ip netip.Addr) addrKey { return addrKey(toU128(netip.AddrFrom16(ip.As16()))) }
 
-func (k addrKey) addr() netip.Addr {
-	var b [16]byte
-	for i := 0; i < 8; i++ {
-		b[7-i] = byte(k.hi >> (8 * i))
-		b[15-i] = byte(k.lo >> (8 * i))
-	}
-	return netip.AddrFrom16(b).Unmap()
-}
+func (k addrKey) addr() netip.Addr { return u128(k).addr(IPv6).Unmap() }
 
 // New returns an Allocator for pools (validated with ValidatePools).
 func New(pools []Pool) (*Allocator, error) {
