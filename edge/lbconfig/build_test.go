@@ -1,0 +1,106 @@
+package lbconfig
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"testing"
+
+	"github.com/goldentooth/edged/haproxy"
+	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func ptr[T any](v T) *T { return &v }
+
+func lbService(ns, name string, ann map[string]string) corev1.Service {
+	return corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: ann},
+		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer,
+			Ports: []corev1.ServicePort{{Name: "http", Port: 80, NodePort: 30080, Protocol: corev1.ProtocolTCP}}},
+	}
+}
+
+func slice(ns, svc string, eps ...discoveryv1.Endpoint) discoveryv1.EndpointSlice {
+	return discoveryv1.EndpointSlice{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: svc + "-x", Labels: map[string]string{discoveryv1.LabelServiceName: svc}},
+		Ports:      []discoveryv1.EndpointPort{{Name: ptr("http"), Port: ptr(int32(8080))}},
+		Endpoints:  eps,
+	}
+}
+
+func TestBuild(t *testing.T) {
+	vip := netip.MustParseAddr("10.4.11.1")
+	in := Input{
+		Services: []corev1.Service{
+			lbService("default", "web", nil),
+			lbService("default", "bad", map[string]string{AnnCheckRise: "0"}),
+			lbService("default", "unallocated", nil),
+		},
+		Slices: []discoveryv1.EndpointSlice{slice("default", "web",
+			discoveryv1.Endpoint{Addresses: []string{"10.244.0.5"}},
+			discoveryv1.Endpoint{Addresses: []string{"10.244.0.6"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(false)}},
+			discoveryv1.Endpoint{Addresses: []string{"10.244.0.7"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(false), Serving: ptr(true), Terminating: ptr(true)}},
+		)},
+		Allocations: map[string][]netip.Addr{"default/web": {vip}, "default/bad": {netip.MustParseAddr("10.4.11.2")}},
+	}
+	got, errs := Build(in)
+	if len(errs) != 1 || errs[0].Key != "default/bad" || !errors.Is(errs[0], ErrAnnotation) {
+		t.Errorf("errs = %v, want one ErrAnnotation for default/bad", errs)
+	}
+	want := haproxy.Model{
+		Frontends: []haproxy.Frontend{{Name: "default_web_80_10.4.11.1", Bind: netip.AddrPortFrom(vip, 80), Mode: "tcp", Backend: "default_web_80"}},
+		Backends: []haproxy.Backend{{Name: "default_web_80", Mode: "tcp", Balance: "roundrobin", Check: haproxy.Check{Kind: "tcp"},
+			Servers: []haproxy.Server{{Addr: netip.MustParseAddrPort("10.244.0.5:8080")}, {Addr: netip.MustParseAddrPort("10.244.0.7:8080"), Drain: true}}}},
+	}
+	if d := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b }), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
+		t.Errorf("Build (-want +got):\n%s", d)
+	}
+	if _, err := haproxy.Render(got); err != nil {
+		t.Errorf("Render(Build) = %v", err)
+	}
+}
+
+func TestBuildNodePortLocal(t *testing.T) {
+	svc := lbService("default", "web", map[string]string{AnnBackend: "nodeport"})
+	svc.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+	svc.Spec.HealthCheckNodePort = 32000
+	node := corev1.Node{Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{
+		{Type: corev1.NodeInternalIP, Address: "10.4.0.11"}, {Type: corev1.NodeHostName, Address: "n1"}}}}
+	got, errs := Build(Input{Services: []corev1.Service{svc}, Nodes: []corev1.Node{node},
+		Allocations: map[string][]netip.Addr{"default/web": {netip.MustParseAddr("10.4.11.1")}}})
+	if len(errs) != 0 {
+		t.Fatal(errs)
+	}
+	be := got.Backends[0]
+	wantCheck := haproxy.Check{Kind: haproxy.CheckHTTP, Path: "/healthz", Port: 32000}
+	if d := cmp.Diff(wantCheck, be.Check); d != "" {
+		t.Errorf("check (-want +got):\n%s", d)
+	}
+	if len(be.Servers) != 1 || be.Servers[0].Addr != netip.MustParseAddrPort("10.4.0.11:30080") {
+		t.Errorf("servers = %v, want 10.4.0.11:30080", be.Servers)
+	}
+}
+
+func TestWriteTLSSecret(t *testing.T) {
+	dir := t.TempDir()
+	s := corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web-tls"}, Type: corev1.SecretTypeTLS,
+		Data: map[string][]byte{corev1.TLSCertKey: []byte("CERT"), corev1.TLSPrivateKeyKey: []byte("KEY")}}
+	path, changed, err := WriteTLSSecret(dir, s)
+	if err != nil || !changed {
+		t.Fatalf("first write = %v, %v", changed, err)
+	}
+	st, err := os.Stat(path)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("stat = %v, %v; want mode 0600", st, err)
+	}
+	if _, changed, _ := WriteTLSSecret(dir, s); changed {
+		t.Error("unchanged secret rewritten")
+	}
+	s.Type = corev1.SecretTypeOpaque
+	if _, _, err := WriteTLSSecret(dir, s); !errors.Is(err, ErrSecret) {
+		t.Errorf("opaque secret err = %v, want ErrSecret", err)
+	}
+}

@@ -1,0 +1,43 @@
+package lbconfig
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/goldentooth/edged/haproxy"
+	corev1 "k8s.io/api/core/v1"
+)
+
+// ErrSecret reports a Secret that is not a usable kubernetes.io/tls Secret.
+var ErrSecret = errors.New("unusable TLS secret")
+
+// pemMode keeps private keys readable by root (HAProxy reads certificates
+// before dropping privileges) only.
+const pemMode = 0o600
+
+// WriteTLSSecret writes a kubernetes.io/tls Secret's certificate and key as
+// one PEM file (HAProxy's crt format) under certDir, atomically and only
+// when the content changed. It returns the path and whether it changed.
+func WriteTLSSecret(certDir string, s corev1.Secret) (string, bool, error) {
+	crt, key := s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey]
+	if s.Type != corev1.SecretTypeTLS || len(crt) == 0 || len(key) == 0 {
+		return "", false, fmt.Errorf("secret %s/%s: want type %s with %s and %s: %w",
+			s.Namespace, s.Name, corev1.SecretTypeTLS, corev1.TLSCertKey, corev1.TLSPrivateKeyKey, ErrSecret)
+	}
+	if !secretRE.MatchString(s.Name) || !secretRE.MatchString(s.Namespace) {
+		return "", false, fmt.Errorf("secret %s/%s: bad name: %w", s.Namespace, s.Name, ErrSecret)
+	}
+	var buf bytes.Buffer
+	buf.Write(bytes.TrimSpace(crt))
+	buf.WriteByte('\n')
+	buf.Write(bytes.TrimSpace(key))
+	buf.WriteByte('\n')
+	if err := os.MkdirAll(certDir, 0o700); err != nil {
+		return "", false, fmt.Errorf("cert dir: %w", err)
+	}
+	path := CertPath(certDir, s.Namespace, s.Name)
+	changed, err := haproxy.WriteFileAtomic(path, buf.Bytes(), pemMode)
+	return path, changed, err
+}

@@ -1,0 +1,166 @@
+// Package haproxy owns edged's HAProxy configuration file and the running
+// HAProxy's runtime state. It turns a desired Model (plain data) into a
+// deterministic config file rendered with client-native's config parser,
+// validates it with `haproxy -c` next to the operator's own file, writes it
+// atomically, reloads through the master socket and confirms with `show proc`.
+// Endpoint changes go into pre-allocated server slots through the runtime API
+// without a reload. It guarantees that a render that fails validation or a
+// reload that fails is never left serving: the previous config keeps running
+// and the error is reported to the caller.
+package haproxy
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Mode is a proxy mode: "tcp" (the default) or "http".
+type Mode string
+
+// The supported proxy modes.
+const (
+	ModeTCP  Mode = "tcp"
+	ModeHTTP Mode = "http"
+)
+
+// CheckKind says how HAProxy health-checks a backend's servers.
+type CheckKind string
+
+// The supported health check kinds.
+const (
+	CheckNone CheckKind = "none"
+	CheckTCP  CheckKind = "tcp"
+	CheckHTTP CheckKind = "http"
+)
+
+// Model is the complete desired content of edged's HAProxy file plus the
+// runtime state of its servers.
+type Model struct {
+	// Frontends lists one frontend per VIP:port.
+	Frontends []Frontend
+	// Backends lists one backend per Service port.
+	Backends []Backend
+	// Stats, when set, adds a stats page and Prometheus exporter frontend.
+	Stats *Stats
+}
+
+// Frontend is a listener on one VIP:port that forwards to one backend.
+type Frontend struct {
+	// Name is the section name (unique, HAProxy identifier charset).
+	Name string
+	// Bind is the VIP and port to listen on.
+	Bind netip.AddrPort
+	// Mode is tcp or http; empty means tcp.
+	Mode Mode
+	// Backend names the default backend.
+	Backend string
+	// CertFile, when set, terminates TLS on the bind with this PEM file.
+	CertFile string
+}
+
+// Backend is a pool of server slots for one Service port.
+type Backend struct {
+	// Name is the section name (unique, HAProxy identifier charset).
+	Name string
+	// Mode is tcp or http; empty means tcp.
+	Mode Mode
+	// Balance is the algorithm (roundrobin, leastconn, source, first,
+	// random); empty means roundrobin.
+	Balance string
+	// Check is the health check applied to every server.
+	Check Check
+	// ProxyV2 sends a PROXY protocol v2 header to the servers.
+	ProxyV2 bool
+	// Slots is the number of server slots rendered; it is raised to fit
+	// Servers. Spare slots let endpoints come and go without a reload.
+	Slots int
+	// Servers are the live endpoints. They are runtime state: changing
+	// them never needs a reload while they fit into Slots.
+	Servers []Server
+}
+
+// Check describes a backend's health check.
+type Check struct {
+	// Kind is none, tcp or http; empty means tcp.
+	Kind CheckKind
+	// Path is the HTTP check path (http only), default "/".
+	Path string
+	// Host is the HTTP check Host header (http only), optional.
+	Host string
+	// Port, when non-zero, checks this port instead of the traffic port.
+	Port uint16
+	// Interval between checks; zero means HAProxy's default (2s).
+	Interval time.Duration
+	// Rise is how many successes mark a server up; zero means 2.
+	Rise int
+	// Fall is how many failures mark a server down; zero means 3.
+	Fall int
+}
+
+// Server is one endpoint in a backend.
+type Server struct {
+	// Addr is the endpoint's address and port.
+	Addr netip.AddrPort
+	// Drain keeps existing connections but sends no new ones (a
+	// terminating endpoint).
+	Drain bool
+}
+
+// Stats configures the stats page and the Prometheus exporter.
+type Stats struct {
+	// Bind is the address:port of the stats frontend.
+	Bind netip.AddrPort
+	// URI is the stats page path, e.g. "/stats".
+	URI string
+	// User and Password protect the stats page when both are set.
+	User, Password string
+	// Refresh is the page's auto-refresh interval; zero disables it.
+	Refresh time.Duration
+	// Prometheus serves HAProxy's exporter on /metrics of the same bind.
+	Prometheus bool
+}
+
+// DefaultSlots is the minimum number of server slots per backend: enough
+// for a typical homelab Deployment to scale without a reload.
+const DefaultSlots = 8
+
+// slotsFor returns the rendered slot count: at least DefaultSlots, at least
+// the requested Slots, and enough for the servers rounded up to a multiple of
+// DefaultSlots so growth by one endpoint does not reload every time.
+func slotsFor(b Backend) int {
+	n := max(b.Slots, DefaultSlots)
+	if len(b.Servers) > n {
+		n = (len(b.Servers) + DefaultSlots - 1) / DefaultSlots * DefaultSlots
+	}
+	return n
+}
+
+// normalize returns a copy with sorted sections and servers, so equal
+// desired states compare and render equal.
+func (m Model) normalize() Model {
+	out := Model{Stats: m.Stats}
+	out.Frontends = slices.Clone(m.Frontends)
+	slices.SortFunc(out.Frontends, func(a, b Frontend) int { return strings.Compare(a.Name, b.Name) })
+	out.Backends = make([]Backend, len(m.Backends))
+	for i, b := range m.Backends {
+		b.Servers = slices.Clone(b.Servers)
+		slices.SortFunc(b.Servers, func(x, y Server) int { return x.Addr.Compare(y.Addr) })
+		b.Servers = slices.CompactFunc(b.Servers, func(x, y Server) bool { return x.Addr == y.Addr })
+		b.Slots = slotsFor(b)
+		out.Backends[i] = b
+	}
+	slices.SortFunc(out.Backends, func(a, b Backend) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// structure returns the model without runtime state: two models with equal
+// structure render the same file apart from server addresses.
+func (m Model) structure() Model {
+	n := m.normalize()
+	for i := range n.Backends {
+		n.Backends[i].Servers = nil
+	}
+	return n
+}

@@ -1,0 +1,160 @@
+package haproxy
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	parser "github.com/haproxytech/client-native/v5/config-parser"
+	"github.com/haproxytech/client-native/v5/config-parser/options"
+	"github.com/haproxytech/client-native/v5/configuration"
+	"github.com/haproxytech/client-native/v5/models"
+)
+
+// ErrInvalidModel reports a Model that cannot be rendered safely.
+var ErrInvalidModel = errors.New("invalid haproxy model")
+
+// nameRE is the charset of HAProxy section names edged generates; anything
+// else could break out of a config line.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,100}$`)
+
+// safeRE is the charset allowed in free-text values (paths, Host headers,
+// credentials, file paths): no spaces, quotes, backslashes or control bytes.
+var safeRE = regexp.MustCompile(`^[A-Za-z0-9_./:@%+=~,-]{1,255}$`)
+
+// balances are the balance algorithms edged accepts.
+var balances = map[string]bool{"roundrobin": true, "static-rr": true, "leastconn": true, "first": true, "source": true, "random": true}
+
+// emptySlot is the address of an unused server slot; it is never contacted
+// because the slot stays in maintenance until an endpoint is assigned.
+const emptySlot = "127.0.0.1"
+
+// emptySlotPort is the port rendered for an unused slot (tcpmux, never used).
+const emptySlotPort = 1
+
+// slotName returns the server name of slot i (0-based).
+func slotName(i int) string { return fmt.Sprintf("s%d", i+1) }
+
+// Validate checks that every name and free-text value is inside the safe
+// charset and references resolve.
+func (m Model) Validate() error {
+	backends := map[string]bool{}
+	for _, b := range m.Backends {
+		if !nameRE.MatchString(b.Name) || backends[b.Name] {
+			return fmt.Errorf("backend %q: bad or duplicate name: %w", b.Name, ErrInvalidModel)
+		}
+		backends[b.Name] = true
+		if err := b.validate(); err != nil {
+			return fmt.Errorf("backend %s: %w", b.Name, err)
+		}
+	}
+	seen := map[string]bool{}
+	for _, f := range m.Frontends {
+		switch {
+		case !nameRE.MatchString(f.Name) || seen[f.Name]:
+			return fmt.Errorf("frontend %q: bad or duplicate name: %w", f.Name, ErrInvalidModel)
+		case !backends[f.Backend]:
+			return fmt.Errorf("frontend %s: unknown backend %q: %w", f.Name, f.Backend, ErrInvalidModel)
+		case !f.Bind.IsValid() || f.Bind.Port() == 0:
+			return fmt.Errorf("frontend %s: bad bind %v: %w", f.Name, f.Bind, ErrInvalidModel)
+		case f.CertFile != "" && !safeRE.MatchString(f.CertFile):
+			return fmt.Errorf("frontend %s: bad cert path: %w", f.Name, ErrInvalidModel)
+		case f.Mode != "" && f.Mode != ModeTCP && f.Mode != ModeHTTP:
+			return fmt.Errorf("frontend %s: bad mode %q: %w", f.Name, f.Mode, ErrInvalidModel)
+		}
+		seen[f.Name] = true
+	}
+	if s := m.Stats; s != nil {
+		if !s.Bind.IsValid() || !safeRE.MatchString(s.URI) || !strings.HasPrefix(s.URI, "/") ||
+			(s.User != "" && !safeRE.MatchString(s.User)) || (s.Password != "" && !safeRE.MatchString(s.Password)) {
+			return fmt.Errorf("stats: bad bind, uri or credentials: %w", ErrInvalidModel)
+		}
+	}
+	return nil
+}
+
+func (b Backend) validate() error {
+	c := b.Check
+	switch {
+	case b.Mode != "" && b.Mode != ModeTCP && b.Mode != ModeHTTP:
+		return fmt.Errorf("bad mode %q: %w", b.Mode, ErrInvalidModel)
+	case b.Balance != "" && !balances[b.Balance]:
+		return fmt.Errorf("bad balance %q: %w", b.Balance, ErrInvalidModel)
+	case c.Kind != "" && c.Kind != CheckNone && c.Kind != CheckTCP && c.Kind != CheckHTTP:
+		return fmt.Errorf("bad check kind %q: %w", c.Kind, ErrInvalidModel)
+	case c.Path != "" && (!safeRE.MatchString(c.Path) || !strings.HasPrefix(c.Path, "/")):
+		return fmt.Errorf("bad check path %q: %w", c.Path, ErrInvalidModel)
+	case c.Host != "" && !safeRE.MatchString(c.Host):
+		return fmt.Errorf("bad check host %q: %w", c.Host, ErrInvalidModel)
+	case c.Rise < 0 || c.Rise > 100 || c.Fall < 0 || c.Fall > 100 || c.Interval < 0:
+		return fmt.Errorf("bad check rise/fall/interval: %w", ErrInvalidModel)
+	}
+	for _, s := range b.Servers {
+		if !s.Addr.IsValid() || s.Addr.Port() == 0 {
+			return fmt.Errorf("bad server %v: %w", s.Addr, ErrInvalidModel)
+		}
+	}
+	return nil
+}
+
+// Render returns edged's config file for m: a defaults section of its own
+// followed by sorted frontends and backends. It fails on an invalid model.
+func Render(m Model) ([]byte, error) {
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	m = m.normalize()
+	p, err := parser.New(options.NoNamedDefaultsFrom)
+	if err != nil {
+		return nil, fmt.Errorf("new parser: %w", err)
+	}
+	if err := renderDefaults(p); err != nil {
+		return nil, err
+	}
+	if m.Stats != nil {
+		if err := renderStats(p, *m.Stats); err != nil {
+			return nil, fmt.Errorf("stats: %w", err)
+		}
+	}
+	for _, f := range m.Frontends {
+		if err := renderFrontend(p, f); err != nil {
+			return nil, fmt.Errorf("frontend %s: %w", f.Name, err)
+		}
+	}
+	for _, b := range m.Backends {
+		if err := renderBackend(p, b); err != nil {
+			return nil, fmt.Errorf("backend %s: %w", b.Name, err)
+		}
+	}
+	return []byte("# Generated by edged. Do not edit: it is rewritten on every change.\n" + p.String()), nil
+}
+
+func mode(m Mode) string {
+	if m == "" {
+		return string(ModeTCP)
+	}
+	return string(m)
+}
+
+func i64(v int64) *int64 { return &v }
+
+// edgedTimeouts are edged's connect/client/server timeouts in ms (HAProxy's
+// documented recommended minimums for connect, and common 50s for idle).
+const (
+	connectTimeoutMS = 5000
+	idleTimeoutMS    = 50000
+)
+
+func renderDefaults(p parser.Parser) error {
+	d := models.Defaults{
+		Mode:           string(ModeTCP),
+		ConnectTimeout: i64(connectTimeoutMS),
+		ClientTimeout:  i64(idleTimeoutMS),
+		ServerTimeout:  i64(idleTimeoutMS),
+	}
+	if err := p.SectionsCreate(parser.Defaults, parser.DefaultSectionName); err != nil {
+		return fmt.Errorf("defaults: %w", err)
+	}
+	return configuration.CreateEditSection(&d, parser.Defaults, parser.DefaultSectionName, p)
+}

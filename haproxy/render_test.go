@@ -1,0 +1,119 @@
+package haproxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func sampleModel() Model {
+	return Model{
+		Stats: &Stats{Bind: netip.MustParseAddrPort("127.0.0.1:8404"), URI: "/stats", User: "admin", Password: "pw", Refresh: 10 * time.Second, Prometheus: true},
+		Frontends: []Frontend{
+			{Name: "b_fe", Bind: netip.MustParseAddrPort("10.4.11.2:443"), Backend: "b", CertFile: "/etc/edged/certs/x.pem"},
+			{Name: "a_fe", Bind: netip.MustParseAddrPort("10.4.11.1:80"), Mode: ModeHTTP, Backend: "a"},
+		},
+		Backends: []Backend{
+			{Name: "b", ProxyV2: true, Servers: []Server{{Addr: netip.MustParseAddrPort("10.244.0.9:443")}}},
+			{Name: "a", Mode: ModeHTTP, Check: Check{Kind: CheckHTTP, Path: "/healthz", Host: "a.example", Interval: time.Second, Rise: 2, Fall: 3},
+				Servers: []Server{{Addr: netip.MustParseAddrPort("10.244.0.6:8080")}, {Addr: netip.MustParseAddrPort("10.244.0.5:8080")}}},
+		},
+	}
+}
+
+func TestRenderDeterministicAndValid(t *testing.T) {
+	m := sampleModel()
+	first, err := Render(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Frontends[0], m.Frontends[1] = m.Frontends[1], m.Frontends[0]
+	m.Backends[0], m.Backends[1] = m.Backends[1], m.Backends[0]
+	second, err := Render(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(string(first), string(second)); d != "" {
+		t.Errorf("render depends on input order (-first +second):\n%s", d)
+	}
+	for _, want := range []string{
+		"http-check send meth GET uri /healthz hdr Host a.example",
+		"server s1 10.244.0.5:8080 check",
+		"send-proxy-v2",
+		"crt /etc/edged/certs/x.pem ssl",
+		"http-request use-service prometheus-exporter if { path /metrics }",
+		"stats auth admin:pw",
+	} {
+		if !bytes.Contains(first, []byte(want)) {
+			t.Errorf("render lacks %q:\n%s", want, first)
+		}
+	}
+	// haproxy -c accepts it (the cert file must exist for that).
+	dir := t.TempDir()
+	m.Frontends[1].CertFile = ""
+	m.Frontends[0].CertFile = ""
+	data, err := Render(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := Paths{Binary: mustHAProxyBin(t), Config: filepath.Join(dir, "edged.cfg")}
+	if err := p.WriteChecked(context.Background(), data); err != nil {
+		t.Fatalf("haproxy -c refused the render: %v", err)
+	}
+	if err := p.WriteChecked(context.Background(), []byte("frontend x\n bogus\n")); !errors.Is(err, ErrValidate) {
+		t.Errorf("bogus config: err = %v, want ErrValidate", err)
+	}
+	if got, _ := os.ReadFile(p.Config); !bytes.Equal(got, data) {
+		t.Error("live file changed by a refused write")
+	}
+}
+
+func TestValidateRejectsInjection(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*Model)
+	}{
+		{"newline in path", func(m *Model) { m.Backends[1].Check.Path = "/x\n  server evil 1.2.3.4:1" }},
+		{"space in host", func(m *Model) { m.Backends[1].Check.Host = "a b" }},
+		{"space in name", func(m *Model) { m.Backends[0].Name = "b x" }},
+		{"unknown backend", func(m *Model) { m.Frontends[0].Backend = "nope" }},
+		{"bad balance", func(m *Model) { m.Backends[0].Balance = "hdr(x)" }},
+		{"quote in password", func(m *Model) { m.Stats.Password = `p"w` }},
+		{"zero port", func(m *Model) { m.Frontends[0].Bind = netip.MustParseAddrPort("10.4.11.9:0") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := sampleModel()
+			tt.mod(&m)
+			if _, err := Render(m); !errors.Is(err, ErrInvalidModel) {
+				t.Errorf("Render = %v, want ErrInvalidModel", err)
+			}
+		})
+	}
+}
+
+func TestReassignKeepsSlots(t *testing.T) {
+	a, b, c := netip.MustParseAddrPort("10.0.0.1:80"), netip.MustParseAddrPort("10.0.0.2:80"), netip.MustParseAddrPort("10.0.0.3:80")
+	old := []slot{{Used: true, Addr: a}, {Used: true, Addr: b}, {}}
+	got, ok := reassign(old, []Server{{Addr: b}, {Addr: c}})
+	// The freed slot is the lowest free one, so c reuses s1.
+	want := []slot{{Used: true, Addr: c}, {Used: true, Addr: b}, {}}
+	if !ok || !cmp.Equal(want, got, cmp.Comparer(func(x, y netip.AddrPort) bool { return x == y })) {
+		t.Errorf("reassign = %v, %v; want %v", got, ok, want)
+	}
+	cmds := slotCommands("be", false, old, got)
+	wantCmds := []string{"set server be/s1 state maint", "set server be/s1 addr 10.0.0.3 port 80", "set server be/s1 state ready"}
+	if d := cmp.Diff(wantCmds, cmds); d != "" {
+		t.Errorf("slotCommands (-want +got):\n%s", d)
+	}
+	if _, ok := reassign(old, []Server{{Addr: a}, {Addr: b}, {Addr: c}, {Addr: netip.MustParseAddrPort("10.0.0.4:80")}}); ok {
+		t.Error("reassign fit 4 servers into 3 slots")
+	}
+}

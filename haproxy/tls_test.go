@@ -1,0 +1,78 @@
+package haproxy
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// mintPEM returns a self-signed certificate and key as one PEM, plus the
+// certificate's serial number.
+func mintPEM(t *testing.T, cn string) ([]byte, *big.Int) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn}, DNSNames: []string{cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	return append(out, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})...), serial
+}
+
+func TestTLSTermination(t *testing.T) {
+	l := mustLab(t)
+	a := mustBackend(t, "a")
+	pemData, serial := mintPEM(t, "web.edged.test")
+	certFile := filepath.Join(t.TempDir(), "default_web-tls.pem")
+	if _, err := WriteFileAtomic(certFile, pemData, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vip := netip.AddrPortFrom(testVIP(11), freePort(t, "127.0.0.1"))
+	m := Model{
+		Frontends: []Frontend{{Name: "tls", Bind: vip, Backend: "web", CertFile: certFile}},
+		Backends:  []Backend{{Name: "web", Servers: []Server{{Addr: a.addr}}}},
+	}
+	if r := NewManager(ManagerConfig{Paths: l.paths}).Apply(context.Background(), m); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	var got *big.Int
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		InsecureSkipVerify: true, // self-signed; the serial is checked below
+		ServerName:         "web.edged.test",
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			got = cs.PeerCertificates[0].SerialNumber
+			return nil
+		},
+	}}}
+	resp, err := client.Get("https://" + vip.String() + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(body) != "a" || got == nil || got.Cmp(serial) != 0 {
+		t.Errorf("got body %q serial %v, want %q serial %v", body, got, "a", serial)
+	}
+}
