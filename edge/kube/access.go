@@ -1,0 +1,29 @@
+package kube
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/cache"
+)
+
+// WaitForSync blocks until the informer caches have synced (Run starts
+// them) or ctx ends, and reports whether they synced.
+func (c *Controller) WaitForSync(ctx context.Context) bool {
+	return cache.WaitForCacheSync(ctx.Done(), c.synced...)
+}
+
+// Warn records a Warning Event on the Service key ("namespace/name") if
+// the cache holds it; other parts (HAProxy) report per-Service problems
+// through it.
+func (c *Controller) Warn(key, reason, message string) {
+	ns, name, ok := splitKey(key)
+	if !ok {
+		return
+	}
+	svc, err := c.Services.Services(ns).Get(name)
+	if err != nil {
+		return
+	}
+	c.recorder.Event(svc, corev1.EventTypeWarning, reason, message)
+}

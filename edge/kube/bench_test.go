@@ -1,0 +1,78 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// BenchmarkCreateToStatus measures Service create -> status written, one
+// Service at a time, over 200 Services; reports p50/p99.
+func BenchmarkCreateToStatus(b *testing.B) {
+	const n = 200
+	e := startEnv(b, Options{}, "default="+referencePool)
+	b.ResetTimer()
+	for it := 0; it < b.N; it++ {
+		lat := make([]time.Duration, 0, n)
+		for i := 0; i < n; i++ {
+			name := fmt.Sprintf("s%d-%d", it, i)
+			start := time.Now()
+			e.create(b, lbService(e.ns, name, 80))
+			e.waitIP(b, name)
+			lat = append(lat, time.Since(start))
+		}
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		b.ReportMetric(float64(lat[n/2].Milliseconds()), "p50-ms")
+		b.ReportMetric(float64(lat[n*99/100].Milliseconds()), "p99-ms")
+	}
+}
+
+// BenchmarkReferencePool creates 1,279 Services at once (the whole reference
+// pool), waits for all to be allocated, then checks the 1,280th fails.
+func BenchmarkReferencePool(b *testing.B) {
+	const n = 1279
+	for it := 0; it < b.N; it++ {
+		e := startEnv(b, Options{}, "default="+referencePool)
+		start := time.Now()
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 32)
+		for i := 0; i < n; i++ {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func(i int) {
+				defer wg.Done()
+				defer func() { <-sem }()
+				e.create(b, lbService(e.ns, fmt.Sprintf("r%d", i), 80))
+			}(i)
+		}
+		wg.Wait()
+		deadline := time.Now().Add(5 * time.Minute)
+		for {
+			l, err := e.admin.CoreV1().Services(e.ns).List(context.Background(), metav1.ListOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			done := 0
+			for _, s := range l.Items {
+				if len(s.Status.LoadBalancer.Ingress) > 0 {
+					done++
+				}
+			}
+			if done == n {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("%d of %d allocated after 5 min", done, n)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		b.ReportMetric(time.Since(start).Seconds(), "fill-s")
+		e.create(b, lbService(e.ns, "one-too-many", 80))
+		e.waitEvent(b, "one-too-many", ReasonFailed)
+	}
+}

@@ -1,0 +1,241 @@
+// Package kube is edged's Kubernetes Service controller. Every host keeps
+// informers on Services, EndpointSlices and Nodes warm (for HAProxy); only
+// the raft leader allocates LoadBalancer addresses and writes Service status,
+// annotations and Events, with MetalLB's semantics.
+//
+// It guarantees that allocation state lives only in the Store (raft): the
+// API server going away loses nothing, and informers relist when it returns.
+package kube
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	discoverylisters "k8s.io/client-go/listers/discovery/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/goldentooth/edged/lbpool"
+)
+
+// Store is the allocation state the controller needs (implemented by
+// *raft.Store). Writes succeed only on the leader.
+type Store interface {
+	Allocate(ctx context.Context, req lbpool.Request) (lbpool.Allocation, error)
+	Release(ctx context.Context, key string) error
+	Lookup(key string) (lbpool.Allocation, bool)
+	IsLeader() bool
+	Changes() (<-chan struct{}, func())
+}
+
+// DefaultIPMode is written into status.loadBalancer.ingress[].ipMode when
+// Options.IPMode is empty: VIP means kube-proxy may short-circuit traffic to
+// the address inside the cluster, as with MetalLB.
+const DefaultIPMode = corev1.LoadBalancerIPModeVIP
+
+// leaderPoll is how often the controller checks for a leadership change; the
+// Store notifies applied changes but not every transition.
+const leaderPoll = time.Second
+
+// Options configures a Controller.
+type Options struct {
+	// Class is the loadBalancerClass served besides the unset class.
+	Class string
+	// IPMode is written into the status; empty means DefaultIPMode.
+	IPMode corev1.LoadBalancerIPMode
+	// Resync is the informers' resync period (0: none).
+	Resync time.Duration
+	// OnChange is called after any Service, EndpointSlice or Node change
+	// (on every host); it must not block.
+	OnChange func()
+	Logger   *slog.Logger
+}
+
+// Controller watches Services and allocates their LoadBalancer addresses.
+type Controller struct {
+	client   kubernetes.Interface
+	store    Store
+	opts     Options
+	log      *slog.Logger
+	factory  informers.SharedInformerFactory
+	synced   []cache.InformerSynced
+	queue    workqueue.TypedRateLimitingInterface[string]
+	recorder record.EventRecorder
+	bcast    record.EventBroadcaster
+
+	// Services lists the informer cache of Services.
+	Services corelisters.ServiceLister
+	// EndpointSlices lists the informer cache of EndpointSlices.
+	EndpointSlices discoverylisters.EndpointSliceLister
+	// Nodes lists the informer cache of Nodes.
+	Nodes corelisters.NodeLister
+
+	mu      sync.Mutex
+	waiting map[string]bool // keys that failed allocation, retried on store changes
+}
+
+// New builds a Controller; Run starts it.
+func New(client kubernetes.Interface, store Store, opts Options) *Controller {
+	if opts.IPMode == "" {
+		opts.IPMode = DefaultIPMode
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	c := &Controller{
+		client: client, store: store, opts: opts, log: opts.Logger,
+		factory: informers.NewSharedInformerFactory(client, opts.Resync),
+		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.DefaultTypedControllerRateLimiter[string](),
+			workqueue.TypedRateLimitingQueueConfig[string]{Name: "services"}),
+		waiting: map[string]bool{},
+	}
+	c.bcast = record.NewBroadcaster()
+	c.recorder = c.bcast.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "edged"})
+
+	svc := c.factory.Core().V1().Services()
+	eps := c.factory.Discovery().V1().EndpointSlices()
+	nodes := c.factory.Core().V1().Nodes()
+	c.Services, c.EndpointSlices, c.Nodes = svc.Lister(), eps.Lister(), nodes.Lister()
+	notify := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { c.changed() },
+		UpdateFunc: func(any, any) { c.changed() },
+		DeleteFunc: func(any) { c.changed() },
+	}
+	_, _ = svc.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { c.enqueue(o); c.changed() },
+		UpdateFunc: func(_, o any) { c.enqueue(o); c.changed() },
+		DeleteFunc: func(o any) { c.enqueue(o); c.changed() },
+	})
+	_, _ = eps.Informer().AddEventHandler(notify)
+	_, _ = nodes.Informer().AddEventHandler(notify)
+	c.synced = []cache.InformerSynced{svc.Informer().HasSynced, eps.Informer().HasSynced, nodes.Informer().HasSynced}
+	return c
+}
+
+func (c *Controller) changed() {
+	if c.opts.OnChange != nil {
+		c.opts.OnChange()
+	}
+}
+
+func (c *Controller) enqueue(obj any) {
+	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	if err != nil {
+		utilruntime.HandleError(err)
+		return
+	}
+	c.queue.Add(key)
+}
+
+// enqueueAll queues every Service in the cache.
+func (c *Controller) enqueueAll() {
+	svcs, err := c.Services.List(everything)
+	if err != nil {
+		return
+	}
+	for _, s := range svcs {
+		c.queue.Add(s.Namespace + "/" + s.Name)
+	}
+}
+
+// Run starts the informers, waits for their caches and processes Services
+// with workers goroutines until ctx is done.
+func (c *Controller) Run(ctx context.Context, workers int) error {
+	defer utilruntime.HandleCrash()
+	defer c.queue.ShutDown()
+	c.bcast.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
+	defer c.bcast.Shutdown()
+	c.factory.Start(ctx.Done())
+	defer c.factory.Shutdown()
+	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+		return fmt.Errorf("kube: wait for caches: %w", ctx.Err())
+	}
+	c.log.Debug("kube caches synced")
+	var wg sync.WaitGroup
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c.processNext(ctx) {
+			}
+		}()
+	}
+	c.watchStore(ctx)
+	c.queue.ShutDown()
+	wg.Wait()
+	return nil
+}
+
+// watchStore retries waiting Services when the store changes (an address
+// freed) and requeues everything when this host becomes leader.
+func (c *Controller) watchStore(ctx context.Context) {
+	ch, cancel := c.store.Changes()
+	defer cancel()
+	t := time.NewTicker(leaderPoll)
+	defer t.Stop()
+	wasLeader := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+			c.mu.Lock()
+			keys := make([]string, 0, len(c.waiting))
+			for k := range c.waiting {
+				keys = append(keys, k)
+			}
+			c.mu.Unlock()
+			for _, k := range keys {
+				c.queue.Add(k)
+			}
+		case <-t.C:
+		}
+		if l := c.store.IsLeader(); l != wasLeader {
+			wasLeader = l
+			if l {
+				c.log.Info("raft leader: reconciling all services")
+				c.enqueueAll()
+			}
+		}
+	}
+}
+
+func (c *Controller) processNext(ctx context.Context) bool {
+	key, quit := c.queue.Get()
+	if quit {
+		return false
+	}
+	defer c.queue.Done(key)
+	if err := c.sync(ctx, key); err != nil {
+		c.log.Debug("sync service", "service", key, "err", err)
+		c.queue.AddRateLimited(key)
+		return true
+	}
+	c.queue.Forget(key)
+	return true
+}
+
+func (c *Controller) setWaiting(key string, w bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if w {
+		c.waiting[key] = true
+	} else {
+		delete(c.waiting, key)
+	}
+}
+
+func isNotFound(err error) bool { return apierrors.IsNotFound(err) }

@@ -1,0 +1,197 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/yaml"
+
+	"github.com/goldentooth/edged/lbpool"
+	"github.com/goldentooth/edged/test/kubetest"
+)
+
+// referencePool is the reference cluster's MetalLB pool (1,279 addresses).
+const referencePool = "10.4.11.0 - 10.4.15.254"
+
+// waitTimeout bounds every condition wait.
+const waitTimeout = 30 * time.Second
+
+type env struct {
+	srv   *kubetest.Server
+	admin kubernetes.Interface
+	store *memStore
+	ns    string
+}
+
+func mustPools(t testing.TB, specs ...string) []lbpool.Pool {
+	t.Helper()
+	var out []lbpool.Pool
+	for i, s := range specs {
+		name, rng, _ := strings.Cut(s, "=")
+		r, err := lbpool.ParseRange(rng)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = i
+		out = append(out, lbpool.Pool{Name: name, Ranges: []lbpool.Range{r}, AutoAssign: true})
+	}
+	return out
+}
+
+// edgedRole reads the ClusterRole from configs/rbac.yaml.
+func edgedRole(t testing.TB) *rbacv1.ClusterRole {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "configs", "rbac.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _, _ := strings.Cut(string(b), "\n---\n")
+	var r rbacv1.ClusterRole
+	if err := yaml.Unmarshal([]byte(doc), &r); err != nil {
+		t.Fatalf("configs/rbac.yaml: %v", err)
+	}
+	return &r
+}
+
+// startEnv starts an apiserver and a controller running with the edged
+// token bound to configs/rbac.yaml only.
+func startEnv(t testing.TB, opts Options, pools ...string) *env {
+	t.Helper()
+	srv := kubetest.Start(t)
+	cfg := srv.BindClusterRole(t, kubetest.Edged, edgedRole(t))
+	st, err := newMemStore(mustPools(t, pools...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{srv: srv, admin: srv.Client(t), store: st, ns: srv.Namespace(t)}
+	startController(t, cfg, st, opts)
+	return e
+}
+
+func startController(t testing.TB, cfg *rest.Config, st Store, opts Options) context.CancelFunc {
+	t.Helper()
+	cs := kubernetes.NewForConfigOrDie(cfg)
+	c := New(cs, st, opts)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx, 2) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("controller: %v", err)
+		}
+	})
+	return cancel
+}
+
+func lbService(ns, name string, ports ...int32) *corev1.Service {
+	s := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: map[string]string{}},
+		Spec:       corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, Selector: map[string]string{"app": name}},
+	}
+	for _, p := range ports {
+		s.Spec.Ports = append(s.Spec.Ports, corev1.ServicePort{Name: fmt.Sprint("p", p), Port: p, Protocol: corev1.ProtocolTCP})
+	}
+	return s
+}
+
+func (e *env) create(t testing.TB, s *corev1.Service) {
+	t.Helper()
+	if _, err := e.admin.CoreV1().Services(s.Namespace).Create(context.Background(), s, metav1.CreateOptions{}); err != nil {
+		t.Fatalf("create service %s: %v", s.Name, err)
+	}
+}
+
+// waitFor polls cond until it returns true or the deadline passes.
+func waitFor(t testing.TB, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		ok, msg := cond()
+		if ok {
+			return
+		}
+		last = msg
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s: %s", what, last)
+}
+
+func (e *env) get(t testing.TB, name string) *corev1.Service {
+	t.Helper()
+	s, err := e.admin.CoreV1().Services(e.ns).Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get %s: %v", name, err)
+	}
+	return s
+}
+
+// waitIP waits until the Service shows an ingress IP and returns it.
+func (e *env) waitIP(t testing.TB, name string) string {
+	t.Helper()
+	var ip string
+	waitFor(t, name+" ingress", func() (bool, string) {
+		s := e.get(t, name)
+		if len(s.Status.LoadBalancer.Ingress) == 0 {
+			return false, "no ingress"
+		}
+		ip = s.Status.LoadBalancer.Ingress[0].IP
+		return true, ""
+	})
+	return ip
+}
+
+// waitEvent waits for an Event with reason on the Service name.
+func (e *env) waitEvent(t testing.TB, name, reason string) string {
+	t.Helper()
+	var msg string
+	waitFor(t, name+" event "+reason, func() (bool, string) {
+		evs, err := e.admin.CoreV1().Events(e.ns).List(context.Background(), metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, ev := range evs.Items {
+			if ev.Reason == reason {
+				msg = ev.Message
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%d events", len(evs.Items))
+	})
+	return msg
+}
+
+// update applies mutate to the latest Service, retrying on conflicts with
+// the controller's own writes.
+func (e *env) update(t testing.TB, name string, mutate func(*corev1.Service)) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		s, err := e.admin.CoreV1().Services(e.ns).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if s.Annotations == nil {
+			s.Annotations = map[string]string{}
+		}
+		mutate(s)
+		_, err = e.admin.CoreV1().Services(e.ns).Update(context.Background(), s, metav1.UpdateOptions{})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("update %s: %v", name, err)
+	}
+}
+
+func kubernetesFor(cfg *rest.Config) kubernetes.Interface { return kubernetes.NewForConfigOrDie(cfg) }

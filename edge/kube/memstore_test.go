@@ -1,0 +1,70 @@
+package kube
+
+import (
+	"context"
+	"sync"
+
+	"github.com/goldentooth/edged/lbpool"
+)
+
+// memStore is an in-process Store over *lbpool.Allocator for tests.
+type memStore struct {
+	mu     sync.Mutex
+	a      *lbpool.Allocator
+	leader bool
+	subs   map[int]chan struct{}
+	next   int
+}
+
+func newMemStore(pools []lbpool.Pool) (*memStore, error) {
+	a, err := lbpool.New(pools)
+	if err != nil {
+		return nil, err
+	}
+	return &memStore{a: a, leader: true, subs: map[int]chan struct{}{}}, nil
+}
+
+func (m *memStore) notify() {
+	for _, ch := range m.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (m *memStore) Allocate(_ context.Context, req lbpool.Request) (lbpool.Allocation, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	al, err := m.a.Allocate(req)
+	if err == nil {
+		m.notify()
+	}
+	return al, err
+}
+
+func (m *memStore) Release(_ context.Context, key string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.a.Release(key)
+	m.notify()
+	return nil
+}
+
+func (m *memStore) Lookup(key string) (lbpool.Allocation, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.a.Lookup(key)
+}
+
+func (m *memStore) IsLeader() bool { m.mu.Lock(); defer m.mu.Unlock(); return m.leader }
+
+func (m *memStore) Changes() (<-chan struct{}, func()) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ch := make(chan struct{}, 1)
+	id := m.next
+	m.next++
+	m.subs[id] = ch
+	return ch, func() { m.mu.Lock(); delete(m.subs, id); m.mu.Unlock() }
+}

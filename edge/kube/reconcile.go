@@ -1,0 +1,177 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/goldentooth/edged/lbpool"
+)
+
+// Event reasons written on Services.
+const (
+	ReasonAllocated   = "IPAllocated"
+	ReasonFailed      = "AllocationFailed"
+	ReasonReleased    = "IPReleased"
+	ReasonBadConfig   = "InvalidConfiguration"
+	ReasonNotAdopting = "AdoptionFailed"
+)
+
+// sync brings one Service in line with the Store. Only the leader acts.
+func (c *Controller) sync(ctx context.Context, key string) error {
+	if !c.store.IsLeader() {
+		return nil
+	}
+	ns, name, _ := splitKey(key)
+	svc, err := c.Services.Services(ns).Get(name)
+	if isNotFound(err) {
+		c.setWaiting(key, false)
+		return c.release(ctx, key, nil)
+	}
+	if err != nil {
+		return err
+	}
+	if !Handled(svc, c.opts.Class) {
+		c.setWaiting(key, false)
+		return c.release(ctx, key, svc)
+	}
+	req, err := BuildRequest(svc)
+	if err != nil {
+		c.recorder.Event(svc, corev1.EventTypeWarning, ReasonBadConfig, err.Error())
+		return nil // nothing changes until the Service is edited
+	}
+	old, had := c.store.Lookup(key)
+	if !had && len(req.IPs) == 0 {
+		// Adopt an address MetalLB (or an earlier edged) wrote: never move it.
+		if ips := statusIPs(svc); len(ips) > 0 {
+			req.IPs = ips
+			if _, err := c.store.Allocate(ctx, req); err != nil {
+				c.recorder.Eventf(svc, corev1.EventTypeWarning, ReasonNotAdopting,
+					"existing ingress %v kept but not adopted: %v", ips, err)
+				c.setWaiting(key, true)
+				return nil
+			}
+		}
+	}
+	alloc, err := c.store.Allocate(ctx, req)
+	if err != nil {
+		if errors.Is(err, lbpool.ErrBadRequest) || isAllocErr(err) {
+			c.recorder.Eventf(svc, corev1.EventTypeWarning, ReasonFailed, "Failed to allocate IP for %q: %v", key, err)
+			c.log.Debug("allocation failed", "service", key, "err", err)
+			c.setWaiting(key, true)
+			return nil
+		}
+		return fmt.Errorf("allocate %s: %w", key, err)
+	}
+	c.setWaiting(key, false)
+	if err := c.writeStatus(ctx, svc, alloc); err != nil {
+		return err
+	}
+	if !had || !slices.Equal(old.IPs, alloc.IPs) {
+		c.recorder.Eventf(svc, corev1.EventTypeNormal, ReasonAllocated, "Assigned IP %v from pool %s", alloc.IPs, alloc.Pool)
+		c.log.Info("allocated", "service", key, "ip", alloc.IPs, "pool", alloc.Pool)
+	}
+	return nil
+}
+
+func isAllocErr(err error) bool {
+	for _, e := range []error{lbpool.ErrPoolExhausted, lbpool.ErrUnknownPool, lbpool.ErrNotInPool, lbpool.ErrInUse, lbpool.ErrNotEligible} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// release frees key's addresses and, if svc still exists, removes the
+// ingress IPs and annotation edged wrote.
+func (c *Controller) release(ctx context.Context, key string, svc *corev1.Service) error {
+	alloc, had := c.store.Lookup(key)
+	if !had {
+		return nil
+	}
+	if err := c.store.Release(ctx, key); err != nil {
+		return fmt.Errorf("release %s: %w", key, err)
+	}
+	c.log.Info("released", "service", key, "ip", alloc.IPs)
+	if svc == nil {
+		return nil
+	}
+	c.recorder.Eventf(svc, corev1.EventTypeNormal, ReasonReleased, "Released IP %v", alloc.IPs)
+	if len(svc.Status.LoadBalancer.Ingress) > 0 {
+		cp := svc.DeepCopy()
+		cp.Status.LoadBalancer.Ingress = nil
+		if _, err := c.client.CoreV1().Services(svc.Namespace).UpdateStatus(ctx, cp, metav1.UpdateOptions{}); err != nil && !isNotFound(err) {
+			return fmt.Errorf("clear status of %s: %w", key, err)
+		}
+	}
+	if _, ok := svc.Annotations[AnnAllocatedFromPool]; ok {
+		return c.patchPool(ctx, svc, nil)
+	}
+	return nil
+}
+
+// writeStatus sets the ingress and the pool annotation when they differ.
+func (c *Controller) writeStatus(ctx context.Context, svc *corev1.Service, alloc lbpool.Allocation) error {
+	want := ingress(alloc.IPs, c.opts.IPMode)
+	if !sameIngress(svc.Status.LoadBalancer.Ingress, want) {
+		cp := svc.DeepCopy()
+		cp.Status.LoadBalancer.Ingress = want
+		if _, err := c.client.CoreV1().Services(svc.Namespace).UpdateStatus(ctx, cp, metav1.UpdateOptions{}); err != nil {
+			return fmt.Errorf("update status of %s/%s: %w", svc.Namespace, svc.Name, err)
+		}
+	}
+	if svc.Annotations[AnnAllocatedFromPool] != alloc.Pool {
+		return c.patchPool(ctx, svc, &alloc.Pool)
+	}
+	return nil
+}
+
+// patchPool sets (or with nil removes) only the pool annotation, leaving
+// every other annotation untouched.
+func (c *Controller) patchPool(ctx context.Context, svc *corev1.Service, pool *string) error {
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{AnnAllocatedFromPool: pool}}})
+	_, err := c.client.CoreV1().Services(svc.Namespace).Patch(ctx, svc.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	if err != nil && !isNotFound(err) {
+		return fmt.Errorf("annotate %s/%s: %w", svc.Namespace, svc.Name, err)
+	}
+	return nil
+}
+
+func ingress(ips []netip.Addr, mode corev1.LoadBalancerIPMode) []corev1.LoadBalancerIngress {
+	out := make([]corev1.LoadBalancerIngress, 0, len(ips))
+	for _, ip := range ips {
+		m := mode
+		out = append(out, corev1.LoadBalancerIngress{IP: ip.String(), IPMode: &m})
+	}
+	return out
+}
+
+func sameIngress(a, b []corev1.LoadBalancerIngress) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].IP != b[i].IP || a[i].Hostname != b[i].Hostname || (a[i].IPMode == nil) != (b[i].IPMode == nil) ||
+			(a[i].IPMode != nil && *a[i].IPMode != *b[i].IPMode) {
+			return false
+		}
+	}
+	return true
+}
+
+func splitKey(key string) (ns, name string, ok bool) {
+	for i := 0; i < len(key); i++ {
+		if key[i] == '/' {
+			return key[:i], key[i+1:], true
+		}
+	}
+	return "", key, false
+}
