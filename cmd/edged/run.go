@@ -9,6 +9,9 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/kubernetes"
+	restclient "k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/goldentooth/edged/edge"
 	"github.com/goldentooth/edged/edge/config"
@@ -66,7 +69,42 @@ func signalContext(log *slog.Logger) (context.Context, func()) {
 	return ctx, func() { signal.Stop(ch); cancel() }
 }
 
-// wire builds the appliance from its parts.
+// wire builds the appliance from its parts: the Service controller (when a
+// kubeconfig or an in-cluster environment is there), HAProxy fed from its
+// caches, and the ARP/NDP announcer.
 func wire(cfg *config.Config, log *slog.Logger) (*edge.Appliance, error) {
-	return edge.New(cfg, log, nil), nil
+	rest, err := kubeConfig(cfg.Kubernetes.Kubeconfig)
+	if err != nil {
+		return nil, err
+	}
+	client, err := kubernetes.NewForConfig(rest)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client: %w", err)
+	}
+	kp := edge.NewKubePart(cfg, client, log.With("part", "kubernetes"))
+	hp := edge.NewHAProxyPart(cfg, kp, kp.Event, log.With("part", "haproxy"))
+	ann, err := newAnnouncer(cfg, log.With("part", "announce"))
+	if err != nil {
+		return nil, err
+	}
+	app := edge.New(cfg, log, ann, kp, hp)
+	registerCollectors(app.Registry())
+	return app, nil
+}
+
+// kubeConfig loads the kubeconfig file, or the in-cluster config when the
+// path is empty.
+func kubeConfig(path string) (*restclient.Config, error) {
+	if path == "" {
+		c, err := restclient.InClusterConfig()
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes.kubeconfig is empty and edged is not in a cluster: %w", err)
+		}
+		return c, nil
+	}
+	c, err := clientcmd.BuildConfigFromFlags("", path)
+	if err != nil {
+		return nil, fmt.Errorf("kubeconfig %s: %w", path, err)
+	}
+	return c, nil
 }

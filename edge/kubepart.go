@@ -1,0 +1,174 @@
+package edge
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/goldentooth/edged/edge/config"
+	"github.com/goldentooth/edged/edge/kube"
+	"github.com/goldentooth/edged/raft"
+)
+
+// kubeWorkers is how many Services are reconciled at once; status writes
+// are the slow part and the apiserver takes several in parallel.
+const kubeWorkers = 4
+
+// KubePart runs the Service controller (informers on every host, writes
+// on the leader) and serves its caches to the HAProxy part.
+type KubePart struct {
+	cfg    *config.Config
+	client kubernetes.Interface
+	log    *slog.Logger
+
+	ctrl   atomic.Pointer[kube.Controller]
+	store  atomic.Pointer[raft.Store]
+	synced atomic.Bool
+
+	mu     sync.Mutex
+	subs   map[int]chan struct{}
+	nextID int
+}
+
+// NewKubePart returns the part for client.
+func NewKubePart(cfg *config.Config, client kubernetes.Interface, log *slog.Logger) *KubePart {
+	return &KubePart{cfg: cfg, client: client, log: log, subs: map[int]chan struct{}{}}
+}
+
+// Name implements Part.
+func (k *KubePart) Name() string { return "kubernetes" }
+
+// Ready is true once the informer caches synced.
+func (k *KubePart) Ready() bool { return k.Synced() }
+
+// Run starts the controller against store until ctx ends.
+func (k *KubePart) Run(ctx context.Context, store *raft.Store) error {
+	c := kube.New(k.client, store, kube.Options{
+		Class:    k.cfg.Kubernetes.LoadBalancerClass,
+		IPMode:   corev1.LoadBalancerIPMode(k.cfg.Kubernetes.IPMode),
+		Resync:   k.cfg.Kubernetes.Resync,
+		OnChange: k.broadcast,
+		Logger:   k.log,
+	})
+	k.ctrl.Store(c)
+	k.store.Store(store)
+	go func() {
+		if c.WaitForSync(ctx) {
+			k.synced.Store(true)
+			k.broadcast()
+		}
+	}()
+	if err := c.Run(ctx, kubeWorkers); err != nil {
+		return fmt.Errorf("service controller: %w", err)
+	}
+	return nil
+}
+
+// Event raises a Warning Event on the Service key ("namespace/name"). Only
+// the leader records it: every host renders the same model and would
+// otherwise repeat the Event once per host.
+func (k *KubePart) Event(key, reason, message string) {
+	if s := k.store.Load(); s == nil || !s.IsLeader() {
+		return
+	}
+	if c := k.ctrl.Load(); c != nil {
+		c.Warn(key, reason, message)
+	}
+}
+
+func (k *KubePart) broadcast() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, ch := range k.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Changes implements KubeCache.
+func (k *KubePart) Changes() (<-chan struct{}, func()) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	ch := make(chan struct{}, 1)
+	id := k.nextID
+	k.nextID++
+	k.subs[id] = ch
+	return ch, func() {
+		k.mu.Lock()
+		delete(k.subs, id)
+		k.mu.Unlock()
+	}
+}
+
+// Synced implements KubeCache.
+func (k *KubePart) Synced() bool { return k.synced.Load() }
+
+// Services implements KubeCache.
+func (k *KubePart) Services() []corev1.Service {
+	c := k.ctrl.Load()
+	if c == nil {
+		return nil
+	}
+	list, _ := c.Services.List(labels.Everything())
+	out := make([]corev1.Service, 0, len(list))
+	for _, s := range list {
+		out = append(out, *s)
+	}
+	return out
+}
+
+// EndpointSlices implements KubeCache.
+func (k *KubePart) EndpointSlices() []discoveryv1.EndpointSlice {
+	c := k.ctrl.Load()
+	if c == nil {
+		return nil
+	}
+	list, _ := c.EndpointSlices.List(labels.Everything())
+	out := make([]discoveryv1.EndpointSlice, 0, len(list))
+	for _, s := range list {
+		out = append(out, *s)
+	}
+	return out
+}
+
+// Nodes implements KubeCache.
+func (k *KubePart) Nodes() []corev1.Node {
+	c := k.ctrl.Load()
+	if c == nil {
+		return nil
+	}
+	list, _ := c.Nodes.List(labels.Everything())
+	out := make([]corev1.Node, 0, len(list))
+	for _, n := range list {
+		out = append(out, *n)
+	}
+	return out
+}
+
+// Secret implements KubeCache: TLS Secrets are read when a Service names
+// one (edged does not watch every Secret in the cluster).
+func (k *KubePart) Secret(namespace, name string) (*corev1.Secret, bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), secretTimeout)
+	defer cancel()
+	s, err := k.client.CoreV1().Secrets(namespace).Get(ctx, name, getOptions)
+	if err != nil {
+		return nil, false
+	}
+	return s, true
+}
+
+// secretTimeout bounds one Secret read.
+const secretTimeout = 5 * time.Second
+
+var getOptions = metav1.GetOptions{}
