@@ -22,7 +22,10 @@ type freeSet struct {
 }
 
 func newFreeSet(fam Family, avoid bool) *freeSet {
-	return &freeSet{fam: fam, avoid: avoid, t: btree.NewG(btreeDegree, func(a, b ival) bool { return a.first.less(b.first) })}
+	// Spans are keyed by their last address: taking the lowest address of a
+	// span, or growing a span downwards on release, keeps its key, so the
+	// hot paths replace one item instead of deleting and inserting.
+	return &freeSet{fam: fam, avoid: avoid, t: btree.NewG(btreeDegree, func(a, b ival) bool { return a.last.less(b.last) })}
 }
 
 // add inserts a span that overlaps nothing already in the set.
@@ -56,8 +59,8 @@ func (f *freeSet) lowest() (u128, bool) {
 func (f *freeSet) containing(a u128) (ival, bool) {
 	var found ival
 	ok := false
-	f.t.DescendLessOrEqual(ival{first: a}, func(iv ival) bool {
-		found, ok = iv, !iv.last.less(a)
+	f.t.AscendGreaterOrEqual(ival{last: a}, func(iv ival) bool {
+		found, ok = iv, !a.less(iv.first)
 		return false
 	})
 	return found, ok
@@ -75,12 +78,18 @@ func (f *freeSet) take(a u128) bool {
 	if !ok {
 		return false
 	}
-	f.t.Delete(iv)
+	if a.less(iv.last) {
+		// The upper part keeps the span's key: replace in place.
+		if upper, ok := f.trim(ival{a.add1(), iv.last}); ok {
+			f.t.ReplaceOrInsert(upper)
+		} else {
+			f.t.Delete(iv)
+		}
+	} else {
+		f.t.Delete(iv)
+	}
 	if iv.first.less(a) {
 		f.add(ival{iv.first, a.sub1()})
-	}
-	if a.less(iv.last) {
-		f.add(ival{a.add1(), iv.last})
 	}
 	return true
 }
@@ -94,8 +103,7 @@ func (f *freeSet) put(a u128) {
 		iv.first = prev.first
 	}
 	if next, ok := f.after(a); ok && f.adjacent(a, next.first) {
-		f.t.Delete(next)
-		iv.last = next.last
+		iv.last = next.last // same key as next: replaced in place
 	}
 	f.t.ReplaceOrInsert(iv)
 }
@@ -103,7 +111,7 @@ func (f *freeSet) put(a u128) {
 func (f *freeSet) before(a u128) (ival, bool) {
 	var found ival
 	ok := false
-	f.t.DescendLessOrEqual(ival{first: a}, func(iv ival) bool {
+	f.t.DescendLessOrEqual(ival{last: a}, func(iv ival) bool {
 		found, ok = iv, true
 		return false
 	})
@@ -113,10 +121,7 @@ func (f *freeSet) before(a u128) (ival, bool) {
 func (f *freeSet) after(a u128) (ival, bool) {
 	var found ival
 	ok := false
-	f.t.AscendGreaterOrEqual(ival{first: a}, func(iv ival) bool {
-		if iv.first == a {
-			return true
-		}
+	f.t.AscendGreaterOrEqual(ival{last: a}, func(iv ival) bool {
 		found, ok = iv, true
 		return false
 	})

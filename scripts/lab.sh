@@ -15,7 +15,7 @@ ROOT=$(pwd)
 
 [ "$(id -u)" = 0 ] || { echo "lab: run as root (it creates network namespaces)"; exit 1; }
 
-P=edl                       # namespace prefix; stale ones from a crashed run are removed first
+P=edlab                     # namespace prefix; stale ones from a crashed run are removed first
 WORK=$(mktemp -d /tmp/edged-lab.XXXXXX)
 PIDS=()
 TOKEN=lab-admin-token-$$
