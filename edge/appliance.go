@@ -41,6 +41,9 @@ type Part interface {
 	Ready() bool
 }
 
+// statusReporter is a part that adds its own lines to `edged status`.
+type statusReporter interface{ report(*admin.Status) }
+
 // Appliance is one edge host's edged.
 type Appliance struct {
 	cfg       *config.Config
@@ -65,6 +68,14 @@ func New(cfg *config.Config, log *slog.Logger, announcer Announcer, parts ...Par
 // Registry is where components register their collectors.
 func (a *Appliance) Registry() *prometheus.Registry { return a.registry }
 
+// Store is the raft store Run opened, or nil before Run has opened it. It
+// lets tests and tools write through this host (leader-only writes).
+func (a *Appliance) Store() *raft.Store {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.store
+}
+
 // Run starts everything, serves until ctx ends, then shuts down in order:
 // stop taking work, hand IPs over and withdraw announcements, step down,
 // close raft, stop serving status. It returns the first fatal error.
@@ -85,6 +96,11 @@ func (a *Appliance) Run(ctx context.Context) error {
 	adm, err := admin.Listen(a.cfg.Node.AdminSocket, func() admin.Status {
 		st := statusOf(store.State(), store.Leases(time.Now()), peers)
 		st.Term, _ = strconv.ParseUint(store.Stats()["term"], 10, 64)
+		for _, p := range a.parts {
+			if r, ok := p.(statusReporter); ok {
+				r.report(&st)
+			}
+		}
 		return st
 	}, a.log)
 	if err != nil {
@@ -125,9 +141,18 @@ func (a *Appliance) Run(ctx context.Context) error {
 	stopParts()
 	done, cancel := context.WithTimeout(context.Background(), shutdownBudget)
 	defer cancel()
+	// Close hands the IPs over by dropping this host's leases before the
+	// leader grants them elsewhere, so the announcer must keep following
+	// the leases until Close returns; otherwise it would announce dropped
+	// leases until they expire, alongside their new owners.
+	closed := make(chan struct{})
+	followed := make(chan struct{})
+	go func() { defer close(followed); a.followLeases(store, closed) }()
 	if cerr := store.Close(done); cerr != nil {
 		a.log.Warn("raft close", "err", cerr)
 	}
+	close(closed)
+	<-followed
 	if a.announcer != nil {
 		a.announcer.SetLeases(nil)
 		if cerr := a.announcer.Close(); cerr != nil {
@@ -165,6 +190,24 @@ func (a *Appliance) serve(ctx context.Context, store *raft.Store, n *notify.Noti
 			id, _ := store.Leader()
 			n.Ready(fmt.Sprintf("raft leader %s", id))
 			a.log.Info("ready", "leader", id)
+		}
+	}
+}
+
+// followLeases hands the store's leases to the announcer on every change
+// until stop is closed.
+func (a *Appliance) followLeases(store *raft.Store, stop <-chan struct{}) {
+	if a.announcer == nil {
+		return
+	}
+	changes, unsub := store.Changes()
+	defer unsub()
+	for {
+		a.announcer.SetLeases(store.Leases(time.Now()))
+		select {
+		case <-stop:
+			return
+		case <-changes:
 		}
 	}
 }

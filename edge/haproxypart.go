@@ -5,11 +5,14 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 
+	"github.com/goldentooth/edged/edge/admin"
 	"github.com/goldentooth/edged/edge/config"
 	"github.com/goldentooth/edged/edge/lbconfig"
 	"github.com/goldentooth/edged/haproxy"
@@ -40,6 +43,9 @@ type HAProxyPart struct {
 	log    *slog.Logger
 	mgr    *haproxy.Manager
 	ready  atomic.Bool
+
+	mu   sync.Mutex
+	seen admin.HAProxy // what `edged status` shows
 }
 
 // NewHAProxyPart returns the part; events may be nil.
@@ -68,11 +74,27 @@ func (p *HAProxyPart) Name() string { return "haproxy" }
 func (p *HAProxyPart) Ready() bool { return p.ready.Load() }
 
 func (p *HAProxyPart) onResult(r haproxy.Result) {
+	p.mu.Lock()
+	if r.Reloaded {
+		p.seen.Reloads++
+		p.seen.LastReload = time.Now()
+	}
+	p.seen.LastError = ""
+	if r.Err != nil {
+		p.seen.LastError = r.Err.Error()
+	}
+	p.mu.Unlock()
 	if r.Err == nil {
 		p.ready.Store(true)
 		return
 	}
 	p.log.Warn("haproxy update failed; the previous config keeps serving", "err", r.Err)
+}
+
+func (p *HAProxyPart) report(st *admin.Status) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st.HAProxy = p.seen
 }
 
 // Run renders a model whenever allocations or cached objects change.
@@ -121,6 +143,9 @@ func (p *HAProxyPart) render(allocs map[string][]netip.Addr) {
 			p.events(e.Key, "InvalidAnnotation", e.Err.Error())
 		}
 	}
+	p.mu.Lock()
+	p.seen.Frontends, p.seen.Backends = len(model.Frontends), len(model.Backends)
+	p.mu.Unlock()
 	p.mgr.Update(model)
 }
 

@@ -1,0 +1,93 @@
+package announce
+
+import (
+	"net"
+	"net/netip"
+	"time"
+)
+
+// Lease is a permission from the raft group to announce IP until Until.
+type Lease struct {
+	// IP is the announced LoadBalancer IP.
+	IP netip.Addr
+	// Until is the instant after which the IP must no longer be answered.
+	Until time.Time
+}
+
+// Reason says why a frame is or is not answered.
+type Reason int
+
+// Reasons returned by shouldAnswer, in the order they are checked.
+const (
+	ReasonAnswer Reason = iota
+	ReasonNotRequest
+	ReasonOwnFrame
+	ReasonIfaceDown
+	ReasonIfaceNoARP
+	ReasonBondMember
+	ReasonNotOwned
+	ReasonLeaseExpired
+)
+
+var reasonNames = map[Reason]string{
+	ReasonAnswer:       "answer",
+	ReasonNotRequest:   "not a request",
+	ReasonOwnFrame:     "own frame",
+	ReasonIfaceDown:    "interface down",
+	ReasonIfaceNoARP:   "interface NOARP",
+	ReasonBondMember:   "bond member",
+	ReasonNotOwned:     "no lease for target",
+	ReasonLeaseExpired: "lease expired",
+}
+
+// String returns a short human name for the reason.
+func (r Reason) String() string { return reasonNames[r] }
+
+// Frame is the decoded part of an ARP packet or NDP solicitation that the
+// decision needs.
+type Frame struct {
+	// Request is true for an ARP request or a Neighbor Solicitation.
+	Request bool
+	// SenderHW is the hardware address the frame came from.
+	SenderHW net.HardwareAddr
+	// Target is the IP being asked for.
+	Target netip.Addr
+}
+
+// Iface is the state of the interface a frame arrived on.
+type Iface struct {
+	// HW is the interface MAC address.
+	HW net.HardwareAddr
+	// Up is true when the link is administratively and operationally up.
+	Up bool
+	// NoARP is true when the link has the NOARP flag.
+	NoARP bool
+	// BondMember is true when the link is enslaved to a bond.
+	BondMember bool
+}
+
+// shouldAnswer decides whether frame, arriving at now on iface, is answered
+// under leases. The lease expiry is checked per frame, so an answer never
+// goes out after Until even if no timer fired.
+func shouldAnswer(f Frame, now time.Time, leases map[netip.Addr]time.Time, ifc Iface) (bool, Reason) {
+	switch {
+	case !f.Request:
+		return false, ReasonNotRequest
+	case len(ifc.HW) > 0 && f.SenderHW.String() == ifc.HW.String():
+		return false, ReasonOwnFrame
+	case !ifc.Up:
+		return false, ReasonIfaceDown
+	case ifc.NoARP:
+		return false, ReasonIfaceNoARP
+	case ifc.BondMember:
+		return false, ReasonBondMember
+	}
+	until, ok := leases[f.Target.Unmap()]
+	if !ok {
+		return false, ReasonNotOwned
+	}
+	if !now.Before(until) {
+		return false, ReasonLeaseExpired
+	}
+	return true, ReasonAnswer
+}

@@ -1,0 +1,264 @@
+package edge_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/goldentooth/edged/edge"
+	"github.com/goldentooth/edged/edge/config"
+	"github.com/goldentooth/edged/raft"
+)
+
+// waitFor polls cond every 20 ms until it holds or d passes; then it fails
+// the test with what.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval, not synchronisation
+	}
+}
+
+// freePort returns a loopback host:port nothing listens on right now.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// shortDir is a temporary directory with a short path, because unix socket
+// paths are limited to 108 bytes and t.TempDir paths can be longer.
+func shortDir(t *testing.T) string {
+	t.Helper()
+	d, err := os.MkdirTemp("", "edt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
+// notifyMsg is one datagram received on the test's NOTIFY_SOCKET.
+type notifyMsg struct {
+	at   time.Time
+	text string
+}
+
+// notifySocket is a unixgram socket standing in for systemd's.
+type notifySocket struct {
+	mu   sync.Mutex
+	msgs []notifyMsg
+}
+
+// listenNotify opens a notify socket and points NOTIFY_SOCKET at it.
+func listenNotify(t *testing.T) *notifySocket {
+	t.Helper()
+	path := filepath.Join(shortDir(t), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("NOTIFY_SOCKET", path)
+	ns := &notifySocket{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 4096)
+		for {
+			n, _, err := conn.ReadFromUnix(buf)
+			if err != nil {
+				return
+			}
+			ns.mu.Lock()
+			ns.msgs = append(ns.msgs, notifyMsg{at: time.Now(), text: string(buf[:n])})
+			ns.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { conn.Close(); <-done })
+	return ns
+}
+
+// find returns the first message containing s.
+func (ns *notifySocket) find(s string) (notifyMsg, bool) {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	for _, m := range ns.msgs {
+		if strings.Contains(m.text, s) {
+			return m, true
+		}
+	}
+	return notifyMsg{}, false
+}
+
+// segment is one interval during which a host may announce an IP.
+type segment struct {
+	host       string
+	start, end time.Time
+}
+
+// fakeAnnouncer records the lease intervals edged hands to its announcer.
+// A SetLeases call at t with Until u means "announce from t until u", and a
+// later call at t2 ends that at t2 (the new call replaces the old leases).
+type fakeAnnouncer struct {
+	host   string
+	mu     sync.Mutex
+	segs   map[netip.Addr][]segment
+	open   []netip.Addr // IPs whose last segment is the current one
+	closed bool
+}
+
+func newFakeAnnouncer(host string) *fakeAnnouncer {
+	return &fakeAnnouncer{host: host, segs: map[netip.Addr][]segment{}}
+}
+
+func (f *fakeAnnouncer) SetLeases(leases []raft.Lease) {
+	now := time.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, ip := range f.open {
+		s := f.segs[ip]
+		if last := &s[len(s)-1]; last.end.After(now) {
+			last.end = now
+		}
+	}
+	f.open = f.open[:0]
+	for _, l := range leases {
+		if !l.Until.After(now) {
+			continue
+		}
+		f.segs[l.IP] = append(f.segs[l.IP], segment{host: f.host, start: now, end: l.Until})
+		f.open = append(f.open, l.IP)
+	}
+}
+
+func (f *fakeAnnouncer) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	return nil
+}
+
+// announcing reports whether ip's latest segment is current.
+func (f *fakeAnnouncer) announcing(ip netip.Addr, now time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.segs[ip]
+	return len(s) > 0 && s[len(s)-1].end.After(now)
+}
+
+func (f *fakeAnnouncer) segments() map[netip.Addr][]segment {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[netip.Addr][]segment{}
+	for ip, s := range f.segs {
+		out[ip] = append([]segment(nil), s...)
+	}
+	return out
+}
+
+// host is one running in-process edge host.
+type host struct {
+	name   string
+	app    *edge.Appliance
+	ann    *fakeAnnouncer
+	admin  string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// writeConfig writes an edged.yaml for host i of peers and loads it with
+// the real loader.
+func writeConfig(t *testing.T, dir string, i int, peers []string, metrics string) *config.Config {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "node:\n  name: edge%d\n  dataDir: %s\n  adminSocket: %s\n", i+1,
+		filepath.Join(dir, "data"), filepath.Join(dir, "admin.sock"))
+	fmt.Fprintf(&b, "raft:\n  bindAddress: %s\n  insecurePlaintext: true\n  peers:\n", peers[i])
+	for j, p := range peers {
+		fmt.Fprintf(&b, "    - {id: edge%d, address: %q}\n", j+1, p)
+	}
+	b.WriteString(`pools:
+  - name: primary
+    addresses:
+      - 10.4.11.0 - 10.4.15.254
+l2Advertisements:
+  - name: primary
+    ipAddressPools: [primary]
+`)
+	fmt.Fprintf(&b, "metrics:\n  address: %s\n", metrics)
+	path := filepath.Join(dir, "edged.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatalf("config.Load: %v", err)
+	}
+	return cfg
+}
+
+// startCluster runs three appliances on loopback and stops them all in
+// t.Cleanup.
+func startCluster(t *testing.T) []*host {
+	t.Helper()
+	peers := []string{freePort(t), freePort(t), freePort(t)}
+	var hosts []*host
+	for i := range peers {
+		dir := shortDir(t)
+		cfg := writeConfig(t, dir, i, peers, freePort(t))
+		ann := newFakeAnnouncer(cfg.Node.Name)
+		app := edge.New(cfg, quietLogger(t), ann)
+		ctx, cancel := context.WithCancel(context.Background())
+		h := &host{name: cfg.Node.Name, app: app, ann: ann, admin: cfg.Node.AdminSocket, cancel: cancel, done: make(chan error, 1)}
+		go func() { h.done <- app.Run(ctx) }()
+		hosts = append(hosts, h)
+	}
+	t.Cleanup(func() {
+		for _, h := range hosts {
+			h.cancel()
+		}
+		for _, h := range hosts {
+			select {
+			case err := <-h.done:
+				if err != nil {
+					t.Errorf("%s: Run: %v", h.name, err)
+				}
+				h.done <- err // keep it readable for stop()
+			case <-time.After(30 * time.Second):
+				t.Errorf("%s: Run did not return within 30s of cancel", h.name)
+			}
+		}
+	})
+	return hosts
+}
+
+// leader waits for a host whose store leads and returns it.
+func leader(t *testing.T, hosts []*host) *host {
+	t.Helper()
+	var l *host
+	waitFor(t, 15*time.Second, "a raft leader", func() bool {
+		for _, h := range hosts {
+			if s := h.app.Store(); s != nil && s.IsLeader() {
+				l = h
+				return true
+			}
+		}
+		return false
+	})
+	return l
+}
