@@ -22,13 +22,13 @@ func (a *Allocator) Allocate(req Request) (Allocation, error) {
 		return Allocation{}, err
 	}
 	if cur, ok := a.allocs[req.Key]; ok {
-		if a.satisfies(*cur, req) {
+		if a.satisfies(cur, req) {
 			a.remove(req.Key)
 			kept := withFacts(Allocation{Key: req.Key, Pool: cur.Pool, IPs: slices.Clone(cur.IPs)}, req)
 			a.insert(kept)
 			return cloneAlloc(kept), nil
 		}
-		old := cloneAlloc(*cur)
+		old := cloneAlloc(cur)
 		a.remove(req.Key)
 		got, err := a.allocate(req)
 		if err != nil {
@@ -179,22 +179,30 @@ func (a *Allocator) allocateRequested(req Request) (Allocation, error) {
 
 // fromPool picks one address per family from p (fixed ones as given) and records the allocation.
 func (a *Allocator) fromPool(p *poolState, req Request, fixed []netip.Addr) (Allocation, error) {
-	al := Allocation{Key: req.Key, Pool: p.Name}
-	for _, f := range req.Families {
+	// One backing array holds the stored addresses and the caller's copy,
+	// each capped so neither can grow into the other.
+	n := len(req.Families)
+	buf := make([]netip.Addr, 2*n)
+	al := Allocation{Key: req.Key, Pool: p.Name, IPs: buf[:n:n]}
+	for j, f := range req.Families {
 		i := slices.IndexFunc(fixed, func(ip netip.Addr) bool { return familyOf(ip) == f })
 		if i >= 0 {
-			al.IPs = append(al.IPs, fixed[i])
+			al.IPs[j] = fixed[i]
 			continue
 		}
 		ip, ok := a.pick(p, f, req)
 		if !ok {
 			return Allocation{}, fmt.Errorf("%s: pool %q has no free IPv%d address: %w", req.Key, p.Name, f, ErrPoolExhausted)
 		}
-		al.IPs = append(al.IPs, ip)
+		al.IPs[j] = ip
 	}
 	al = withFacts(al, req)
 	a.insert(al)
-	return cloneAlloc(al), nil
+	out := al
+	out.IPs = buf[n : 2*n : 2*n]
+	copy(out.IPs, al.IPs)
+	out.Ports = slices.Clone(al.Ports)
+	return out, nil
 }
 
 // pick returns the lowest address of family f in p that is free or can be
@@ -209,12 +217,12 @@ func (a *Allocator) pick(p *poolState, f Family, req Request) (netip.Addr, bool)
 	if req.SharingKey != "" {
 		// Shared candidates: addresses held by the same sharing key. The
 		// minimum does not depend on map order.
-		for k, keys := range a.holders {
+		for k, hs := range a.holders {
 			ip := k.addr()
 			if familyOf(ip) != f || (best.IsValid() && !ip.Less(best)) || !p.contains(ip) {
 				continue
 			}
-			if h := a.allocs[keys[0]]; h.SharingKey == req.SharingKey && a.conflict(ip, req) == nil {
+			if h := a.allocs[hs.first]; h.SharingKey == req.SharingKey && a.conflict(ip, req) == nil {
 				best = ip
 			}
 		}
@@ -224,13 +232,25 @@ func (a *Allocator) pick(p *poolState, f Family, req Request) (netip.Addr, bool)
 
 // conflict says why req may not hold ip next to its current holders.
 func (a *Allocator) conflict(ip netip.Addr, req Request) error {
-	for _, k := range a.holders[keyOf(ip)] {
+	hs := a.holders[keyOf(ip)]
+	if hs.len() == 0 {
+		return nil
+	}
+	check := func(k string) error {
 		if k == req.Key {
-			continue
+			return nil
 		}
-		h := a.allocs[k]
-		if err := sharingOK(*h, req); err != nil {
+		if err := sharingOK(a.allocs[k], req); err != nil {
 			return fmt.Errorf("%s: %s held by %s: %w: %v", req.Key, ip, k, ErrInUse, err)
+		}
+		return nil
+	}
+	if err := check(hs.first); err != nil {
+		return err
+	}
+	for _, k := range hs.rest {
+		if err := check(k); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -14,10 +14,61 @@ type Allocator struct {
 	// auto is pools in the order automatic assignment tries them.
 	auto   []*poolState
 	byName map[string]*poolState
-	allocs map[string]*Allocation
-	// holders lists, sorted, the keys holding each address (more than one
-	// only for shared IPs).
-	holders map[addrKey][]string
+	allocs map[string]Allocation
+	// holders lists the keys holding each address (more than one only for
+	// shared IPs).
+	holders map[addrKey]holderSet
+}
+
+// holderSet is the sorted keys holding one address, the first inline: nearly
+// every address has exactly one holder, so that costs no allocation.
+type holderSet struct {
+	first string
+	rest  []string
+}
+
+func (h holderSet) len() int {
+	if h.first == "" {
+		return 0
+	}
+	return 1 + len(h.rest)
+}
+
+// keys returns the holders, sorted, in a new slice.
+func (h holderSet) keys() []string {
+	if h.first == "" {
+		return nil
+	}
+	return append([]string{h.first}, h.rest...)
+}
+
+// with returns h plus key, keeping the order.
+func (h holderSet) with(key string) holderSet {
+	switch {
+	case h.first == "":
+		return holderSet{first: key}
+	case key < h.first:
+		return holderSet{first: key, rest: append([]string{h.first}, h.rest...)}
+	}
+	i, found := slices.BinarySearch(h.rest, key)
+	if found || key == h.first {
+		return h
+	}
+	return holderSet{first: h.first, rest: slices.Insert(slices.Clip(h.rest), i, key)}
+}
+
+// without returns h minus key.
+func (h holderSet) without(key string) holderSet {
+	if key == h.first {
+		if len(h.rest) == 0 {
+			return holderSet{}
+		}
+		return holderSet{first: h.rest[0], rest: slices.Clip(h.rest[1:])}
+	}
+	if i, found := slices.BinarySearch(h.rest, key); found {
+		return holderSet{first: h.first, rest: slices.Delete(slices.Clone(h.rest), i, i+1)}
+	}
+	return h
 }
 
 // addrKey is an address as a pointer-free map key (IPv4 in its IPv4-mapped
@@ -30,7 +81,7 @@ func (k addrKey) addr() netip.Addr { return u128(k).addr(IPv6).Unmap() }
 
 // New returns an Allocator for pools (validated with ValidatePools).
 func New(pools []Pool) (*Allocator, error) {
-	a := &Allocator{byName: map[string]*poolState{}, allocs: map[string]*Allocation{}, holders: map[addrKey][]string{}}
+	a := &Allocator{byName: map[string]*poolState{}, allocs: map[string]Allocation{}, holders: map[addrKey]holderSet{}}
 	if err := a.SetPools(pools); err != nil {
 		return nil, err
 	}
@@ -62,10 +113,11 @@ func (a *Allocator) SetPools(pools []Pool) error {
 			a.markUsed(p, ip)
 		}
 	}
-	for _, al := range a.allocs {
+	for k, al := range a.allocs {
 		if len(al.IPs) > 0 {
-			if p := a.poolOf(al.IPs[0]); p != nil {
+			if p := a.poolOf(al.IPs[0]); p != nil && al.Pool != p.Name {
 				al.Pool = p.Name
+				a.allocs[k] = al
 			}
 		}
 	}
@@ -120,7 +172,7 @@ func (a *Allocator) Lookup(key string) (Allocation, bool) {
 	if !ok {
 		return Allocation{}, false
 	}
-	return cloneAlloc(*al), true
+	return cloneAlloc(al), true
 }
 
 // Allocations returns every allocation, sorted by key.
@@ -132,14 +184,14 @@ func (a *Allocator) Allocations() []Allocation {
 	sort.Strings(keys)
 	out := make([]Allocation, len(keys))
 	for i, k := range keys {
-		out[i] = cloneAlloc(*a.allocs[k])
+		out[i] = cloneAlloc(a.allocs[k])
 	}
 	return out
 }
 
 // Holders returns the keys holding ip, sorted.
 func (a *Allocator) Holders(ip netip.Addr) []string {
-	return slices.Clone(a.holders[keyOf(ip.Unmap())])
+	return a.holders[keyOf(ip.Unmap())].keys()
 }
 
 // Stats counts each pool's addresses, in config order. A shared address
@@ -177,22 +229,21 @@ func (a *Allocator) Release(key string) (Allocation, bool) {
 		return Allocation{}, false
 	}
 	a.remove(key)
-	return *al, true
+	return al, true
 }
 
 // insert records al, taking its addresses out of the free sets.
 func (a *Allocator) insert(al Allocation) {
-	stored := al
-	a.allocs[al.Key] = &stored
+	a.allocs[al.Key] = al
 	for _, ip := range al.IPs {
-		h := a.holders[keyOf(ip)]
-		if len(h) == 0 {
+		k := keyOf(ip)
+		h := a.holders[k]
+		if h.len() == 0 {
 			if p := a.poolOf(ip); p != nil {
 				a.markUsed(p, ip)
 			}
 		}
-		i, _ := slices.BinarySearch(h, al.Key)
-		a.holders[keyOf(ip)] = slices.Insert(h, i, al.Key)
+		a.holders[k] = h.with(al.Key)
 	}
 }
 
@@ -202,11 +253,8 @@ func (a *Allocator) remove(key string) {
 	delete(a.allocs, key)
 	for _, ip := range al.IPs {
 		k := keyOf(ip)
-		h := a.holders[k]
-		if i, found := slices.BinarySearch(h, key); found {
-			h = slices.Delete(h, i, i+1)
-		}
-		if len(h) > 0 {
+		h := a.holders[k].without(key)
+		if h.len() > 0 {
 			a.holders[k] = h
 			continue
 		}

@@ -74,7 +74,12 @@ func (f *freeSet) isFree(a u128) bool {
 
 // take removes a from the set; false if it was not free.
 func (f *freeSet) take(a u128) bool {
-	iv, ok := f.containing(a)
+	// Allocation nearly always takes the lowest free address: the minimum
+	// span then needs no search.
+	iv, ok := f.t.Min()
+	if !ok || a.less(iv.first) || iv.last.less(a) {
+		iv, ok = f.containing(a)
+	}
 	if !ok {
 		return false
 	}
@@ -98,6 +103,15 @@ func (f *freeSet) take(a u128) bool {
 // it with neighbouring spans.
 func (f *freeSet) put(a u128) {
 	iv := ival{a, a}
+	// Below every free span (the common case when the lowest address was
+	// taken): no predecessor to search for, the minimum is the successor.
+	if min, ok := f.t.Min(); !ok || a.less(min.first) {
+		if ok && f.adjacent(a, min.first) {
+			iv.last = min.last // same key as min: replaced in place
+		}
+		f.t.ReplaceOrInsert(iv)
+		return
+	}
 	if prev, ok := f.before(a); ok && f.adjacent(prev.last, a) {
 		f.t.Delete(prev)
 		iv.first = prev.first
