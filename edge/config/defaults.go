@@ -3,20 +3,24 @@ package config
 import (
 	"os"
 	"time"
+
+	"github.com/goldentooth/edged/raft"
 )
 
 // Defaults. The raft timings aim at sub-second failover on a LAN; see
 // docs/raft.md for the trade-off.
 const (
-	DefaultDataDir          = "/var/lib/edged"
-	DefaultAdminSocket      = "/run/edged/admin.sock"
-	DefaultRaftBind         = "0.0.0.0:7950"
-	DefaultHeartbeatTimeout = 300 * time.Millisecond
-	DefaultElectionTimeout  = 300 * time.Millisecond
-	DefaultLeaseDuration    = 200 * time.Millisecond
-	DefaultClockDriftMargin = 50 * time.Millisecond
-	DefaultSnapshotInterval = 2 * time.Minute
-	DefaultSnapshotThresh   = 1024
+	DefaultDataDir     = "/var/lib/edged"
+	DefaultAdminSocket = "/run/edged/admin.sock"
+	DefaultRaftBind    = "0.0.0.0:7950"
+	// The raft timings are the raft package's, so benchmarks and the daemon
+	// agree on one set of defaults.
+	DefaultHeartbeatTimeout = raft.DefaultHeartbeatTimeout
+	DefaultElectionTimeout  = raft.DefaultElectionTimeout
+	DefaultLeaseDuration    = raft.DefaultLeaseDuration
+	DefaultClockDriftMargin = raft.DefaultClockDriftMargin
+	DefaultSnapshotInterval = raft.DefaultSnapshotInterval
+	DefaultSnapshotThresh   = raft.DefaultSnapshotThreshold
 	DefaultIPMode           = "VIP"
 	DefaultMetallbNamespace = "metallb-system"
 	DefaultResync           = 10 * time.Minute

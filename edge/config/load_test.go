@@ -129,7 +129,7 @@ func TestBadInput(t *testing.T) {
 		{name: "BGP manifest", files: map[string]string{
 			"edged.yaml": "metallbManifests: [bgp.yaml]\n",
 			"bgp.yaml":   "apiVersion: metallb.io/v1beta2\nkind: BGPPeer\nmetadata: {name: router}\nspec: {peerASN: 64500}\n"},
-			want: []string{"bgp.yaml:2: kind: kind BGPPeer is not supported: edged does L2 only"}},
+			want: []string{"bgp.yaml:2: kind: BGPPeer is not supported: edged does L2 only"}},
 		{name: "manifest with a bad range", files: map[string]string{
 			"edged.yaml": "metallbManifests: [pools.yaml]\n",
 			"pools.yaml": "apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: p}\nspec:\n  addresses:\n    - 10.0.0.9 - 10.0.0.1\n"},

@@ -128,7 +128,7 @@ func (l *loaded) mergeObject(path string, n *yaml.Node) error {
 		l.adverts = append(l.adverts, source{file: path, node: spec, path: where})
 	default:
 		return &Error{File: path, Line: kindNode.Line, Field: "kind",
-			Msg: fmt.Sprintf("kind %s is not supported: edged does L2 only (IPAddressPool and L2Advertisement)", m.Kind)}
+			Msg: fmt.Sprintf("%s is not supported: edged does L2 only (IPAddressPool and L2Advertisement)", m.Kind)}
 	}
 	return nil
 }
