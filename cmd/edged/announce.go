@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -14,35 +15,55 @@ import (
 	"github.com/goldentooth/edged/edge/config"
 	"github.com/goldentooth/edged/edge/vip"
 	"github.com/goldentooth/edged/haproxy"
+	"github.com/goldentooth/edged/lbpool"
 	"github.com/goldentooth/edged/raft"
 )
 
-// announcer adapts the ARP responder to the appliance: it serves every
+// announcer adapts the ARP/NDP announcer to the appliance: it serves every
 // interface an advertisement names and converts raft leases.
 type announcer struct {
 	a      *announce.Announcer
 	vips   *vip.Manager
 	log    *slog.Logger
 	cancel context.CancelFunc
-	last   []netip.Addr
+	scope  func(netip.Addr) ([]string, bool)
+
+	mu   sync.Mutex // serialises SetLeases: VIPs on lo and announcements change together
+	last []netip.Addr
 }
 
-// SetLeases answers ARP only for leased IPs (checked per frame against the
-// lease end) and keeps exactly those IPs on lo.
+// SetLeases announces only leased IPs (checked per frame against the lease
+// end), each on its pool's advertised interfaces, and keeps exactly the
+// leased IPs on lo (also those of pools no advertisement announces).
 func (n *announcer) SetLeases(ls []raft.Lease) {
-	out := make([]announce.Lease, len(ls))
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make([]announce.Lease, 0, len(ls))
 	ips := make([]netip.Addr, len(ls))
 	for i, l := range ls {
-		out[i] = announce.Lease{IP: l.IP, Until: l.Until}
 		ips[i] = l.IP
-	}
-	n.a.SetLeases(out)
-	slices.SortFunc(ips, netip.Addr.Compare)
-	if !slices.Equal(ips, n.last) {
-		if err := n.vips.Set(ips); err != nil {
-			n.log.Warn("VIPs on lo", "err", err)
+		if ifaces, ok := n.scope(l.IP); ok {
+			out = append(out, announce.Lease{IP: l.IP, Until: l.Until, Interfaces: ifaces})
 		}
-		n.last = ips
+	}
+	slices.SortFunc(ips, netip.Addr.Compare)
+	if slices.Equal(ips, n.last) {
+		n.a.SetLeases(out)
+		return
+	}
+	// A new VIP goes on lo before it is announced, so the takeover's
+	// Neighbor Advertisements can come from the VIP itself; a withdrawn one
+	// stops being announced before it leaves lo.
+	added := slices.ContainsFunc(ips, func(ip netip.Addr) bool { return !slices.Contains(n.last, ip) })
+	if !added {
+		n.a.SetLeases(out)
+	}
+	if err := n.vips.Set(ips); err != nil {
+		n.log.Warn("VIPs on lo", "err", err)
+	}
+	n.last = ips
+	if added {
+		n.a.SetLeases(out)
 	}
 }
 
@@ -52,8 +73,8 @@ func (n *announcer) Close() error {
 	return n.vips.Set(nil)
 }
 
-// newAnnouncer starts answering ARP on the advertisements' interfaces (all
-// non-loopback interfaces when none is named).
+// newAnnouncer starts announcing on the advertisements' interfaces (all
+// non-loopback interfaces when one names none).
 func newAnnouncer(cfg *config.Config, log *slog.Logger) (*announcer, error) {
 	ifaces, err := announceInterfaces(cfg)
 	if err != nil {
@@ -67,39 +88,101 @@ func newAnnouncer(cfg *config.Config, log *slog.Logger) (*announcer, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &announcer{a: announce.NewAnnouncer(), vips: vips, log: log, cancel: cancel}
+	a := announce.NewAnnouncer(
+		announce.WithGratuitous(cfg.Announce.GARPCount, cfg.Announce.GARPInterval),
+		announce.WithRefresh(cfg.Announce.RefreshInterval),
+		announce.WithLogger(log))
+	n := &announcer{a: a, vips: vips, log: log, cancel: cancel, scope: leaseScope(cfg)}
 	for _, ifc := range ifaces {
 		go func(ifc string) {
 			if err := n.a.Serve(ctx, ifc); err != nil {
-				log.Warn("ARP responder stopped", "interface", ifc, "err", err)
+				log.Warn("announcer stopped", "interface", ifc, "err", err)
 			}
 		}(ifc)
 	}
-	log.Info("answering ARP", "interfaces", ifaces)
+	log.Info("announcing", "interfaces", ifaces)
 	return n, nil
 }
 
+// advertInterfaces returns the interfaces ad announces on for this host,
+// nil meaning every served interface.
+func advertInterfaces(cfg *config.Config, ad config.L2Advertisement) []string {
+	if len(ad.Interfaces) > 0 {
+		return ad.Interfaces
+	}
+	return cfg.Announce.Interfaces
+}
+
+// leaseScope returns, for a leased IP, the interfaces it is announced on
+// (nil: all served) and false when no advertisement of its pool lets this
+// host announce it.
+func leaseScope(cfg *config.Config) func(netip.Addr) ([]string, bool) {
+	type pool struct {
+		contains func(netip.Addr) bool
+		ifaces   []string
+		ok       bool
+	}
+	pools := make([]pool, len(cfg.LBPools))
+	for i, lp := range cfg.LBPools {
+		pools[i].contains = func(ip netip.Addr) bool {
+			return slices.ContainsFunc(lp.Ranges, func(r lbpool.Range) bool { return r.Contains(ip) })
+		}
+		for _, ad := range cfg.AdvertisementsFor(i) {
+			if len(ad.Nodes) > 0 && !slices.Contains(ad.Nodes, cfg.Node.Name) {
+				continue
+			}
+			ifs := advertInterfaces(cfg, ad)
+			switch {
+			case !pools[i].ok:
+				pools[i].ifaces, pools[i].ok = slices.Clone(ifs), true
+			case pools[i].ifaces == nil || ifs == nil:
+				pools[i].ifaces = nil
+			default:
+				for _, f := range ifs {
+					if !slices.Contains(pools[i].ifaces, f) {
+						pools[i].ifaces = append(pools[i].ifaces, f)
+					}
+				}
+			}
+		}
+	}
+	return func(ip netip.Addr) ([]string, bool) {
+		for _, p := range pools {
+			if p.contains(ip.Unmap()) {
+				return p.ifaces, p.ok
+			}
+		}
+		return nil, false
+	}
+}
+
+// announceInterfaces is the union of the advertisements' interfaces; an
+// advertisement naming none adds announce.interfaces, or every non-loopback
+// interface when that is empty too.
 func announceInterfaces(cfg *config.Config) ([]string, error) {
 	var out []string
+	all := len(cfg.L2Advertisements) == 0 && len(cfg.Announce.Interfaces) == 0
 	for _, ad := range cfg.L2Advertisements {
-		for _, i := range ad.Interfaces {
+		ifs := advertInterfaces(cfg, ad)
+		all = all || len(ifs) == 0
+		for _, i := range ifs {
 			if !slices.Contains(out, i) {
 				out = append(out, i)
 			}
 		}
 	}
-	if len(out) == 0 {
+	if len(cfg.L2Advertisements) == 0 {
 		out = append(out, cfg.Announce.Interfaces...)
 	}
-	if len(out) > 0 {
+	if !all {
 		return out, nil
 	}
-	all, err := net.Interfaces()
+	sys, err := net.Interfaces()
 	if err != nil {
 		return nil, fmt.Errorf("list interfaces: %w", err)
 	}
-	for _, i := range all {
-		if i.Flags&net.FlagLoopback == 0 {
+	for _, i := range sys {
+		if i.Flags&net.FlagLoopback == 0 && !slices.Contains(out, i.Name) {
 			out = append(out, i.Name)
 		}
 	}

@@ -3,41 +3,11 @@ package announce
 import (
 	"net"
 	"net/netip"
-	"sync"
 	"time"
 
 	"github.com/mdlayher/arp"
 	"github.com/mdlayher/ethernet"
 )
-
-// Announcer holds the leases of this host and answers ARP for them.
-type Announcer struct {
-	mu      sync.Mutex
-	leases  map[netip.Addr]time.Time
-	stopped bool
-}
-
-// NewAnnouncer returns an Announcer with no leases.
-func NewAnnouncer() *Announcer { return &Announcer{leases: map[netip.Addr]time.Time{}} }
-
-// SetLeases replaces the set of leases; IPs missing from ls stop being answered at once.
-func (a *Announcer) SetLeases(ls []Lease) {
-	m := make(map[netip.Addr]time.Time, len(ls))
-	for _, l := range ls {
-		m[l.IP.Unmap()] = l.Until
-	}
-	a.mu.Lock()
-	a.leases = m
-	a.mu.Unlock()
-}
-
-// Stop makes the Announcer refuse every further frame.
-func (a *Announcer) Stop() {
-	a.mu.Lock()
-	a.stopped = true
-	a.leases = map[netip.Addr]time.Time{}
-	a.mu.Unlock()
-}
 
 // handleARP decodes one Ethernet frame and returns the ARP reply to send,
 // or nil and the reason it is not answered.
@@ -55,9 +25,7 @@ func (a *Announcer) handleARP(b []byte, now time.Time, ifc Iface) (*arp.Packet, 
 		return nil, ReasonNotRequest
 	}
 	f := Frame{Request: p.Operation == arp.OperationRequest, SenderHW: p.SenderHardwareAddr, Target: target}
-	a.mu.Lock()
-	stopped, leases := a.stopped, a.leases
-	a.mu.Unlock()
+	leases, stopped := a.snapshot()
 	if stopped {
 		return nil, ReasonNotOwned
 	}

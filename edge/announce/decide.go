@@ -3,6 +3,7 @@ package announce
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -12,6 +13,15 @@ type Lease struct {
 	IP netip.Addr
 	// Until is the instant after which the IP must no longer be answered.
 	Until time.Time
+	// Interfaces are the only interfaces IP is announced on (its pool's
+	// L2 advertisements); empty means every interface the Announcer serves.
+	Interfaces []string
+}
+
+// held is one lease as the decision sees it.
+type held struct {
+	until  time.Time
+	ifaces []string
 }
 
 // Reason says why a frame is or is not answered.
@@ -27,17 +37,21 @@ const (
 	ReasonBondMember
 	ReasonNotOwned
 	ReasonLeaseExpired
+	ReasonNotAdvertised
+	ReasonWrongFamily
 )
 
 var reasonNames = map[Reason]string{
-	ReasonAnswer:       "answer",
-	ReasonNotRequest:   "not a request",
-	ReasonOwnFrame:     "own frame",
-	ReasonIfaceDown:    "interface down",
-	ReasonIfaceNoARP:   "interface NOARP",
-	ReasonBondMember:   "bond member",
-	ReasonNotOwned:     "no lease for target",
-	ReasonLeaseExpired: "lease expired",
+	ReasonAnswer:        "answer",
+	ReasonNotRequest:    "not a request",
+	ReasonOwnFrame:      "own frame",
+	ReasonIfaceDown:     "interface down",
+	ReasonIfaceNoARP:    "interface NOARP",
+	ReasonBondMember:    "bond member",
+	ReasonNotOwned:      "no lease for target",
+	ReasonLeaseExpired:  "lease expired",
+	ReasonNotAdvertised: "interface not in the advertisement",
+	ReasonWrongFamily:   "target of the other address family",
 }
 
 // String returns a short human name for the reason.
@@ -52,10 +66,14 @@ type Frame struct {
 	SenderHW net.HardwareAddr
 	// Target is the IP being asked for.
 	Target netip.Addr
+	// NDP is true for a Neighbor Solicitation (IPv6), false for ARP (IPv4).
+	NDP bool
 }
 
 // Iface is the state of the interface a frame arrived on.
 type Iface struct {
+	// Name is the interface name, matched against Lease.Interfaces.
+	Name string
 	// HW is the interface MAC address.
 	HW net.HardwareAddr
 	// Up is true when the link is administratively and operationally up.
@@ -69,10 +87,13 @@ type Iface struct {
 // shouldAnswer decides whether frame, arriving at now on iface, is answered
 // under leases. The lease expiry is checked per frame, so an answer never
 // goes out after Until even if no timer fired.
-func shouldAnswer(f Frame, now time.Time, leases map[netip.Addr]time.Time, ifc Iface) (bool, Reason) {
+func shouldAnswer(f Frame, now time.Time, leases map[netip.Addr]held, ifc Iface) (bool, Reason) {
 	switch {
 	case !f.Request:
 		return false, ReasonNotRequest
+	case f.NDP != (f.Target.Is6() && !f.Target.Is4In6()):
+		// An IPv4-mapped NDP target would otherwise match an IPv4 lease.
+		return false, ReasonWrongFamily
 	case len(ifc.HW) > 0 && f.SenderHW.String() == ifc.HW.String():
 		return false, ReasonOwnFrame
 	case !ifc.Up:
@@ -82,12 +103,20 @@ func shouldAnswer(f Frame, now time.Time, leases map[netip.Addr]time.Time, ifc I
 	case ifc.BondMember:
 		return false, ReasonBondMember
 	}
-	until, ok := leases[f.Target.Unmap()]
+	h, ok := leases[f.Target.Unmap()]
 	if !ok {
 		return false, ReasonNotOwned
 	}
-	if !now.Before(until) {
+	if !now.Before(h.until) {
 		return false, ReasonLeaseExpired
 	}
+	if !h.advertisedOn(ifc.Name) {
+		return false, ReasonNotAdvertised
+	}
 	return true, ReasonAnswer
+}
+
+// advertisedOn reports whether the lease may be announced on interface name.
+func (h held) advertisedOn(name string) bool {
+	return len(h.ifaces) == 0 || slices.Contains(h.ifaces, name)
 }

@@ -21,8 +21,15 @@ var (
 )
 
 func TestShouldAnswer(t *testing.T) {
-	leases := map[netip.Addr]time.Time{vip: t0.Add(time.Second)}
+	vip6 := netip.MustParseAddr("fd00:77::200")
+	leases := map[netip.Addr]held{
+		vip:  {until: t0.Add(time.Second)},
+		vip6: {until: t0.Add(time.Second), ifaces: []string{"eth0"}},
+	}
 	req := Frame{Request: true, SenderHW: peerHW, Target: vip}
+	ns := Frame{Request: true, SenderHW: peerHW, Target: vip6, NDP: true}
+	eth0 := Iface{Name: "eth0", HW: ourHW, Up: true}
+	eth1 := Iface{Name: "eth1", HW: ourHW, Up: true}
 	tests := []struct {
 		name string
 		f    Frame
@@ -39,6 +46,14 @@ func TestShouldAnswer(t *testing.T) {
 		{"bond", req, t0, Iface{HW: ourHW, Up: true, BondMember: true}, false, ReasonBondMember},
 		{"not owned", Frame{Request: true, SenderHW: peerHW, Target: netip.MustParseAddr("10.4.11.2")}, t0, upIface, false, ReasonNotOwned},
 		{"expired at Until", req, t0.Add(time.Second), upIface, false, ReasonLeaseExpired},
+		{"ndp answer", ns, t0, eth0, true, ReasonAnswer},
+		{"ndp not advertised here", ns, t0, eth1, false, ReasonNotAdvertised},
+		{"ndp expired", ns, t0.Add(2 * time.Second), eth0, false, ReasonLeaseExpired},
+		{"ndp own frame", Frame{Request: true, SenderHW: ourHW, Target: vip6, NDP: true}, t0, eth0, false, ReasonOwnFrame},
+		{"ndp without source address option", Frame{Request: true, Target: vip6, NDP: true}, t0, eth0, true, ReasonAnswer},
+		{"ndp v4-mapped target", Frame{Request: true, SenderHW: peerHW, Target: netip.AddrFrom16(vip.As16()), NDP: true}, t0, eth0, false, ReasonWrongFamily},
+		{"arp v6 target", Frame{Request: true, SenderHW: peerHW, Target: vip6}, t0, eth0, false, ReasonWrongFamily},
+		{"arp on any interface when none named", req, t0, eth1, true, ReasonAnswer},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -113,4 +128,30 @@ func FuzzHandleARP(f *testing.F) {
 			t.Fatalf("answered for unowned %s", r.SenderIP)
 		}
 	})
+}
+
+func TestTakeovers(t *testing.T) {
+	a, b := netip.MustParseAddr("10.4.11.1"), netip.MustParseAddr("fd00::1")
+	live, lapsed := held{until: t0.Add(time.Second)}, held{until: t0}
+	tests := []struct {
+		name        string
+		prev, next  map[netip.Addr]held
+		wantTaken   []netip.Addr
+		wantChanged bool
+	}{
+		{"new IPs", nil, map[netip.Addr]held{a: live, b: live}, []netip.Addr{a, b}, true},
+		{"renewal is no takeover", map[netip.Addr]held{a: live}, map[netip.Addr]held{a: {until: t0.Add(time.Hour)}}, nil, false},
+		{"regained after lapse", map[netip.Addr]held{a: lapsed}, map[netip.Addr]held{a: live}, []netip.Addr{a}, false},
+		{"handed an already lapsed lease", nil, map[netip.Addr]held{a: lapsed}, nil, true},
+		{"withdrawn", map[netip.Addr]held{a: live}, nil, nil, true},
+		{"swapped", map[netip.Addr]held{a: live}, map[netip.Addr]held{b: live}, []netip.Addr{b}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			taken, changed := takeovers(tc.prev, tc.next, t0)
+			if diff := cmp.Diff([2]any{tc.wantTaken, tc.wantChanged}, [2]any{taken, changed}, cmp.Comparer(func(x, y netip.Addr) bool { return x == y })); diff != "" {
+				t.Errorf("takeovers (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

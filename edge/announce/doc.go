@@ -1,7 +1,10 @@
 // Package announce owns the layer-2 announcement of LoadBalancer IPs: it
-// answers ARP (RFC 826) requests for the IPs this host holds a raft lease
-// for, and sends gratuitous ARP on takeover. It guarantees that a frame is
-// answered only while the lease for its target IP is valid at the moment the
-// frame is handled, only on a configured interface that is up, ARP-capable
-// and not a bond member, and never after Stop.
+// answers ARP requests (RFC 826) and Neighbor Solicitations (RFC 4861) for
+// the IPs this host holds a raft lease for, and sends gratuitous ARP and
+// unsolicited Neighbor Advertisements on takeover, periodically, and when a
+// link comes back. It guarantees that a frame, answer or gratuitous, goes
+// out only while the lease for its IP is valid at the moment it is sent,
+// only on an interface the IP's advertisement allows that is up,
+// ARP-capable and not a bond member, never in answer to this host's own
+// frames, and never after Stop.
 package announce

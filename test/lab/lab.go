@@ -25,9 +25,10 @@ var ErrNotRoot = errors.New("lab: needs root")
 
 // Lab is a set of namespaces joined by one bridge.
 type Lab struct {
-	id    string
-	nss   []string
-	procs []*exec.Cmd
+	id     string
+	prefix string
+	nss    []string
+	procs  []*exec.Cmd
 	// Hosts maps a host name to its namespace name.
 	Hosts map[string]string
 	// Addr maps a host name to its IPv4 address on the segment.
@@ -38,10 +39,18 @@ type Lab struct {
 // It skips the test when not root.
 func New(t testing.TB, hosts ...string) *Lab {
 	t.Helper()
+	return NewWithPrefix(t, Prefix, hosts...)
+}
+
+// NewWithPrefix is New with namespace names starting with prefix instead of
+// Prefix, so one engineer's or package's labs never collide with another's.
+// A prefix should itself start with Prefix so Sweep still finds it.
+func NewWithPrefix(t testing.TB, prefix string, hosts ...string) *Lab {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip(ErrNotRoot.Error())
 	}
-	l := &Lab{id: fmt.Sprintf("%d", os.Getpid()%100000), Hosts: map[string]string{}, Addr: map[string]string{}}
+	l := &Lab{id: fmt.Sprintf("%d", os.Getpid()%100000), prefix: prefix, Hosts: map[string]string{}, Addr: map[string]string{}}
 	t.Cleanup(l.Close)
 	br := l.ns("br")
 	mustRun(t, "ip", "netns", "add", br)
@@ -64,7 +73,7 @@ func New(t testing.TB, hosts ...string) *Lab {
 	return l
 }
 
-func (l *Lab) ns(h string) string { return Prefix + l.id + "-" + h }
+func (l *Lab) ns(h string) string { return l.prefix + l.id + "-" + h }
 
 // Exec runs a command in host's namespace and returns its combined output.
 func (l *Lab) Exec(host string, args ...string) (string, error) {

@@ -1,0 +1,171 @@
+package announce
+
+import (
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Defaults for the gratuitous announcements; config.Announce uses the same
+// values (edge/config/defaults.go).
+const (
+	// DefaultGARPCount is the length of the burst sent on takeover: a single
+	// lost frame must not leave a client on the old MAC, and three frames
+	// are what keepalived and MetalLB settle on as well.
+	DefaultGARPCount = 3
+	// DefaultGARPInterval spaces the burst; the first frame goes out at once,
+	// so it only bounds how long a lost first frame costs.
+	DefaultGARPInterval = 100 * time.Millisecond
+	// DefaultRefreshInterval re-announces every held IP so a cache that missed
+	// the burst is repaired without waiting for its own neighbour
+	// unreachability detection (Linux: base_reachable_time 30 s, then
+	// DELAY 5 s and 3 probes). Every held IP costs one frame per interval.
+	DefaultRefreshInterval = 30 * time.Second
+)
+
+// linkPoll is how often the announce loop looks at the link when nothing
+// else wakes it: a fallback for link changes the netlink subscription missed
+// (its socket can overflow), so a link that comes back always gets a burst.
+const linkPoll = time.Second
+
+// Option tunes an Announcer.
+type Option func(*options)
+
+type options struct {
+	count    int
+	interval time.Duration
+	refresh  time.Duration
+	log      *slog.Logger
+}
+
+// WithGratuitous sets the takeover burst: count frames, interval apart.
+// A count below 1 disables the burst.
+func WithGratuitous(count int, interval time.Duration) Option {
+	return func(o *options) { o.count, o.interval = count, interval }
+}
+
+// WithRefresh sets the periodic re-announcement interval; 0 disables it.
+func WithRefresh(d time.Duration) Option { return func(o *options) { o.refresh = d } }
+
+// WithLogger sets the logger (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// Announcer holds the leases of this host and announces them on every
+// interface it serves (see Serve).
+type Announcer struct {
+	opts options
+
+	// mu guards the leases; senders hold it for reading across the write,
+	// so once SetLeases or Stop returns nothing more goes out for an IP
+	// they withdrew.
+	mu      sync.RWMutex
+	leases  map[netip.Addr]held
+	stopped bool
+	ports   map[*port]struct{}
+}
+
+// NewAnnouncer returns an Announcer with no leases.
+func NewAnnouncer(opts ...Option) *Announcer {
+	o := options{count: DefaultGARPCount, interval: DefaultGARPInterval, refresh: DefaultRefreshInterval, log: slog.Default()}
+	for _, f := range opts {
+		f(&o)
+	}
+	return &Announcer{opts: o, leases: map[netip.Addr]held{}, ports: map[*port]struct{}{}}
+}
+
+// SetLeases replaces the set of leases; IPs missing from ls stop being
+// answered at once. An IP that was not held a moment ago (new, or its lease
+// had lapsed, as after a partition heals) is a takeover: every interface
+// sends a gratuitous burst for it.
+func (a *Announcer) SetLeases(ls []Lease) {
+	now := time.Now()
+	m := make(map[netip.Addr]held, len(ls))
+	for _, l := range ls {
+		m[l.IP.Unmap()] = held{until: l.Until, ifaces: l.Interfaces}
+	}
+	a.mu.Lock()
+	if a.stopped {
+		a.mu.Unlock()
+		return
+	}
+	taken, changed := takeovers(a.leases, m, now)
+	a.leases = m
+	ports := a.portsLocked()
+	a.mu.Unlock()
+	if changed || len(taken) > 0 {
+		for _, p := range ports {
+			p.takeover(taken, now)
+		}
+	}
+}
+
+// takeovers returns the IPs held under next at now that were not held under
+// prev at now (new, or lapsed: a partition that healed), and whether the set
+// of IPs changed at all (which re-syncs multicast groups).
+func takeovers(prev, next map[netip.Addr]held, now time.Time) (taken []netip.Addr, changed bool) {
+	changed = len(prev) != len(next)
+	for ip, h := range next {
+		old, had := prev[ip]
+		if now.Before(h.until) && (!had || !now.Before(old.until)) {
+			taken = append(taken, ip)
+		}
+		changed = changed || !had
+	}
+	slices.SortFunc(taken, netip.Addr.Compare)
+	return taken, changed
+}
+
+// Stop makes the Announcer refuse every further frame and send nothing more.
+func (a *Announcer) Stop() {
+	a.mu.Lock()
+	a.stopped = true
+	a.leases = map[netip.Addr]held{}
+	ports := a.portsLocked()
+	a.mu.Unlock()
+	for _, p := range ports {
+		p.takeover(nil, time.Now())
+	}
+}
+
+func (a *Announcer) portsLocked() []*port {
+	out := make([]*port, 0, len(a.ports))
+	for p := range a.ports {
+		out = append(out, p)
+	}
+	return out
+}
+
+// whileHeld runs send, with the leases locked for reading, only if ip is
+// held at this moment and may be announced on ifname. It reports whether
+// send ran.
+func (a *Announcer) whileHeld(ip netip.Addr, ifname string, send func() error) (bool, error) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	h, ok := a.leases[ip.Unmap()]
+	if a.stopped || !ok || !time.Now().Before(h.until) || !h.advertisedOn(ifname) {
+		return false, nil
+	}
+	return true, send()
+}
+
+// heldOn returns the IPs held at now that may be announced on ifname.
+func (a *Announcer) heldOn(ifname string, now time.Time) []netip.Addr {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	var out []netip.Addr
+	for ip, h := range a.leases {
+		if !a.stopped && now.Before(h.until) && h.advertisedOn(ifname) {
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+// snapshot returns the current leases for one decision.
+func (a *Announcer) snapshot() (map[netip.Addr]held, bool) {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	return a.leases, a.stopped
+}
