@@ -62,6 +62,13 @@ type Appliance struct {
 func New(cfg *config.Config, log *slog.Logger, announcer Announcer, parts ...Part) *Appliance {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, p := range parts {
+		if _, ok := p.(*KubePart); ok {
+			installKubeMetrics() // before Run creates the work queue
+			reg.MustRegister(kubeCollectors()...)
+			break
+		}
+	}
 	return &Appliance{cfg: cfg, log: log, announcer: announcer, parts: parts, registry: reg}
 }
 
@@ -87,7 +94,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	a.mu.Lock()
 	a.store = store
 	a.mu.Unlock()
-	a.registry.MustRegister(stateCollector{view: store.State})
+	a.registry.MustRegister(stateCollector{view: store.State}, store.Collector())
 
 	peers := map[string]string{}
 	for _, p := range a.cfg.Raft.Peers {
@@ -237,16 +244,27 @@ func (a *Appliance) readyOrStarting() error { return nil }
 
 // pushPools makes the replicated pool configuration follow this host's
 // config whenever this host leads: every host has the same edged.yaml, and
-// the leader writes it once per change.
+// the leader writes it once per change. A part that is a PoolSource (the
+// Kubernetes part with MetalLB's objects) supplies the pools instead.
 func (a *Appliance) pushPools(ctx context.Context, store *raft.Store) {
-	changes, unsub := store.Changes()
+	changes, unsub := store.StateChanges()
 	defer unsub()
 	want := a.cfg.LBPools
 	elig := Eligibility(a.cfg)
+	var src PoolSource // the Kubernetes part, when it merges MetalLB's objects
+	for _, p := range a.parts {
+		if ps, ok := p.(PoolSource); ok && src == nil {
+			src = ps
+		}
+	}
 	retry := time.NewTicker(time.Second)
 	defer retry.Stop()
 	for {
-		if store.IsLeader() && !samePools(store.State(), want, elig) {
+		known := true
+		if src != nil {
+			want, elig, known = src.Pools()
+		}
+		if known && store.IsLeader() && !samePools(store.State(), want, elig) {
 			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			if err := store.SetPools(wctx, want, elig); err != nil {
 				a.log.Warn("push pools", "err", err)

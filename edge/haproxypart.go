@@ -2,8 +2,11 @@ package edge
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -46,11 +49,38 @@ type HAProxyPart struct {
 
 	mu   sync.Mutex
 	seen admin.HAProxy // what `edged status` shows
+
+	retry      chan struct{}          // onResult asks Run to render again
+	usesTLS    bool                   // the last render saw a TLS Service (Run's goroutine only)
+	qmu        sync.Mutex             // guards quarantine and fps
+	quarantine map[string]quarantined // Services HAProxy refused, by key
+	fps        map[string]string      // Service fingerprints of the last render
 }
+
+// quarantined is a Service whose render `haproxy -c` refused: it is left
+// out until its fingerprint (Service and TLS Secret resourceVersions)
+// changes, so one broken Service never blocks every other change.
+type quarantined struct {
+	fp  string
+	err error
+}
+
+// secretRefresh is how often the part re-reads the TLS Secrets its
+// Services name (edged reads them on demand instead of watching every
+// Secret): a rotated certificate is served within this period.
+const secretRefresh = 10 * time.Second
+
+// Event reasons the part raises on Services.
+const (
+	ReasonInvalidAnnotation    = "InvalidAnnotation"
+	ReasonInvalidTLSSecret     = "InvalidTLSSecret"
+	ReasonHAProxyConfigInvalid = "HAProxyConfigInvalid"
+)
 
 // NewHAProxyPart returns the part; events may be nil.
 func NewHAProxyPart(cfg *config.Config, cache KubeCache, events EventSink, log *slog.Logger) *HAProxyPart {
-	p := &HAProxyPart{cfg: cfg, cache: cache, events: events, log: log}
+	p := &HAProxyPart{cfg: cfg, cache: cache, events: events, log: log,
+		retry: make(chan struct{}, 1), quarantine: map[string]quarantined{}}
 	h := cfg.HAProxy
 	p.mgr = haproxy.NewManager(haproxy.ManagerConfig{
 		Paths: haproxy.Paths{
@@ -89,6 +119,30 @@ func (p *HAProxyPart) onResult(r haproxy.Result) {
 		return
 	}
 	p.log.Warn("haproxy update failed; the previous config keeps serving", "err", r.Err)
+	var ve *haproxy.ValidateError
+	if !errors.As(r.Err, &ve) {
+		return
+	}
+	var keys []string
+	p.qmu.Lock()
+	for _, sec := range ve.Sections {
+		key, ok := lbconfig.ServiceKey(sec)
+		fp, known := p.fps[key]
+		if _, dup := p.quarantine[key]; !ok || !known || dup {
+			continue
+		}
+		p.quarantine[key] = quarantined{fp: fp, err: fmt.Errorf("HAProxy refused its config, left out until the Service or its Secret changes: %w", ve)}
+		keys = append(keys, key)
+	}
+	p.qmu.Unlock()
+	if len(keys) == 0 {
+		return
+	}
+	p.log.Warn("services left out of HAProxy after a failed validation", "services", keys)
+	select {
+	case p.retry <- struct{}{}:
+	default:
+	}
 }
 
 func (p *HAProxyPart) report(st *admin.Status) {
@@ -102,8 +156,10 @@ func (p *HAProxyPart) Run(ctx context.Context, store *raft.Store) error {
 	go p.mgr.Run(ctx)
 	kch, kunsub := p.cache.Changes()
 	defer kunsub()
-	rch, runsub := store.Changes()
+	rch, runsub := store.StateChanges() // allocations only, not lease renewals
 	defer runsub()
+	refresh := time.NewTicker(secretRefresh)
+	defer refresh.Stop()
 	var lastAllocs map[string][]netip.Addr
 	dirty := true
 	for {
@@ -120,6 +176,12 @@ func (p *HAProxyPart) Run(ctx context.Context, store *raft.Store) error {
 		case <-kch:
 			dirty = true
 		case <-rch:
+		case <-p.retry:
+			dirty = true
+		case <-refresh.C:
+			// Secrets are not watched: re-read them, but only when some
+			// Service terminates TLS (a render of 1,279 frontends is not free).
+			dirty = dirty || p.usesTLS
 		}
 	}
 }
@@ -133,15 +195,25 @@ func (p *HAProxyPart) render(allocs map[string][]netip.Addr) {
 		Allocations: allocs,
 		NodePort:    h.BackendMode == "nodePort",
 		CertDir:     h.CertDir,
+		Slots:       h.ServerSlots,
 		Stats:       p.stats(),
 	}
-	p.writeCerts(in.Services)
+	fps := map[string]string{}
+	in.Exclude = p.writeCerts(in.Services, fps)
+	p.qmu.Lock()
+	p.fps = fps
+	for key, q := range p.quarantine {
+		if fps[key] != q.fp {
+			delete(p.quarantine, key) // changed or gone: try it again
+			continue
+		}
+		in.Exclude[key] = q.err
+	}
+	p.qmu.Unlock()
 	model, errs := lbconfig.Build(in)
 	for _, e := range errs {
 		p.log.Warn("service left out of HAProxy", "service", e.Key, "err", e.Err)
-		if p.events != nil {
-			p.events(e.Key, "InvalidAnnotation", e.Err.Error())
-		}
+		p.event(e.Key, reasonFor(e.Err), e.Err.Error())
 	}
 	p.mu.Lock()
 	p.seen.Frontends, p.seen.Backends = len(model.Frontends), len(model.Backends)
@@ -149,28 +221,60 @@ func (p *HAProxyPart) render(allocs map[string][]netip.Addr) {
 	p.mgr.Update(model)
 }
 
+func (p *HAProxyPart) event(key, reason, msg string) {
+	if p.events != nil {
+		p.events(key, reason, msg)
+	}
+}
+
+func reasonFor(err error) string {
+	switch {
+	case errors.Is(err, haproxy.ErrValidate):
+		return ReasonHAProxyConfigInvalid
+	case errors.Is(err, lbconfig.ErrSecret):
+		return ReasonInvalidTLSSecret
+	}
+	return ReasonInvalidAnnotation
+}
+
 // writeCerts refreshes the PEM files of TLS Secrets the Services name; a
-// changed certificate forces a reload so HAProxy reads it.
-func (p *HAProxyPart) writeCerts(svcs []corev1.Service) {
+// changed certificate that HAProxy has loaded forces a reload. It fills fps
+// with every Service's fingerprint and returns the Services to leave out:
+// those whose Secret is missing or unusable and that have no earlier good
+// PEM (with one, the old certificate keeps serving and an Event is raised).
+func (p *HAProxyPart) writeCerts(svcs []corev1.Service, fps map[string]string) map[string]error {
+	exclude := map[string]error{}
+	p.usesTLS = false
 	for _, svc := range svcs {
+		key := svc.Namespace + "/" + svc.Name
+		fps[key] = svc.ResourceVersion
 		set, err := lbconfig.ParseAnnotations(svc.Annotations, false)
 		if err != nil || set.TLSSecret == "" {
 			continue
 		}
+		p.usesTLS = true
 		sec, ok := p.cache.Secret(svc.Namespace, set.TLSSecret)
 		if !ok {
-			p.log.Warn("TLS secret not found", "service", svc.Namespace+"/"+svc.Name, "secret", set.TLSSecret)
+			err = fmt.Errorf("secret %s/%s not found: %w", svc.Namespace, set.TLSSecret, lbconfig.ErrSecret)
+		} else {
+			fps[key] += "/" + sec.ResourceVersion
+			var path string
+			var changed bool
+			if path, changed, err = lbconfig.WriteTLSSecret(p.cfg.HAProxy.CertDir, *sec); changed {
+				p.mgr.InvalidateCert(path)
+			}
+		}
+		if err == nil {
 			continue
 		}
-		_, changed, err := lbconfig.WriteTLSSecret(p.cfg.HAProxy.CertDir, *sec)
-		if err != nil {
-			p.log.Warn("write TLS secret", "service", svc.Namespace+"/"+svc.Name, "err", err)
+		p.log.Warn("TLS secret unusable", "service", key, "err", err)
+		if _, serr := os.Stat(lbconfig.CertPath(p.cfg.HAProxy.CertDir, svc.Namespace, set.TLSSecret)); serr == nil {
+			p.event(key, ReasonInvalidTLSSecret, err.Error()+"; the previous certificate keeps serving")
 			continue
 		}
-		if changed {
-			p.mgr.Invalidate()
-		}
+		exclude[key] = err
 	}
+	return exclude
 }
 
 func (p *HAProxyPart) stats() *haproxy.Stats {

@@ -12,10 +12,12 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/goldentooth/edged/edge/config"
 	"github.com/goldentooth/edged/edge/kube"
+	"github.com/goldentooth/edged/lbpool"
 	"github.com/goldentooth/edged/raft"
 )
 
@@ -28,11 +30,13 @@ const kubeWorkers = 4
 type KubePart struct {
 	cfg    *config.Config
 	client kubernetes.Interface
+	dyn    dynamic.Interface
 	log    *slog.Logger
 
-	ctrl   atomic.Pointer[kube.Controller]
-	store  atomic.Pointer[raft.Store]
-	synced atomic.Bool
+	ctrl    atomic.Pointer[kube.Controller]
+	metallb atomic.Pointer[kube.PoolWatcher]
+	store   atomic.Pointer[raft.Store]
+	synced  atomic.Bool
 
 	mu     sync.Mutex
 	subs   map[int]chan struct{}
@@ -43,6 +47,53 @@ type KubePart struct {
 func NewKubePart(cfg *config.Config, client kubernetes.Interface, log *slog.Logger) *KubePart {
 	return &KubePart{cfg: cfg, client: client, log: log, subs: map[int]chan struct{}{}}
 }
+
+// WatchMetalLB makes the part read MetalLB's IPAddressPool and
+// L2Advertisement objects through dyn when kubernetes.metallbCRDs is on;
+// their pools are merged with edged.yaml's (see Pools). Call it before Run.
+func (k *KubePart) WatchMetalLB(dyn dynamic.Interface) { k.dyn = dyn }
+
+// PoolSource is a part that supplies the pool configuration the leader
+// writes into raft instead of the config file's own; ok is false while it
+// is not known yet (then nothing is written).
+type PoolSource interface {
+	Pools() (pools []lbpool.Pool, eligibility map[string][]string, ok bool)
+}
+
+// Pools implements PoolSource: edged.yaml's pools, merged with MetalLB's
+// objects from the cluster when kubernetes.metallbCRDs is on (not known
+// until those have been read once; an invalid object keeps the last good
+// merge).
+func (k *KubePart) Pools() ([]lbpool.Pool, map[string][]string, bool) {
+	if !k.crds() {
+		return k.cfg.LBPools, Eligibility(k.cfg), true
+	}
+	w := k.metallb.Load()
+	if w == nil {
+		return nil, nil, false
+	}
+	cfg, ok := w.Config()
+	if !ok {
+		return nil, nil, false
+	}
+	return cfg.LBPools, Eligibility(cfg), true
+}
+
+// PoolConfig is the configuration whose pools and advertisements are in
+// force: edged.yaml's, merged with MetalLB's objects when
+// kubernetes.metallbCRDs is on (edged.yaml's alone until they are read).
+// Consumers that map IPs to advertisements (the announcer's interfaces)
+// should read it rather than the file's config.
+func (k *KubePart) PoolConfig() *config.Config {
+	if w := k.metallb.Load(); w != nil {
+		if cfg, ok := w.Config(); ok {
+			return cfg
+		}
+	}
+	return k.cfg
+}
+
+func (k *KubePart) crds() bool { return k.cfg.Kubernetes.MetallbCRDs && k.dyn != nil }
 
 // Name implements Part.
 func (k *KubePart) Name() string { return "kubernetes" }
@@ -61,6 +112,21 @@ func (k *KubePart) Run(ctx context.Context, store *raft.Store) error {
 	})
 	k.ctrl.Store(c)
 	k.store.Store(store)
+	if k.cfg.Kubernetes.MetallbCRDs && k.dyn == nil {
+		k.log.Warn("kubernetes.metallbCRDs is on but no dynamic client was given: using edged.yaml's pools only")
+	}
+	if k.crds() {
+		w := kube.NewPoolWatcher(k.dyn, k.client, k.cfg, kube.PoolWatcherOptions{
+			Namespace: k.cfg.Kubernetes.MetallbNamespace,
+			Resync:    k.cfg.Kubernetes.Resync,
+			IsLeader:  store.IsLeader,
+			Logger:    k.log,
+		})
+		k.metallb.Store(w)
+		done := make(chan struct{})
+		go func() { defer close(done); _ = w.Run(ctx) }()
+		defer func() { <-done }() // ctx has ended: it stops too
+	}
 	go func() {
 		if c.WaitForSync(ctx) {
 			k.synced.Store(true)

@@ -8,6 +8,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
 )
 
 // ErrValidate reports a config that `haproxy -c` refused.
@@ -35,25 +39,103 @@ func (p Paths) binary() string {
 	return p.Binary
 }
 
+// ValidateError is a failed `haproxy -c`: HAProxy's alerts and the
+// sections of edged's candidate file they point at. It wraps ErrValidate.
+type ValidateError struct {
+	// Output is HAProxy's [ALERT] lines (all output when it has none).
+	Output string
+	// Sections names edged's frontends and backends that the alerts point
+	// at (by file:line or by name), sorted; empty when the alerts point
+	// elsewhere (e.g. the operator's file).
+	Sections []string
+	err      error
+}
+
+// Error implements error.
+func (e *ValidateError) Error() string {
+	return fmt.Sprintf("%v: %s", ErrValidate, e.Output)
+}
+
+// Unwrap returns ErrValidate and the exec error.
+func (e *ValidateError) Unwrap() error { return e.err }
+
 // Check runs `haproxy -c` over the operator's files and candidate (a path
-// holding the new edged file) and returns ErrValidate with HAProxy's output
-// on failure.
+// holding the new edged file) and returns a *ValidateError (ErrValidate)
+// with HAProxy's alerts on failure.
 func (p Paths) Check(ctx context.Context, candidate string) error {
-	args := []string{"-c", "-q"}
+	args := []string{"-c"} // not -q: it also silences the alerts
 	for _, f := range p.OperatorConfigs {
 		args = append(args, "-f", f)
 	}
 	args = append(args, "-f", candidate)
 	out, err := exec.CommandContext(ctx, p.binary(), args...).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("%s: %s: %w", candidate, bytes.TrimSpace(out), errors.Join(ErrValidate, err))
+		return &ValidateError{Output: alerts(out), err: errors.Join(ErrValidate, err)}
 	}
 	return nil
 }
 
+// alerts keeps HAProxy's [ALERT] lines, or all output if there are none.
+func alerts(out []byte) string {
+	var keep []string
+	for _, l := range strings.Split(string(bytes.TrimSpace(out)), "\n") {
+		if strings.Contains(l, "[ALERT]") {
+			keep = append(keep, strings.TrimSpace(l))
+		}
+	}
+	if len(keep) == 0 {
+		return string(bytes.TrimSpace(out))
+	}
+	return strings.Join(keep, "\n")
+}
+
+var (
+	fileLineRE = regexp.MustCompile(`\[([^\[\]]+):([0-9]+)\]`)
+	quotedRE   = regexp.MustCompile(`'([^']+)'`)
+)
+
+// sectionsAt returns the frontend/backend sections of data (the candidate
+// file's content) that HAProxy's output points at: by "[file:line]" or by
+// a quoted section name.
+func sectionsAt(output, file string, data []byte) []string {
+	lines := strings.Split(string(data), "\n")
+	names := map[string]bool{}
+	owner := make([]string, len(lines)+1) // owner[n]: section of line n (1-based)
+	cur := ""
+	for i, l := range lines {
+		if f := strings.Fields(l); len(f) > 0 && !strings.HasPrefix(l, " ") && !strings.HasPrefix(l, "\t") {
+			cur = ""
+			if len(f) == 2 && (f[0] == "frontend" || f[0] == "backend") {
+				cur = f[1]
+				names[cur] = true
+			}
+		}
+		owner[i+1] = cur
+	}
+	found := map[string]bool{}
+	for _, m := range fileLineRE.FindAllStringSubmatch(output, -1) {
+		n, err := strconv.Atoi(m[2])
+		if m[1] == file && err == nil && n >= 1 && n < len(owner) && owner[n] != "" {
+			found[owner[n]] = true
+		}
+	}
+	for _, m := range quotedRE.FindAllStringSubmatch(output, -1) {
+		if names[m[1]] {
+			found[m[1]] = true
+		}
+	}
+	out := make([]string, 0, len(found))
+	for s := range found {
+		out = append(out, s)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // WriteChecked validates data as edged's file and only then replaces the
 // live file atomically (temp file in the same directory, fsync, rename).
-// On any error the live file is untouched.
+// On any error the live file is untouched; a validation failure is a
+// *ValidateError naming the sections of data that HAProxy refused.
 func (p Paths) WriteChecked(ctx context.Context, data []byte) error {
 	dir := filepath.Dir(p.Config)
 	tmp, err := os.CreateTemp(dir, ".edged-*.cfg")
@@ -73,6 +155,10 @@ func (p Paths) WriteChecked(ctx context.Context, data []byte) error {
 		return fmt.Errorf("close temp config: %w", err)
 	}
 	if err := p.Check(ctx, tmp.Name()); err != nil {
+		var ve *ValidateError
+		if errors.As(err, &ve) {
+			ve.Sections = sectionsAt(ve.Output, tmp.Name(), data)
+		}
 		return err
 	}
 	if err := os.Chmod(tmp.Name(), 0o644); err != nil {

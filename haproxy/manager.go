@@ -307,3 +307,21 @@ func (m *Manager) Invalidate() {
 	defer m.mu.Unlock()
 	m.live = nil
 }
+
+// InvalidateCert makes the next apply render and reload if the loaded
+// config uses the certificate file path (HAProxy reads certificates only
+// at load). A file no loaded frontend uses needs nothing: the frontend that
+// will use it is a structural change anyway.
+func (m *Manager) InvalidateCert(path string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.live == nil {
+		return
+	}
+	for _, f := range m.live.Frontends {
+		if f.CertFile == path {
+			m.live = nil
+			return
+		}
+	}
+}

@@ -76,3 +76,31 @@ func TestTLSTermination(t *testing.T) {
 		t.Errorf("got body %q serial %v, want %q serial %v", body, got, "a", serial)
 	}
 }
+
+// TestInvalidateCert reloads only for a certificate the loaded config uses.
+func TestInvalidateCert(t *testing.T) {
+	l := mustLab(t)
+	a := mustBackend(t, "a")
+	pemData, _ := mintPEM(t, "web.edged.test")
+	certFile := filepath.Join(t.TempDir(), "default_web-tls.pem")
+	if _, err := WriteFileAtomic(certFile, pemData, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vip := netip.AddrPortFrom(testVIP(13), freePort(t, "127.0.0.1"))
+	m := Model{
+		Frontends: []Frontend{{Name: "tls", Bind: vip, Backend: "web", CertFile: certFile}},
+		Backends:  []Backend{{Name: "web", Servers: []Server{{Addr: a.addr}}}},
+	}
+	mgr := NewManager(ManagerConfig{Paths: l.paths})
+	if r := mgr.Apply(context.Background(), m); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	mgr.InvalidateCert(certFile + ".unused")
+	if mgr.Structural(m) {
+		t.Error("an unused certificate made the model structural")
+	}
+	mgr.InvalidateCert(certFile)
+	if !mgr.Structural(m) {
+		t.Error("a loaded certificate changed but the model is not structural")
+	}
+}

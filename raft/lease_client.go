@@ -76,7 +76,9 @@ func (s *Store) renewLoop() {
 		case <-s.renewNow:
 		case <-retry.C:
 		}
-		if _, ok := s.renewOnce(); !ok {
+		_, ok := s.renewOnce()
+		s.met.renewal(ok)
+		if !ok {
 			retry.Reset(renewRetry)
 		}
 	}

@@ -43,9 +43,10 @@ type Store struct {
 	trans  *hraft.NetworkTransport
 	bolt   *raftboltdb.BoltStore
 
-	subsMu  sync.Mutex
-	subs    map[int]chan struct{}
-	nextSub int
+	subsMu    sync.Mutex
+	subs      map[int]chan struct{}
+	stateSubs map[int]chan struct{}
+	nextSub   int
 
 	renewNow chan struct{}
 	lc       leaseClient
@@ -57,6 +58,7 @@ type Store struct {
 	closing  atomic.Bool
 	ldr      atomic.Pointer[leaderState]
 	respSeq  atomic.Uint64
+	met      *metrics
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -77,14 +79,15 @@ func Open(c Config) (*Store, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("raft data dir: %w", err)
 	}
-	s := &Store{cfg: cfg, subs: map[int]chan struct{}{}, renewNow: make(chan struct{}, 1),
-		leases: map[netip.Addr]time.Time{}, stop: make(chan struct{})}
+	s := &Store{cfg: cfg, subs: map[int]chan struct{}{}, stateSubs: map[int]chan struct{}{}, renewNow: make(chan struct{}, 1),
+		leases: map[netip.Addr]time.Time{}, stop: make(chan struct{}), met: newMetrics()}
 	s.fsm = newFSM(s.changed)
 	if err := s.openRaft(); err != nil {
 		if s.raft != nil {
 			_ = s.raft.Shutdown().Error()
 		}
 		s.closeTransport()
+		close(s.stop) // ends the metrics observer
 		return nil, err
 	}
 	s.stream.start(s.serveLease)
@@ -143,6 +146,7 @@ func (s *Store) openRaft() error {
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
 	}
+	s.met.observe(s.raft, s.stop) // before bootstrap, to count the first election
 	if !existing && len(cfg.Peers) > 0 {
 		var conf hraft.Configuration
 		for _, p := range cfg.Peers {
@@ -194,16 +198,24 @@ func (s *Store) State() View {
 // applied change and after every renewal or change of this host's leases
 // (about every LeaseDuration/4), and a function to stop the subscription.
 // An announcer calls Leases on each notification to learn new Until times.
-func (s *Store) Changes() (<-chan struct{}, func()) {
+func (s *Store) Changes() (<-chan struct{}, func()) { return s.subscribe(s.subs) }
+
+// StateChanges is Changes without the lease renewals: it fires (coalesced)
+// only after an applied change or a restore of the replicated state. Parts
+// that read State but not Leases use it; lease renewals come every
+// LeaseDuration/4 and would make them copy the whole state that often.
+func (s *Store) StateChanges() (<-chan struct{}, func()) { return s.subscribe(s.stateSubs) }
+
+func (s *Store) subscribe(m map[int]chan struct{}) (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	s.subsMu.Lock()
 	id := s.nextSub
 	s.nextSub++
-	s.subs[id] = ch
+	m[id] = ch
 	s.subsMu.Unlock()
 	return ch, func() {
 		s.subsMu.Lock()
-		delete(s.subs, id)
+		delete(m, id)
 		s.subsMu.Unlock()
 	}
 }
@@ -211,18 +223,25 @@ func (s *Store) Changes() (<-chan struct{}, func()) {
 // changed is called by the FSM after every apply and restore.
 func (s *Store) changed() {
 	s.notifySubs()
+	s.subsMu.Lock()
+	notifyAll(s.stateSubs)
+	s.subsMu.Unlock()
 	s.kickRenew()
 }
 
 func (s *Store) notifySubs() {
 	s.subsMu.Lock()
-	for _, ch := range s.subs {
+	notifyAll(s.subs)
+	s.subsMu.Unlock()
+}
+
+func notifyAll(m map[int]chan struct{}) {
+	for _, ch := range m {
 		select {
 		case ch <- struct{}{}:
 		default:
 		}
 	}
-	s.subsMu.Unlock()
 }
 
 func (s *Store) kickRenew() {

@@ -30,6 +30,7 @@ func (s *Store) applyCmd(k kind, payload any, timeout time.Duration) (applyResul
 	if err != nil {
 		return applyResult{}, err
 	}
+	t0 := time.Now()
 	f := s.raft.Apply(b, timeout)
 	if err := f.Error(); err != nil {
 		if errors.Is(err, hraft.ErrNotLeader) || errors.Is(err, hraft.ErrLeadershipLost) {
@@ -37,6 +38,7 @@ func (s *Store) applyCmd(k kind, payload any, timeout time.Duration) (applyResul
 		}
 		return applyResult{}, err
 	}
+	s.met.commit.Observe(time.Since(t0).Seconds())
 	r, _ := f.Response().(applyResult)
 	return r, r.Err
 }

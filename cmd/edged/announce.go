@@ -26,10 +26,14 @@ type announcer struct {
 	vips   *vip.Manager
 	log    *slog.Logger
 	cancel context.CancelFunc
-	scope  func(netip.Addr) ([]string, bool)
+	// poolConfig returns the pools and advertisements in force (edged.yaml
+	// merged with MetalLB's objects when those are watched).
+	poolConfig func() *config.Config
 
-	mu   sync.Mutex // serialises SetLeases: VIPs on lo and announcements change together
-	last []netip.Addr
+	mu       sync.Mutex // serialises SetLeases: VIPs on lo and announcements change together
+	last     []netip.Addr
+	scope    func(netip.Addr) ([]string, bool)
+	scopeCfg *config.Config
 }
 
 // SetLeases announces only leased IPs (checked per frame against the lease
@@ -38,6 +42,9 @@ type announcer struct {
 func (n *announcer) SetLeases(ls []raft.Lease) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if pc := n.poolConfig(); pc != n.scopeCfg {
+		n.scope, n.scopeCfg = leaseScope(pc), pc
+	}
 	out := make([]announce.Lease, 0, len(ls))
 	ips := make([]netip.Addr, len(ls))
 	for i, l := range ls {
@@ -74,9 +81,20 @@ func (n *announcer) Close() error {
 }
 
 // newAnnouncer starts announcing on the advertisements' interfaces (all
-// non-loopback interfaces when one names none).
-func newAnnouncer(cfg *config.Config, log *slog.Logger) (*announcer, error) {
-	ifaces, err := announceInterfaces(cfg)
+// non-loopback interfaces when one names none). poolConfig supplies the
+// pools and advertisements in force; nil means cfg's. When MetalLB's objects
+// are a pool source their advertisements may name any interface, so every
+// interface of announce.interfaces (all non-loopback ones when empty) is
+// served and each lease is still limited to its advertisement's interfaces.
+func newAnnouncer(cfg *config.Config, poolConfig func() *config.Config, log *slog.Logger) (*announcer, error) {
+	if poolConfig == nil {
+		poolConfig = func() *config.Config { return cfg }
+	}
+	served := cfg
+	if cfg.Kubernetes.MetallbCRDs {
+		served = &config.Config{Announce: cfg.Announce}
+	}
+	ifaces, err := announceInterfaces(served)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +110,7 @@ func newAnnouncer(cfg *config.Config, log *slog.Logger) (*announcer, error) {
 		announce.WithGratuitous(cfg.Announce.GARPCount, cfg.Announce.GARPInterval),
 		announce.WithRefresh(cfg.Announce.RefreshInterval),
 		announce.WithLogger(log))
-	n := &announcer{a: a, vips: vips, log: log, cancel: cancel, scope: leaseScope(cfg)}
+	n := &announcer{a: a, vips: vips, log: log, cancel: cancel, poolConfig: poolConfig}
 	for _, ifc := range ifaces {
 		go func(ifc string) {
 			if err := n.a.Serve(ctx, ifc); err != nil {

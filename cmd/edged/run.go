@@ -9,12 +9,14 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	restclient "k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/goldentooth/edged/edge"
 	"github.com/goldentooth/edged/edge/config"
+	"github.com/goldentooth/edged/edge/kube"
 )
 
 func init() { extraCommands = append(extraCommands, newRunCmd) }
@@ -77,13 +79,21 @@ func wire(cfg *config.Config, log *slog.Logger) (*edge.Appliance, error) {
 	if err != nil {
 		return nil, err
 	}
+	kube.PatientDial(rest) // informers resume as soon as an apiserver returns
 	client, err := kubernetes.NewForConfig(rest)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes client: %w", err)
 	}
 	kp := edge.NewKubePart(cfg, client, log.With("part", "kubernetes"))
+	if cfg.Kubernetes.MetallbCRDs {
+		dyn, err := dynamic.NewForConfig(rest)
+		if err != nil {
+			return nil, fmt.Errorf("kubernetes dynamic client: %w", err)
+		}
+		kp.WatchMetalLB(dyn)
+	}
 	hp := edge.NewHAProxyPart(cfg, kp, kp.Event, log.With("part", "haproxy"))
-	ann, err := newAnnouncer(cfg, log.With("part", "announce"))
+	ann, err := newAnnouncer(cfg, kp.PoolConfig, log.With("part", "announce"))
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,8 @@ package config
 import (
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/goldentooth/edged/lbpool"
 )
 
@@ -33,6 +35,12 @@ type Config struct {
 	// LBPools are Pools (and the manifests' pools) parsed for the allocator,
 	// in the same order.
 	LBPools []lbpool.Pool `yaml:"-"`
+
+	// root, pools and adverts remember where each pool and advertisement
+	// came from, so WithObjects reports clashes against the right line.
+	root    *yaml.Node
+	pools   []source
+	adverts []source
 }
 
 // Node identifies this edge host and where it keeps state.

@@ -16,11 +16,15 @@ type Error struct {
 	Msg   string
 }
 
-// Error implements error: "FILE:LINE: FIELD: MSG".
+// Error implements error: "FILE:LINE: FIELD: MSG" (without ":LINE" when
+// the line is unknown, as for objects read from the cluster).
 func (e *Error) Error() string {
 	switch {
 	case e.Line == 0 && e.Field == "":
 		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	case e.Line == 0:
+		// An object read from the cluster has no line to point at.
+		return fmt.Sprintf("%s: %s: %s", e.File, e.Field, e.Msg)
 	case e.Field == "":
 		return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
 	}

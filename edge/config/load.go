@@ -71,6 +71,7 @@ func load(path string) (*loaded, error) {
 	if err := l.validate(); err != nil {
 		return nil, err
 	}
+	cfg.root, cfg.pools, cfg.adverts = root, l.pools, l.adverts
 	return l, nil
 }
 

@@ -26,8 +26,8 @@ func (l *loaded) failRoot(field string, path []any, format string, args ...any) 
 // validate checks the meaning of the values and builds cfg.LBPools.
 func (l *loaded) validate() error {
 	c := l.cfg
-	if len(c.Pools) == 0 {
-		return l.failRoot("pools", []any{"pools"}, "no pools: define at least one under pools or in metallbManifests")
+	if len(c.Pools) == 0 && !c.Kubernetes.MetallbCRDs {
+		return l.failRoot("pools", []any{"pools"}, "no pools: define at least one under pools or in metallbManifests, or set kubernetes.metallbCRDs: true")
 	}
 	c.LBPools = c.LBPools[:0]
 	for i, p := range c.Pools {
@@ -170,6 +170,9 @@ func (l *loaded) checkSections() error {
 	}
 	if m := c.Kubernetes.IPMode; m != "VIP" && m != "Proxy" {
 		return l.failRoot("kubernetes.ipMode", []any{"kubernetes", "ipMode"}, "%q: want VIP or Proxy", m)
+	}
+	if c.Kubernetes.MetallbCRDs && c.Kubernetes.MetallbNamespace == "" {
+		return l.failRoot("kubernetes.metallbNamespace", []any{"kubernetes", "metallbNamespace"}, "empty: name the namespace of MetalLB's IPAddressPool objects (default %s)", DefaultMetallbNamespace)
 	}
 	if m := c.HAProxy.BackendMode; m != "endpoints" && m != "nodePort" {
 		return l.failRoot("haproxy.backendMode", []any{"haproxy", "backendMode"}, "%q: want endpoints or nodePort", m)

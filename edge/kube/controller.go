@@ -5,6 +5,9 @@
 //
 // It guarantees that allocation state lives only in the Store (raft): the
 // API server going away loses nothing, and informers relist when it returns.
+// A Service waiting for an address is retried only when an address frees or
+// the pools change. PoolWatcher reads MetalLB's IPAddressPool and
+// L2Advertisement objects as a pool source (kubernetes.metallbCRDs).
 package kube
 
 import (
@@ -28,6 +31,7 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/goldentooth/edged/lbpool"
+	"github.com/goldentooth/edged/raft"
 )
 
 // Store is the allocation state the controller needs (implemented by
@@ -38,6 +42,10 @@ type Store interface {
 	Lookup(key string) (lbpool.Allocation, bool)
 	IsLeader() bool
 	Changes() (<-chan struct{}, func())
+	// State is a read-only copy of the replicated state; the controller
+	// reads the pool configuration version and the allocations from it to
+	// tell when a waiting Service may now get an address.
+	State() raft.View
 }
 
 // DefaultIPMode is written into status.loadBalancer.ingress[].ipMode when
@@ -96,7 +104,7 @@ func New(client kubernetes.Interface, store Store, opts Options) *Controller {
 	}
 	c := &Controller{
 		client: client, store: store, opts: opts, log: opts.Logger,
-		factory: informers.NewSharedInformerFactory(client, opts.Resync),
+		factory: informers.NewSharedInformerFactoryWithOptions(client, opts.Resync, informers.WithTransform(trimForCache)),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "services"}),
@@ -179,28 +187,21 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 	return nil
 }
 
-// watchStore retries waiting Services when the store changes (an address
-// freed) and requeues everything when this host becomes leader.
+// watchStore retries waiting Services when an address freed or the pools
+// changed, and requeues everything when this host becomes leader.
 func (c *Controller) watchStore(ctx context.Context) {
 	ch, cancel := c.store.Changes()
 	defer cancel()
 	t := time.NewTicker(leaderPoll)
 	defer t.Stop()
 	wasLeader := false
+	var fw freeWatch
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ch:
-			c.mu.Lock()
-			keys := make([]string, 0, len(c.waiting))
-			for k := range c.waiting {
-				keys = append(keys, k)
-			}
-			c.mu.Unlock()
-			for _, k := range keys {
-				c.queue.Add(k)
-			}
+			c.retryWaiting(&fw)
 		case <-t.C:
 		}
 		if l := c.store.IsLeader(); l != wasLeader {
@@ -210,6 +211,27 @@ func (c *Controller) watchStore(ctx context.Context) {
 				c.enqueueAll()
 			}
 		}
+	}
+}
+
+// retryWaiting requeues the waiting Services if fw sees an address freed.
+func (c *Controller) retryWaiting(fw *freeWatch) {
+	c.mu.Lock()
+	keys := make([]string, 0, len(c.waiting))
+	for k := range c.waiting {
+		keys = append(keys, k)
+	}
+	c.mu.Unlock()
+	if len(keys) == 0 {
+		fw.reset()
+		return
+	}
+	if !fw.observe(c.store.State()) {
+		return
+	}
+	c.log.Debug("address freed or pools changed: retrying waiting services", "services", len(keys))
+	for _, k := range keys {
+		c.queue.Add(k)
 	}
 }
 

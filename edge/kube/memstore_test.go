@@ -5,15 +5,17 @@ import (
 	"sync"
 
 	"github.com/goldentooth/edged/lbpool"
+	"github.com/goldentooth/edged/raft"
 )
 
 // memStore is an in-process Store over *lbpool.Allocator for tests.
 type memStore struct {
-	mu     sync.Mutex
-	a      *lbpool.Allocator
-	leader bool
-	subs   map[int]chan struct{}
-	next   int
+	mu      sync.Mutex
+	a       *lbpool.Allocator
+	leader  bool
+	version uint64
+	subs    map[int]chan struct{}
+	next    int
 }
 
 func newMemStore(pools []lbpool.Pool) (*memStore, error) {
@@ -55,6 +57,24 @@ func (m *memStore) Lookup(key string) (lbpool.Allocation, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.a.Lookup(key)
+}
+
+func (m *memStore) State() raft.View {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return raft.View{ConfigVersion: m.version, Pools: m.a.Pools(), Allocations: m.a.Allocations(), Stats: m.a.Stats(), IsLeader: m.leader}
+}
+
+// setPools replaces the pools as a raft SetPools would.
+func (m *memStore) setPools(pools []lbpool.Pool) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.a.SetPools(pools); err != nil {
+		return err
+	}
+	m.version++
+	m.notify()
+	return nil
 }
 
 func (m *memStore) IsLeader() bool { m.mu.Lock(); defer m.mu.Unlock(); return m.leader }

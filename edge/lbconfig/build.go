@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 
 	"github.com/goldentooth/edged/haproxy"
 	corev1 "k8s.io/api/core/v1"
@@ -26,8 +28,15 @@ type Input struct {
 	NodePort bool
 	// CertDir is where WriteTLSSecret puts PEM files.
 	CertDir string
+	// Slots is the number of server slots per backend (haproxy.serverSlots);
+	// zero means haproxy.DefaultSlots. More endpoints still fit (rounded up).
+	Slots int
 	// Stats is copied into the model.
 	Stats *haproxy.Stats
+	// Exclude leaves these Services ("namespace/name") out with the given
+	// error (e.g. one whose render HAProxy refused, or whose TLS Secret is
+	// missing or unusable); each is reported like a bad annotation.
+	Exclude map[string]error
 }
 
 // ServiceError is a problem with one Service; the caller raises an Event.
@@ -62,6 +71,10 @@ func Build(in Input) (haproxy.Model, []ServiceError) {
 		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || len(vips) == 0 {
 			continue
 		}
+		if err, ok := in.Exclude[key]; ok {
+			errs = append(errs, ServiceError{Key: key, Err: err})
+			continue
+		}
 		set, err := ParseAnnotations(svc.Annotations, in.NodePort)
 		if err != nil {
 			errs = append(errs, ServiceError{Key: key, Err: err})
@@ -87,6 +100,7 @@ func service(in Input, svc corev1.Service, set Settings, vips []netip.Addr) ([]h
 			Balance: set.Balance,
 			Check:   set.Check,
 			ProxyV2: set.ProxyV2,
+			Slots:   in.Slots,
 		}
 		if set.NodePort {
 			be.Servers = nodeServers(in.Nodes, p.NodePort)
@@ -114,6 +128,20 @@ func service(in Input, svc corev1.Service, set Settings, vips []netip.Addr) ([]h
 		}
 	}
 	return fes, bes
+}
+
+// ServiceKey returns the Service ("namespace/name") a frontend or backend
+// section rendered by Build belongs to. Section names are
+// <namespace>_<name>_<port>[_<vip>]; Kubernetes names cannot hold "_".
+func ServiceKey(section string) (string, bool) {
+	f := strings.Split(section, "_")
+	if len(f) < 3 || f[0] == "" || f[1] == "" {
+		return "", false
+	}
+	if _, err := strconv.ParseUint(f[2], 10, 16); err != nil {
+		return "", false
+	}
+	return f[0] + "/" + f[1], true
 }
 
 // CertPath is where WriteTLSSecret stores a Secret's PEM.

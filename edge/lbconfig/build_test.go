@@ -1,10 +1,19 @@
 package lbconfig
 
 import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"net/netip"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/goldentooth/edged/haproxy"
 	"github.com/google/go-cmp/cmp"
@@ -63,6 +72,22 @@ func TestBuild(t *testing.T) {
 	}
 }
 
+func TestBuildExclude(t *testing.T) {
+	refused := errors.New("refused by haproxy -c")
+	in := Input{
+		Services:    []corev1.Service{lbService("default", "web", nil), lbService("default", "tls", nil)},
+		Allocations: map[string][]netip.Addr{"default/web": {netip.MustParseAddr("10.4.11.1")}, "default/tls": {netip.MustParseAddr("10.4.11.2")}},
+		Exclude:     map[string]error{"default/tls": refused},
+	}
+	got, errs := Build(in)
+	if len(errs) != 1 || errs[0].Key != "default/tls" || !errors.Is(errs[0], refused) {
+		t.Errorf("errs = %v, want the exclusion of default/tls", errs)
+	}
+	if len(got.Frontends) != 1 || got.Frontends[0].Backend != "default_web_80" {
+		t.Errorf("frontends = %+v, want only default/web", got.Frontends)
+	}
+}
+
 func TestBuildNodePortLocal(t *testing.T) {
 	svc := lbService("default", "web", map[string]string{AnnBackend: "nodeport"})
 	svc.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
@@ -86,8 +111,9 @@ func TestBuildNodePortLocal(t *testing.T) {
 
 func TestWriteTLSSecret(t *testing.T) {
 	dir := t.TempDir()
+	crt, key := testPair(t)
 	s := corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web-tls"}, Type: corev1.SecretTypeTLS,
-		Data: map[string][]byte{corev1.TLSCertKey: []byte("CERT"), corev1.TLSPrivateKeyKey: []byte("KEY")}}
+		Data: map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}}
 	path, changed, err := WriteTLSSecret(dir, s)
 	if err != nil || !changed {
 		t.Fatalf("first write = %v, %v", changed, err)
@@ -99,8 +125,49 @@ func TestWriteTLSSecret(t *testing.T) {
 	if _, changed, _ := WriteTLSSecret(dir, s); changed {
 		t.Error("unchanged secret rewritten")
 	}
+	good, _ := os.ReadFile(path)
+	bad := s
+	bad.Data = map[string][]byte{corev1.TLSCertKey: []byte("CERT"), corev1.TLSPrivateKeyKey: []byte("KEY")}
+	if _, changed, err := WriteTLSSecret(dir, bad); !errors.Is(err, ErrSecret) || changed {
+		t.Errorf("garbage pair: changed=%v err=%v, want ErrSecret", changed, err)
+	}
+	if now, _ := os.ReadFile(path); !bytes.Equal(now, good) {
+		t.Error("a refused Secret replaced the working PEM")
+	}
 	s.Type = corev1.SecretTypeOpaque
 	if _, _, err := WriteTLSSecret(dir, s); !errors.Is(err, ErrSecret) {
 		t.Errorf("opaque secret err = %v, want ErrSecret", err)
+	}
+}
+
+// testPair returns a self-signed PEM certificate and key.
+func testPair(t *testing.T) (crt, key []byte) {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "web"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
+}
+
+func TestServiceKey(t *testing.T) {
+	for in, want := range map[string]string{
+		"default_web_80": "default/web", "kube-system_api.x_443_10.4.11.2": "kube-system/api.x",
+		"edged_stats": "", "a_b_c": "", "_b_80": "", "a_b_70000": "",
+	} {
+		got, ok := ServiceKey(in)
+		if got != want || ok != (want != "") {
+			t.Errorf("ServiceKey(%q) = %q, %v; want %q", in, got, ok, want)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package lbconfig
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"os"
@@ -19,12 +20,19 @@ const pemMode = 0o600
 
 // WriteTLSSecret writes a kubernetes.io/tls Secret's certificate and key as
 // one PEM file (HAProxy's crt format) under certDir, atomically and only
-// when the content changed. It returns the path and whether it changed.
+// when the content changed. It returns the path and whether it changed. A
+// Secret whose certificate and key do not form a valid pair is refused
+// (ErrSecret) and the existing file is left as it is.
 func WriteTLSSecret(certDir string, s corev1.Secret) (string, bool, error) {
 	crt, key := s.Data[corev1.TLSCertKey], s.Data[corev1.TLSPrivateKeyKey]
 	if s.Type != corev1.SecretTypeTLS || len(crt) == 0 || len(key) == 0 {
 		return "", false, fmt.Errorf("secret %s/%s: want type %s with %s and %s: %w",
 			s.Namespace, s.Name, corev1.SecretTypeTLS, corev1.TLSCertKey, corev1.TLSPrivateKeyKey, ErrSecret)
+	}
+	// A pair HAProxy cannot load would fail the next validation and, on a
+	// Secret update, replace a working PEM: refuse it here, keep the old file.
+	if _, err := tls.X509KeyPair(crt, key); err != nil {
+		return "", false, fmt.Errorf("secret %s/%s: %v: %w", s.Namespace, s.Name, err, ErrSecret)
 	}
 	if !secretRE.MatchString(s.Name) || !secretRE.MatchString(s.Namespace) {
 		return "", false, fmt.Errorf("secret %s/%s: bad name: %w", s.Namespace, s.Name, ErrSecret)

@@ -1,7 +1,9 @@
 // Package metricsrv serves Prometheus metrics, /healthz and /readyz on the
 // configured metrics address. /healthz answers while the process runs its
 // main loop; /readyz only once raft has a leader and the informers synced,
-// the same condition that sends READY=1 to systemd.
+// the same condition that sends READY=1 to systemd. With EDGED_PPROF=1 in
+// the environment it also serves Go's profiles under /debug/pprof/ (off by
+// default: profiles expose internals and cost CPU while taken).
 package metricsrv
 
 import (
@@ -10,11 +12,17 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
+	"os"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
+
+// EnvPprof names the environment variable that, set to 1, adds Go's
+// profiling endpoints (/debug/pprof/) to the metrics server.
+const EnvPprof = "EDGED_PPROF"
 
 // Check reports nil when healthy, or why not.
 type Check func() error
@@ -35,6 +43,10 @@ func Listen(addr string, gatherer prometheus.Gatherer, healthy, ready Check) (*S
 	mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", probe(healthy))
 	mux.HandleFunc("/readyz", probe(ready))
+	if os.Getenv(EnvPprof) == "1" {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	}
 	return &Server{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}, nil
 }
 

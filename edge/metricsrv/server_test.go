@@ -56,3 +56,21 @@ func TestServer(t *testing.T) {
 		t.Errorf("/readyz after ready = %d, want 200", code)
 	}
 }
+
+func TestPprofOnlyWhenAsked(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		if on {
+			t.Setenv(EnvPprof, "1")
+		}
+		srv, err := Listen("127.0.0.1:0", prometheus.NewRegistry(), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go srv.Serve()
+		code, _ := get(t, "http://"+srv.Addr()+"/debug/pprof/heap")
+		srv.Shutdown(context.Background())
+		if want := map[bool]int{false: 404, true: 200}[on]; code != want {
+			t.Errorf("%s=%v: /debug/pprof/heap = %d, want %d", EnvPprof, on, code, want)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -53,6 +54,10 @@ type Server struct {
 	// URL is the https address of the apiserver.
 	URL  string
 	dir  string
+	bin  string
+	args []string
+
+	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
 }
@@ -135,37 +140,78 @@ func Start(t testing.TB) *Server {
 		"--enable-priority-and-fairness=false",
 		"--v=0",
 	}
-	s.start(t, bin, args)
-	return s
-}
-
-func (s *Server) start(t testing.TB, bin string, args []string) {
-	t.Helper()
-	logf, err := os.Create(filepath.Join(s.dir, "apiserver.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	s.cmd, s.done = cmd, make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(s.done) }()
+	s.bin, s.args = bin, args
+	s.start(t)
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-s.done
+		s.kill()
 		if t.Failed() {
-			if b, err := os.ReadFile(logf.Name()); err == nil {
+			if b, err := os.ReadFile(s.logPath()); err == nil {
 				t.Logf("apiserver log (tail):\n%s", tail(string(b), 3000))
 			}
 		}
 	})
+	return s
+}
+
+func (s *Server) logPath() string { return filepath.Join(s.dir, "apiserver.log") }
+
+func (s *Server) start(t testing.TB) {
+	t.Helper()
+	logf, err := os.OpenFile(s.logPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(s.bin, s.args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatalf("start %s: %v", s.bin, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
+	s.mu.Lock()
+	s.cmd, s.done = cmd, done
+	s.mu.Unlock()
 	if err := s.waitReady(readyTimeout); err != nil {
-		b, _ := os.ReadFile(logf.Name())
+		b, _ := os.ReadFile(s.logPath())
 		t.Fatalf("apiserver not ready: %v\nlog tail:\n%s", err, tail(string(b), 3000))
 	}
+}
+
+// kill ends the process (if it runs) and waits for it.
+func (s *Server) kill() {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Kill()
+	<-done
+}
+
+// Stop kills the apiserver (and its embedded etcd) as a crash or an outage
+// would, and waits until the process is gone; clients see connections
+// refused. Restart brings it back with the same data and port.
+func (s *Server) Stop(t testing.TB) {
+	t.Helper()
+	s.kill()
+}
+
+// Restart starts the apiserver again after Stop, on the same port with the
+// same etcd data, and waits until it is ready.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.mu.Lock()
+	done := s.done
+	s.mu.Unlock()
+	select {
+	case <-done:
+	default:
+		t.Fatal("kubetest: Restart while the apiserver runs (call Stop first)")
+	}
+	s.start(t)
 }
 
 func tail(s string, n int) string {
@@ -179,9 +225,12 @@ func (s *Server) waitReady(d time.Duration) error {
 	cs := kubernetes.NewForConfigOrDie(s.Config(Admin))
 	deadline := time.Now().Add(d)
 	var last error
+	s.mu.Lock()
+	done := s.done
+	s.mu.Unlock()
 	for time.Now().Before(deadline) {
 		select {
-		case <-s.done:
+		case <-done:
 			return fmt.Errorf("process exited")
 		default:
 		}

@@ -1,0 +1,240 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/kubernetes/scheme"
+	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/record"
+
+	"github.com/goldentooth/edged/edge/config"
+)
+
+// MetalLB's resources edged reads when kubernetes.metallbCRDs is on.
+var (
+	IPAddressPools   = schema.GroupVersionResource{Group: "metallb.io", Version: "v1beta1", Resource: "ipaddresspools"}
+	L2Advertisements = schema.GroupVersionResource{Group: "metallb.io", Version: "v1beta1", Resource: "l2advertisements"}
+)
+
+// unsyncedWarn is how often a PoolWatcher whose caches have not synced says
+// so; the usual cause is that MetalLB's CRDs are not installed.
+const unsyncedWarn = 30 * time.Second
+
+// PoolWatcherOptions configures a PoolWatcher.
+type PoolWatcherOptions struct {
+	// Namespace holds the MetalLB objects (kubernetes.metallbNamespace).
+	Namespace string
+	Resync    time.Duration
+	// IsLeader gates Events: every host watches, only the leader reports.
+	IsLeader func() bool
+	// OnChange is called after the merged configuration changed; it must
+	// not block.
+	OnChange func()
+	Logger   *slog.Logger
+}
+
+// PoolWatcher watches MetalLB's IPAddressPool and L2Advertisement objects in
+// one namespace and keeps the file's configuration merged with them
+// (config.WithObjects: the same conversion and validation as
+// metallbManifests files). An invalid set of objects is reported (log, and
+// a Warning Event on the object on the leader) and the last good merge stays
+// in force: a bad object never drops a pool.
+type PoolWatcher struct {
+	base     *config.Config
+	opts     PoolWatcherOptions
+	log      *slog.Logger
+	factory  dynamicinformer.DynamicSharedInformerFactory
+	pools    cache.SharedIndexInformer
+	adverts  cache.SharedIndexInformer
+	bcast    record.EventBroadcaster
+	recorder record.EventRecorder
+	events   kubernetes.Interface
+	kick     chan struct{}
+
+	mu        sync.Mutex
+	cur       *config.Config // last good merge; nil until the first
+	lastErr   string         // last error logged
+	lastEvent string         // last error reported as an Event
+}
+
+// NewPoolWatcher builds a PoolWatcher over base (edged.yaml); Run starts it.
+// events is the client Events are written through.
+func NewPoolWatcher(dyn dynamic.Interface, events kubernetes.Interface, base *config.Config, opts PoolWatcherOptions) *PoolWatcher {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.IsLeader == nil {
+		opts.IsLeader = func() bool { return true }
+	}
+	w := &PoolWatcher{
+		base: base, opts: opts, log: opts.Logger, events: events, kick: make(chan struct{}, 1),
+		factory: dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, opts.Resync, opts.Namespace, nil),
+	}
+	w.bcast = record.NewBroadcaster()
+	w.recorder = w.bcast.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "edged"})
+	w.pools = w.factory.ForResource(IPAddressPools).Informer()
+	w.adverts = w.factory.ForResource(L2Advertisements).Informer()
+	h := cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(any) { w.poke() },
+		UpdateFunc: func(any, any) { w.poke() },
+		DeleteFunc: func(any) { w.poke() },
+	}
+	_, _ = w.pools.AddEventHandler(h)
+	_, _ = w.adverts.AddEventHandler(h)
+	return w
+}
+
+func (w *PoolWatcher) poke() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Config returns the last good merge of edged.yaml with the cluster's
+// objects; ok is false until the objects have been read once.
+func (w *PoolWatcher) Config() (cfg *config.Config, ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.cur, w.cur != nil
+}
+
+// Run watches until ctx ends.
+func (w *PoolWatcher) Run(ctx context.Context) error {
+	defer utilruntime.HandleCrash()
+	w.bcast.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: w.events.CoreV1().Events("")})
+	defer w.bcast.Shutdown()
+	w.factory.Start(ctx.Done())
+	defer w.factory.Shutdown()
+	for synced := false; !synced; {
+		sctx, cancel := context.WithTimeout(ctx, unsyncedWarn)
+		synced = cache.WaitForCacheSync(sctx.Done(), w.pools.HasSynced, w.adverts.HasSynced)
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !synced {
+			w.log.Warn("MetalLB objects not readable yet: are the metallb.io CRDs installed and is edged allowed to list them? Pools in raft stay as they are",
+				"namespace", w.opts.Namespace)
+		}
+	}
+	w.rebuild()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-w.kick:
+			w.rebuild()
+		}
+	}
+}
+
+// rebuild merges the current objects into the file's configuration.
+func (w *PoolWatcher) rebuild() {
+	objs, byName := w.objects()
+	cfg, err := w.base.WithObjects(objs)
+	w.mu.Lock()
+	if err != nil {
+		// Say it once per distinct error (resyncs rebuild too); the Event
+		// once per distinct error on the leader, also on a new leader.
+		msg := err.Error()
+		logIt := msg != w.lastErr
+		eventIt := msg != w.lastEvent && w.opts.IsLeader()
+		w.lastErr = msg
+		if eventIt {
+			w.lastEvent = msg
+		}
+		w.mu.Unlock()
+		if logIt {
+			w.log.Warn("invalid MetalLB object: the last good pools stay in force", "err", err)
+		}
+		if eventIt {
+			w.report(err, byName)
+		}
+		return
+	}
+	changed := w.cur == nil || !samePoolConfig(w.cur, cfg)
+	w.cur, w.lastErr, w.lastEvent = cfg, "", ""
+	w.mu.Unlock()
+	if changed {
+		w.log.Info("pools from MetalLB objects", "namespace", w.opts.Namespace, "pools", len(cfg.LBPools), "objects", len(objs))
+		if w.opts.OnChange != nil {
+			w.opts.OnChange()
+		}
+	}
+}
+
+// report writes a Warning Event on the object an error names.
+func (w *PoolWatcher) report(err error, byName map[string]runtime.Object) {
+	var ce *config.Error
+	if !errors.As(err, &ce) {
+		return
+	}
+	if obj, ok := byName[ce.File]; ok {
+		w.recorder.Event(obj, corev1.EventTypeWarning, ReasonBadConfig, fmt.Sprintf("%v; edged keeps the last good pools", err))
+	}
+}
+
+// objects lists the cached objects, pools first, each kind by name, as
+// config.Objects, and maps each Source back to its object.
+func (w *PoolWatcher) objects() ([]config.Object, map[string]runtime.Object) {
+	var out []config.Object
+	byName := map[string]runtime.Object{}
+	for _, inf := range []cache.SharedIndexInformer{w.pools, w.adverts} {
+		items := inf.GetStore().List()
+		var us []*unstructured.Unstructured
+		for _, it := range items {
+			if u, ok := it.(*unstructured.Unstructured); ok {
+				us = append(us, u)
+			}
+		}
+		sort.Slice(us, func(i, j int) bool { return us[i].GetName() < us[j].GetName() })
+		for _, u := range us {
+			o := toObject(u)
+			out = append(out, o)
+			byName[o.Source] = u
+		}
+	}
+	return out, byName
+}
+
+// toObject keeps the parts of u the config reads: the rest (managedFields,
+// status) is the cluster's business.
+func toObject(u *unstructured.Unstructured) config.Object {
+	spec, ok := u.Object["spec"]
+	if !ok || spec == nil {
+		spec = map[string]any{}
+	}
+	doc := map[string]any{
+		"apiVersion": u.GetAPIVersion(),
+		"kind":       u.GetKind(),
+		"metadata":   map[string]any{"name": u.GetName(), "namespace": u.GetNamespace(), "labels": u.GetLabels()},
+		"spec":       spec,
+	}
+	b, _ := json.Marshal(doc) // from decoded JSON: cannot fail
+	return config.Object{Source: fmt.Sprintf("%s %s/%s", u.GetKind(), u.GetNamespace(), u.GetName()), Data: b}
+}
+
+// samePoolConfig reports whether two merges give the allocator and the
+// announcers the same input.
+func samePoolConfig(a, b *config.Config) bool {
+	ja, _ := json.Marshal([]any{a.LBPools, a.Pools, a.L2Advertisements})
+	jb, _ := json.Marshal([]any{b.LBPools, b.Pools, b.L2Advertisements})
+	return string(ja) == string(jb)
+}

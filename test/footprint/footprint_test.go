@@ -1,0 +1,533 @@
+// Package footprint measures the resident memory and idle CPU of the real
+// `edged run` binary holding a full pool: 1,279 Services of type
+// LoadBalancer with 10 endpoints each, on the real test kube-apiserver, with
+// raft single-node, the ARP announcer and a real HAProxy, all inside a
+// network namespace (prefix edl-fp) so no VIP ever reaches the root
+// namespace.
+//
+// It runs only when asked (it takes a few minutes):
+//
+//	go test ./test/footprint -count=1 -timeout 45m -run TestFootprint -footprint -v
+//
+// and fails when a goal (RSS ≤ 64 MB, idle CPU ≤ 1 % of a core) is missed.
+package footprint
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/goldentooth/edged/test/kubetest"
+	"github.com/goldentooth/edged/test/lab"
+)
+
+var (
+	run       = flag.Bool("footprint", false, "run the footprint measurement (minutes)")
+	services  = flag.Int("footprint.services", 1279, "Services of type LoadBalancer (1,279 fill the pool)")
+	endpoints = flag.Int("footprint.endpoints", 10, "endpoints per Service")
+	idle      = flag.Duration("footprint.idle", 60*time.Second, "idle window sampled for CPU and RSS")
+	goEnv     = flag.String("footprint.env", "", "extra environment for edged, e.g. GOGC=50,GOMEMLIMIT=48MiB")
+	pprofDir  = flag.String("footprint.pprof", "", "directory for edged's heap profile after the idle window (sets EDGED_PPROF=1)")
+)
+
+// Goals from issue 7.
+const (
+	goalRSSBytes = 64 << 20
+	goalCPU      = 1.0 // percent of one core
+)
+
+// The pool 10.4.11.0 - 10.4.15.254 holds exactly 1,279 addresses.
+const poolRange = "10.4.11.0 - 10.4.15.254"
+
+// metricsAddr is edged's metrics server inside its namespace.
+const metricsAddr = "127.0.0.1:7472"
+
+// apiProxyAddr is where edged reaches the apiserver inside its namespace.
+const apiProxyAddr = "127.0.0.1:6443"
+
+func TestFootprint(t *testing.T) {
+	if !*run {
+		t.Skip("footprint measurement: run with -footprint")
+	}
+	l := lab.NewWithPrefix(t, "edl-fp", "edge")
+	api := kubetest.Start(t)
+	cs := api.Client(t)
+	stopProxy := proxy(t, l, strings.TrimPrefix(api.URL, "https://"))
+	t.Cleanup(stopProxy)
+
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "edged")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/goldentooth/edged/cmd/edged").CombinedOutput(); err != nil {
+		t.Fatalf("go build edged: %v\n%s", err, out)
+	}
+	mustExec(t, l, "sysctl", "-qw", "net.ipv4.ip_nonlocal_bind=1")
+	writeFiles(t, dir, api.Config(kubetest.Admin).BearerToken)
+
+	{
+		hp := nsCommand(l, "haproxy", "-W", "-S", filepath.Join(dir, "haproxy/master.sock"),
+			"-f", filepath.Join(dir, "haproxy/haproxy.cfg"), "-f", filepath.Join(dir, "haproxy/edged/edged.cfg"))
+		if err := hp.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = hp.Process.Kill(); _ = hp.Wait() })
+		t.Logf("haproxy pid %d", hp.Process.Pid)
+		waitFor(t, 30*time.Second, "haproxy master socket", func() error {
+			_, err := os.Stat(filepath.Join(dir, "haproxy/master.sock"))
+			return err
+		})
+	}
+	logf, err := os.Create(filepath.Join(dir, "edged.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"env"}
+	if *goEnv != "" {
+		args = append(args, strings.Split(*goEnv, ",")...)
+	}
+	if *pprofDir != "" {
+		args = append(args, "EDGED_PPROF=1")
+	}
+	args = append(args, bin, "run", "--config", filepath.Join(dir, "edged.yaml"))
+	ed := nsCommand(l, args...)
+	ed.Stdout, ed.Stderr = logf, logf
+	if err := ed.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = ed.Wait(); logf.Close(); close(exited) }()
+	t.Cleanup(func() {
+		_ = ed.Process.Kill()
+		<-exited
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "edged.log"))
+			t.Logf("edged log (tail):\n%s", tail(string(b), 4000))
+		}
+	})
+	pid := edgedPID(t, ed.Process.Pid, bin)
+	t.Logf("edged pid %d", pid)
+
+	ns := "footprint"
+	ctx := context.Background()
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	createObjects(t, cs, ns, *services, *endpoints)
+	t.Logf("created %d Services and EndpointSlices (%d endpoints each) in %v", *services, *endpoints, time.Since(start).Round(time.Second))
+
+	waitFor(t, 25*time.Minute, fmt.Sprintf("%d Services allocated", *services), func() error {
+		select {
+		case <-exited:
+			return errStop
+		default:
+		}
+		list, err := cs.CoreV1().Services(ns).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+		if err != nil {
+			return err
+		}
+		n := 0
+		for _, s := range list.Items {
+			if len(s.Status.LoadBalancer.Ingress) > 0 {
+				n++
+			}
+		}
+		if n < *services {
+			return fmt.Errorf("%d of %d allocated", n, *services)
+		}
+		return nil
+	})
+	t.Logf("all %d allocated %v after the first create", *services, time.Since(start).Round(time.Second))
+	{
+		cfg := filepath.Join(dir, "haproxy/edged/edged.cfg")
+		waitFor(t, 5*time.Minute, "HAProxy config with every Service", func() error {
+			b, err := os.ReadFile(cfg)
+			if err != nil {
+				return err
+			}
+			if n := strings.Count(string(b), "\nfrontend "); n < *services {
+				return fmt.Errorf("%d frontends", n)
+			}
+			return nil
+		})
+	}
+	// Settle: wait until edged's CPU use over a 10 s window falls under the
+	// goal (the startup burst and GC after it are over), bounded.
+	settleEnd := time.Now().Add(3 * time.Minute)
+	for {
+		c0 := cpuTicks(t, pid)
+		time.Sleep(10 * time.Second) // the measurement window itself
+		pct := percent(cpuTicks(t, pid)-c0, 10*time.Second)
+		if pct <= goalCPU {
+			break
+		}
+		if time.Now().After(settleEnd) {
+			t.Logf("edged did not settle under %.1f%% CPU within 3 min (last 10 s: %.2f%%); measuring anyway", goalCPU, pct)
+			break
+		}
+	}
+
+	// Idle window.
+	c0, t0 := cpuTicks(t, pid), time.Now()
+	var maxRSS, lastRSS int64
+	tick := time.NewTicker(time.Second)
+	for time.Since(t0) < *idle {
+		<-tick.C
+		lastRSS = status(t, pid, "VmRSS")
+		maxRSS = max(maxRSS, lastRSS)
+	}
+	tick.Stop()
+	c1, el := cpuTicks(t, pid), time.Since(t0)
+	cpu := percent(c1-c0, el)
+	hwm := status(t, pid, "VmHWM")
+	anon, file := status(t, pid, "RssAnon"), status(t, pid, "RssFile")
+	t.Logf("FOOTPRINT services=%d endpoints=%d env=%q idle=%v: RSS last %.1f MB (anon %.1f MB, file %.1f MB), max %.1f MB (VmHWM %.1f MB); CPU %.3f%% of a core (%d ticks in %v)",
+		*services, *endpoints, *goEnv, el.Round(time.Second), mb(lastRSS), mb(anon), mb(file), mb(maxRSS), mb(hwm), cpu, c1-c0, el.Round(time.Second))
+	if b, err := os.ReadFile(filepath.Join(dir, "edged.log")); err == nil {
+		t.Logf("edged log lines: %d", strings.Count(string(b), "\n"))
+	}
+	if *pprofDir != "" {
+		heapProfile(t, l, *pprofDir)
+		if b, err := os.ReadFile(filepath.Join(dir, "edged.log")); err == nil {
+			_ = os.WriteFile(filepath.Join(*pprofDir, "edged.log"), b, 0o644)
+		}
+	}
+	if maxRSS > goalRSSBytes {
+		t.Errorf("RSS %.1f MB > goal %.0f MB", mb(maxRSS), mb(goalRSSBytes))
+	}
+	if cpu > goalCPU {
+		t.Errorf("idle CPU %.3f%% > goal %.1f%%", cpu, goalCPU)
+	}
+}
+
+var errStop = errors.New("edged exited")
+
+// nsCommand runs args in the edge namespace; the child is killed if this
+// test process dies (a -timeout panic skips t.Cleanup).
+func nsCommand(l *lab.Lab, args ...string) *exec.Cmd {
+	c := exec.Command("ip", append([]string{"netns", "exec", l.Hosts["edge"]}, args...)...)
+	c.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return c
+}
+
+// heapProfile saves edged's heap profile and a 20 s CPU profile
+// (EDGED_PPROF=1) to dir/heap.pb.gz and dir/cpu.pb.gz.
+func heapProfile(t *testing.T, l *lab.Lab, dir string) {
+	t.Helper()
+	hc := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var c net.Conn
+			err := l.Do("edge", func() error {
+				var err error
+				c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+				return err
+			})
+			return c, err
+		}}}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for file, path := range map[string]string{"heap.pb.gz": "/debug/pprof/heap", "cpu.pb.gz": "/debug/pprof/profile?seconds=20"} {
+		resp, err := hc.Get("http://" + metricsAddr + path)
+		if err != nil {
+			t.Errorf("%s: %v", path, err)
+			continue
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Errorf("%s: %v %s", path, err, resp.Status)
+			continue
+		}
+		out := filepath.Join(dir, file)
+		if err := os.WriteFile(out, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("profile: go tool pprof -top %s", out)
+	}
+}
+
+func mb(b int64) float64 { return float64(b) / (1 << 20) }
+
+// clkTck is USER_HZ, 100 on every Linux ABI Go supports.
+const clkTck = 100
+
+func percent(ticks int64, d time.Duration) float64 {
+	return float64(ticks) / clkTck / d.Seconds() * 100
+}
+
+// cpuTicks is utime+stime of pid from /proc/PID/stat.
+func cpuTicks(t *testing.T, pid int) int64 {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatalf("edged gone: %v", err)
+	}
+	// Fields after the parenthesised comm: state is field 3, utime 14, stime 15.
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+2:]))
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return u + s
+}
+
+// status returns a kB field of /proc/PID/status in bytes.
+func status(t *testing.T, pid int, field string) int64 {
+	t.Helper()
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatalf("edged gone: %v", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), field+":"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
+	return 0
+}
+
+// edgedPID is the PID of edged itself: `ip netns exec` execs its command
+// (same PID), `env` too, but check the executable to be sure.
+func edgedPID(t *testing.T, pid int, bin string) int {
+	t.Helper()
+	var exe string
+	waitFor(t, 10*time.Second, "edged to exec", func() error {
+		var err error
+		exe, err = os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
+		if err != nil {
+			return err
+		}
+		if exe != bin {
+			return fmt.Errorf("pid %d is %s", pid, exe)
+		}
+		return nil
+	})
+	return pid
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	if td, ok := t.Deadline(); ok && td.Add(-time.Minute).Before(deadline) {
+		deadline = td.Add(-time.Minute) // fail, with cleanup, before -timeout panics
+	}
+	var err error
+	for time.Now().Before(deadline) {
+		if err = cond(); err == nil {
+			return
+		}
+		if errors.Is(err, errStop) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within %v: %v", what, d, err)
+}
+
+func mustExec(t *testing.T, l *lab.Lab, args ...string) {
+	t.Helper()
+	if out, err := l.Exec("edge", args...); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+// writeFiles writes edged.yaml, the kubeconfig and HAProxy's operator file.
+func writeFiles(t *testing.T, dir, token string) {
+	t.Helper()
+	for _, d := range []string{"data", "haproxy/edged", "haproxy/certs"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	haproxySection := fmt.Sprintf(`haproxy:
+  configFile: %[1]s/haproxy/edged/edged.cfg
+  operatorFile: %[1]s/haproxy/haproxy.cfg
+  masterSocket: %[1]s/haproxy/master.sock
+  statsSocket: %[1]s/haproxy/admin.sock
+  certDir: %[1]s/haproxy/certs
+`, dir)
+	files := map[string]string{
+		"kubeconfig": fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: fp, cluster: {server: "https://%s", insecure-skip-tls-verify: true}}]
+users: [{name: edged, user: {token: %q}}]
+contexts: [{name: fp, context: {cluster: fp, user: edged}}]
+current-context: fp
+`, apiProxyAddr, token),
+		"edged.yaml": fmt.Sprintf(`node: {name: edge, dataDir: %[1]s/data, adminSocket: %[1]s/admin.sock}
+raft:
+  bindAddress: 127.0.0.1:7950
+  insecurePlaintext: true   # namespace loopback only
+  peers: [{id: edge, address: "127.0.0.1:7950"}]
+kubernetes: {kubeconfig: %[1]s/kubeconfig}
+pools:
+  - name: primary
+    addresses: [%[2]q]
+l2Advertisements:
+  - {name: primary, ipAddressPools: [primary], interfaces: [eth0]}
+%[3]smetrics: {address: %[4]q}
+`, dir, poolRange, haproxySection, metricsAddr),
+		"haproxy/haproxy.cfg": fmt.Sprintf(`global
+    stats socket %s/haproxy/admin.sock mode 600 level admin expose-fd listeners
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+`, dir),
+		"haproxy/edged/edged.cfg": "",
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// createObjects creates n Services of type LoadBalancer and one
+// EndpointSlice of eps ready endpoints for each, with a few workers.
+func createObjects(t *testing.T, cs kubernetes.Interface, ns string, n, eps int) {
+	t.Helper()
+	ctx := context.Background()
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				if err := createOne(ctx, cs, ns, i, eps); err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	if firstErr != nil {
+		t.Fatal(firstErr)
+	}
+}
+
+func createOne(ctx context.Context, cs kubernetes.Interface, ns string, i, eps int) error {
+	name := fmt.Sprintf("svc-%04d", i)
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: corev1.ServiceSpec{
+			Type:     corev1.ServiceTypeLoadBalancer,
+			Selector: map[string]string{"app": name},
+			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP}},
+		},
+	}
+	if _, err := cs.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create service %s: %w", name, err)
+	}
+	ready := true
+	port, proto, pname := int32(8080), corev1.ProtocolTCP, "http"
+	es := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: name + "-1", Labels: map[string]string{discoveryv1.LabelServiceName: name}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: &pname, Port: &port, Protocol: &proto}},
+	}
+	for j := range eps {
+		// 10.244.0.0/16 pod addresses: the namespace has no route there, so
+		// nothing HAProxy might send leaves it.
+		es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{
+			Addresses:  []string{fmt.Sprintf("10.244.%d.%d", (i*eps+j)/250, (i*eps+j)%250+1)},
+			Conditions: discoveryv1.EndpointConditions{Ready: &ready},
+		})
+	}
+	if _, err := cs.DiscoveryV1().EndpointSlices(ns).Create(ctx, es, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("create endpointslice %s: %w", es.Name, err)
+	}
+	return nil
+}
+
+// proxy listens on apiProxyAddr inside the edge namespace and forwards each
+// connection to target on root loopback; it returns a stop function.
+func proxy(t *testing.T, l *lab.Lab, target string) func() {
+	t.Helper()
+	if _, err := url.Parse("https://" + target); err != nil {
+		t.Fatal(err)
+	}
+	var ln net.Listener
+	if err := l.Do("edge", func() error {
+		var err error
+		ln, err = net.Listen("tcp", apiProxyAddr)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	conns := map[net.Conn]bool{}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			mu.Lock()
+			conns[in], conns[out] = true, true
+			mu.Unlock()
+			wg.Add(2)
+			go func() { defer wg.Done(); _, _ = io.Copy(out, in); out.Close() }()
+			go func() { defer wg.Done(); _, _ = io.Copy(in, out); in.Close() }()
+		}
+	}()
+	return func() {
+		ln.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	}
+}
