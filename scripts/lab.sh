@@ -266,9 +266,9 @@ failover() {
   traffic || true
   log "edged status (from $survivor)"
   ns "$survivor" "$ROOT/bin/edged" status --socket "$WORK/$survivor/admin.sock"
-  log "HAProxy stats on $survivor (frontend/backend, status, sessions)"
+  log "HAProxy stats on $survivor (frontend/backend, status, sessions; idle MAINT server slots hidden)"
   local ip=${EDGES[$(( ${survivor#e} - 1 ))]}
-  ns cl curl -s "http://$ip:8404/stats;csv" | awk -F, 'NR>1 && $1!="" {printf "%-28s %-10s %-6s %s\n", $1, $2, $18, $8}' | head -20
+  ns cl curl -s "http://$ip:8404/stats;csv" | awk -F, 'NR>1 && $1!="" && $18!="MAINT" {printf "%-28s %-10s %-6s %s\n", $1, $2, $18, $8}' | head -20
 }
 
 install_deps
