@@ -9,7 +9,7 @@ APISERVER := test/apiserver/bin/testapiserver
 DEBVERSION ?= 0.1.0~git$(COMMIT)
 TESTFLAGS ?= -count=1 -timeout 25m
 
-.PHONY: help build test unit bench lint fuzz testapiserver lab deb clean
+.PHONY: help build test unit bench bench-failover lint fuzz testapiserver lab deb clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -30,6 +30,9 @@ unit: ## only the tests that need neither root nor external binaries
 bench: ## benchmarks (allocator, raft, haproxy)
 	$(GO) test -run '^$$' -bench . -benchmem ./lbpool/...
 	$(GO) test -run '^$$' -bench . -benchtime 20x ./raft/
+
+bench-failover: testapiserver ## client gap after faults, edged vs keepalived, in the netns lab (root, ~15 min)
+	$(GO) test -run '^$$' -bench Failover -benchtime 20x -timeout 60m ./test/failover/
 
 lint: ## gofmt check and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

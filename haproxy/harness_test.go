@@ -55,6 +55,13 @@ func testVIP(n byte) netip.Addr {
 
 func mustLab(t testing.TB) *lab {
 	t.Helper()
+	return mustLabWrapped(t)
+}
+
+// mustLabWrapped is mustLab with haproxy started through wrapper (e.g.
+// prlimit), which must exec it in place.
+func mustLabWrapped(t testing.TB, wrapper ...string) *lab {
+	t.Helper()
 	bin := mustHAProxyBin(t)
 	dir := t.TempDir()
 	opPort := freePort(t, "127.0.0.1")
@@ -87,7 +94,8 @@ frontend operator
 		opAddr: fmt.Sprintf("127.0.0.1:%d", opPort),
 		vip:    testVIP(10),
 	}
-	cmd := exec.Command(bin, "-W", "-S", l.paths.Master.Address, "-f", op, "-f", edged)
+	argv := append(wrapper, bin, "-W", "-S", l.paths.Master.Address, "-f", op, "-f", edged)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	logf, _ := os.Create(filepath.Join(dir, "haproxy.log"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -16,6 +16,24 @@ import (
 // human creating a Service.
 const DefaultWindow = 500 * time.Millisecond
 
+// Retry backoff after a failed structural apply: the same model is not
+// rendered and reloaded again before the backoff ends (it doubles up to
+// maxRetryBackoff while the same model keeps failing); a different model
+// is tried at once.
+const (
+	minRetryBackoff = 5 * time.Second
+	maxRetryBackoff = 5 * time.Minute
+)
+
+// stateTimeout bounds `show servers state` right after a reload: the new
+// worker answers it in chunks while it is still starting its health
+// checks, which takes seconds with thousands of server slots.
+const stateTimeout = 30 * time.Second
+
+// ErrBackoff reports an apply that was not attempted because the same
+// model failed recently; it wraps that failure.
+var ErrBackoff = errors.New("same config failed recently, not retried yet")
+
 // DefaultResyncInterval bounds how long endpoints can be stale after an
 // external reload brought back the file's (older) server addresses.
 const DefaultResyncInterval = 5 * time.Second
@@ -59,6 +77,15 @@ type Manager struct {
 	reload  int   // master reload counter after our last confirmed state
 	applied Model // last applied normalized model, for Resync
 
+	// failed is the structure of the last model whose structural apply
+	// failed, with its error and when it may be tried again; nil after a
+	// success. Server addresses do not matter: they change no outcome.
+	failed     *Model
+	failedErr  error
+	retryAt    time.Time
+	backoff    time.Duration
+	reloadCost time.Duration // wall time of the last render+validate+reload
+
 	pending chan struct{}
 	latest  Model
 	latMu   sync.Mutex
@@ -93,13 +120,19 @@ func (m *Manager) Update(model Model) {
 // Run applies updates until ctx ends: runtime-only changes at once,
 // structural ones after the coalescing window.
 func (m *Manager) Run(ctx context.Context) error {
-	var timer <-chan time.Time
+	var timer, retry <-chan time.Time
 	resync := time.NewTicker(m.cfg.ResyncInterval)
 	defer resync.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-retry:
+			retry = nil
+			select {
+			case m.pending <- struct{}{}:
+			default:
+			}
 		case <-resync.C:
 			if err := m.Resync(ctx); err != nil {
 				m.report(Result{Err: err})
@@ -110,7 +143,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			m.latMu.Unlock()
 			if m.Structural(model) {
 				if timer == nil {
-					timer = time.After(m.cfg.Window)
+					timer = time.After(m.window())
 				}
 				continue
 			}
@@ -121,8 +154,31 @@ func (m *Manager) Run(ctx context.Context) error {
 			model := m.latest
 			m.latMu.Unlock()
 			m.report(m.Apply(ctx, model))
+			if at := m.nextRetry(); !at.IsZero() && retry == nil {
+				retry = time.After(time.Until(at))
+			}
 		}
 	}
+}
+
+// window is how long structural changes are coalesced: the configured
+// window, or the last reload's cost if that was longer, so a burst of
+// Service creations against a big config spends at most about half the
+// time reloading.
+func (m *Manager) window() time.Duration {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return max(m.cfg.Window, m.reloadCost)
+}
+
+// nextRetry is when a failed model may be tried again (zero: none failed).
+func (m *Manager) nextRetry() time.Time {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failed == nil {
+		return time.Time{}
+	}
+	return m.retryAt
 }
 
 func (m *Manager) report(r Result) {
@@ -175,7 +231,31 @@ func (m *Manager) Apply(ctx context.Context, model Model) Result {
 			return r
 		}
 	}
-	return m.applyReload(ctx, n)
+	if m.failed != nil && time.Now().Before(m.retryAt) && reflect.DeepEqual(n.structure(), *m.failed) {
+		return Result{Err: fmt.Errorf("%w (next try %s): %w", ErrBackoff, m.retryAt.Format(time.TimeOnly), m.failedErr)}
+	}
+	start := time.Now()
+	r, loaded := m.applyReload(ctx, n)
+	m.reloadCost = time.Since(start)
+	m.noteFailure(n, loaded, r.Err)
+	return r
+}
+
+// noteFailure records a structural apply's outcome for the retry backoff:
+// a failed reload or validation of n is not repeated before the backoff
+// ends; runtime errors after a good reload (loaded) do not count.
+func (m *Manager) noteFailure(n Model, loaded bool, err error) {
+	if err == nil || loaded {
+		m.failed, m.failedErr, m.backoff = nil, nil, 0
+		return
+	}
+	s := n.structure()
+	if m.failed != nil && reflect.DeepEqual(s, *m.failed) {
+		m.backoff = min(2*m.backoff, maxRetryBackoff)
+	} else {
+		m.backoff = minRetryBackoff
+	}
+	m.failed, m.failedErr, m.retryAt = &s, err, time.Now().Add(m.backoff)
 }
 
 // applyRuntime moves endpoints through the runtime API. ok is false when
@@ -212,16 +292,22 @@ func (m *Manager) applyRuntime(ctx context.Context, n Model) (Result, bool) {
 
 // applyReload renders, validates, writes, reloads, confirms and re-applies
 // runtime state. On failure the old config keeps serving.
-func (m *Manager) applyReload(ctx context.Context, n Model) Result {
+func (m *Manager) applyReload(ctx context.Context, n Model) (Result, bool) {
+	if before, err := m.cfg.Paths.Proc(ctx); err == nil {
+		if err := checkFDLimit(n, before.MasterPID); err != nil {
+			failuresTotal.WithLabelValues("reload").Inc()
+			return Result{Err: err}, false
+		}
+	}
 	data, err := Render(n)
 	if err != nil {
 		failuresTotal.WithLabelValues("render").Inc()
-		return Result{Err: err}
+		return Result{Err: err}, false
 	}
 	previous, prevErr := os.ReadFile(m.cfg.Paths.Config)
 	if err := m.cfg.Paths.WriteChecked(ctx, data); err != nil {
 		failuresTotal.WithLabelValues("validate").Inc()
-		return Result{Err: err}
+		return Result{Err: err}, false
 	}
 	proc, err := m.cfg.Paths.Reload(ctx)
 	reloadsTotal.WithLabelValues(result(err)).Inc()
@@ -235,7 +321,7 @@ func (m *Manager) applyReload(ctx context.Context, n Model) Result {
 			}
 		}
 		m.live = nil
-		return Result{Reloaded: true, Err: err}
+		return Result{Reloaded: true, Err: err}, false
 	}
 	m.reload = proc.Reloads
 	m.applied = n
@@ -248,13 +334,15 @@ func (m *Manager) applyReload(ctx context.Context, n Model) Result {
 		failuresTotal.WithLabelValues("runtime").Inc()
 		r.Err = err
 	}
-	return r
+	return r, true
 }
 
 // reapply reads the new worker's server state and sends only the commands
 // needed to reach the desired slots (normally none: the file carries them).
 func (m *Manager) reapply(ctx context.Context, n Model) (int, error) {
-	reply, err := m.cfg.Paths.Stats.Command(ctx, "show servers state")
+	stats := m.cfg.Paths.Stats
+	stats.Timeout = max(stats.Timeout, stateTimeout)
+	reply, err := stats.Command(ctx, "show servers state")
 	if err != nil {
 		return 0, fmt.Errorf("re-apply: %w", err)
 	}

@@ -85,8 +85,22 @@ func TestFootprint(t *testing.T) {
 	writeFiles(t, dir, api.Config(kubetest.Admin).BearerToken)
 
 	{
-		hp := nsCommand(l, "haproxy", "-W", "-S", filepath.Join(dir, "haproxy/master.sock"),
+		// systemd gives haproxy.service a hard limit of 524288 descriptors;
+		// this shell's 20,000 is below what 1,279 backends of 16
+		// health-checked slots need (edged would refuse to reload).
+		hp := nsCommand(l, "prlimit", "--nofile=524288:524288", "haproxy", "-W", "-S", filepath.Join(dir, "haproxy/master.sock"),
 			"-f", filepath.Join(dir, "haproxy/haproxy.cfg"), "-f", filepath.Join(dir, "haproxy/edged/edged.cfg"))
+		hlog, err := os.Create(filepath.Join(dir, "haproxy.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		hp.Stdout, hp.Stderr = hlog, hlog
+		t.Cleanup(func() {
+			if t.Failed() {
+				b, _ := os.ReadFile(hlog.Name())
+				t.Logf("haproxy log (tail):\n%s", tail(string(b), 2000))
+			}
+		})
 		if err := hp.Start(); err != nil {
 			t.Fatal(err)
 		}

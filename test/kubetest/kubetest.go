@@ -135,7 +135,9 @@ func Start(t testing.TB) *Server {
 		"--service-account-key-file=" + filepath.Join(dir, "sa.pem"),
 		"--service-account-signing-key-file=" + filepath.Join(dir, "sa.pem"),
 		"--service-account-issuer=https://kubernetes.default.svc",
-		"--service-cluster-ip-range=10.96.0.0/16",
+		// Dual-stack, so tests can create IPv6 Services (IPv4 stays the
+		// default family).
+		"--service-cluster-ip-range=10.96.0.0/16,fd00:96::/108",
 		"--endpoint-reconciler-type=none",
 		"--enable-priority-and-fairness=false",
 		"--v=0",

@@ -1,0 +1,441 @@
+package edgelab
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/goldentooth/edged/edge/admin"
+)
+
+// EnvEdged names an environment variable with a prebuilt edged binary.
+const EnvEdged = "EDGED_BINARY"
+
+// healthyTimeout bounds the wait for a leader and all members healthy; the
+// cold start of three edged processes on a busy 2-core box takes a few
+// seconds.
+const healthyTimeout = 60 * time.Second
+
+// raftPort is edged's raft port (the default, 7950).
+const raftPort = 7950
+
+// Edge is an edge host running edged.
+type Edge struct {
+	*Host
+	// ID is edged's node name and raft ID (edge1, edge2, ...).
+	ID string
+	// Dir holds the config, data, certificates and logs.
+	Dir string
+	// Socket is the admin socket `edged status` reads.
+	Socket string
+	// Config is edged.yaml.
+	Config string
+	proc   *Proc
+	admin  *http.Client
+}
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+)
+
+// BuildEdged builds ./cmd/edged once per process (or returns $EDGED_BINARY).
+func BuildEdged(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv(EnvEdged); p != "" {
+		return p
+	}
+	buildOnce.Do(func() {
+		root, err := repoRoot()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "edgelab-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "edged")
+		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/edged")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/edged: %v: %s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildPath
+}
+
+// Edged is the edged binary the lab runs.
+func (l *Lab) Edged() string { return l.edged }
+
+func (l *Lab) writeEdgedFiles(t testing.TB, e *Edge, ca *testCA) {
+	t.Helper()
+	for _, d := range []string{"data", "haproxy/certs"} {
+		if err := os.MkdirAll(filepath.Join(e.Dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cert, key := ca.node(t, e.ID, e.Addr)
+	e.Socket = filepath.Join(e.Dir, "admin.sock")
+	e.Config = filepath.Join(e.Dir, "edged.yaml")
+	kubeconfig := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters: [{name: lab, cluster: {server: "https://%s", insecure-skip-tls-verify: true}}]
+users: [{name: edged, user: {token: %q}}]
+contexts: [{name: lab, context: {cluster: lab, user: edged}}]
+current-context: lab
+`, apiProxyAddr, l.kube.token)
+	var peers []string
+	for _, p := range l.Edges {
+		peers = append(peers, fmt.Sprintf("{id: %s, address: \"%s:%d\"}", p.ID, p.Addr, raftPort))
+	}
+	// HAProxy is not run here: its paths point into the lab directory so
+	// edged never touches /etc/haproxy, and its failures only log.
+	cfg := fmt.Sprintf(`node: {name: %s, dataDir: %s, adminSocket: %s}
+raft:
+  bindAddress: "%s:%d"
+  tls: {certFile: %s, keyFile: %s, caFile: %s}
+  peers: [%s]
+kubernetes: {kubeconfig: %s}
+pools:
+  - name: lab
+    addresses: [%q]
+  - name: lab6
+    addresses: [%q]
+l2Advertisements:
+  - {name: lab, ipAddressPools: [lab, lab6], interfaces: [eth0]}
+haproxy:
+  configFile: %[13]s/haproxy/edged.cfg
+  operatorFile: %[13]s/haproxy/haproxy.cfg
+  masterSocket: %[13]s/haproxy/master.sock
+  statsSocket: %[13]s/haproxy/admin.sock
+  certDir: %[13]s/haproxy/certs
+metrics: {address: "127.0.0.1:7472"}
+`, e.ID, filepath.Join(e.Dir, "data"), e.Socket, e.Addr, raftPort, cert, key, ca.caFile,
+		strings.Join(peers, ", "), filepath.Join(e.Dir, "kubeconfig"), PoolRange, PoolRange6, e.Dir)
+	files := map[string]string{
+		"kubeconfig":          kubeconfig,
+		"edged.yaml":          cfg,
+		"haproxy/haproxy.cfg": "global\n",
+		"haproxy/edged.cfg":   "",
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(e.Dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// StartEdged starts `edged run` in e's namespace (again, after a kill or a
+// shutdown: the data directory keeps its raft state).
+func (l *Lab) StartEdged(e *Edge) error {
+	if e.proc != nil && !e.proc.Exited() {
+		return fmt.Errorf("%s: edged already running (pid %d)", e.ID, e.proc.PID())
+	}
+	p, err := l.Start(e.Host, filepath.Join(e.Dir, "edged.log"), l.edged, "run", "--config", e.Config, "--log-level", "debug")
+	if err != nil {
+		return err
+	}
+	e.proc = p
+	return nil
+}
+
+// Running reports whether e's edged runs.
+func (e *Edge) Running() bool { return e.proc != nil && !e.proc.Exited() }
+
+// Proc is e's current edged process (nil before the first start).
+func (e *Edge) Proc() *Proc { return e.proc }
+
+// KillEdged sends SIGKILL to e's edged and waits for it to be gone.
+func (l *Lab) KillEdged(e *Edge) {
+	if e.proc != nil {
+		e.proc.Kill()
+	}
+}
+
+// TermEdged sends SIGTERM (a graceful shutdown) and waits up to d for
+// edged to exit; it returns edged's exit error.
+func (l *Lab) TermEdged(e *Edge, d time.Duration) error {
+	if err := e.proc.Signal(syscall.SIGTERM); err != nil {
+		return fmt.Errorf("%s: %w", e.ID, err)
+	}
+	return e.proc.Wait(d)
+}
+
+// adminStatusURL is the admin API's status endpoint (edge/admin); the host
+// part is ignored, the connection goes to the unix socket.
+const adminStatusURL = "http://edged/v1/status"
+
+// Status reads e's admin socket (what `edged status --json` prints). The
+// tests poll it every 10 ms, so it reuses one keep-alive connection per
+// host instead of admin.Fetch's client per call, whose idle connections
+// would pile up as open files.
+func (l *Lab) Status(e *Edge) (admin.Status, error) {
+	if e.admin == nil {
+		sock := e.Socket
+		e.admin = &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+			},
+			MaxIdleConnsPerHost: 1,
+		}}
+		l.onClose(e.admin.CloseIdleConnections)
+	}
+	var st admin.Status
+	resp, err := e.admin.Get(adminStatusURL)
+	if err != nil {
+		return st, fmt.Errorf("%s admin socket: %w", e.ID, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("%s admin socket: %s", e.ID, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return st, fmt.Errorf("%s admin socket: %w", e.ID, err)
+	}
+	return st, nil
+}
+
+// Leader returns the edge host that leads, as seen by a running host.
+func (l *Lab) Leader() (*Edge, error) {
+	st, err := l.anyStatus()
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range l.Edges {
+		if e.ID == st.Leader {
+			return e, nil
+		}
+	}
+	return nil, fmt.Errorf("no leader (%s sees %q)", st.Node, st.Leader)
+}
+
+// Owner returns the edge host the raft state assigns ip to.
+func (l *Lab) Owner(ip netip.Addr) (*Edge, error) {
+	st, err := l.anyStatus()
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range st.Allocations {
+		for i, s := range a.IPs {
+			if s != ip.String() || i >= len(a.Announcer) {
+				continue
+			}
+			for _, e := range l.Edges {
+				if e.ID == a.Announcer[i] {
+					return e, nil
+				}
+			}
+		}
+	}
+	return nil, fmt.Errorf("%s: no announcer in %s's status", ip, st.Node)
+}
+
+// Holder returns the running edge host that holds a lease for ip right now,
+// or nil.
+func (l *Lab) Holder(ip netip.Addr) *Edge {
+	for _, e := range l.Edges {
+		if !e.Running() {
+			continue
+		}
+		st, err := l.Status(e)
+		if err != nil {
+			continue
+		}
+		for _, s := range st.Leases {
+			if s == ip.String() {
+				return e
+			}
+		}
+	}
+	return nil
+}
+
+// leaderWait bounds how long a lookup waits for a leader: an election on a
+// loaded machine takes up to a few heartbeat timeouts.
+const leaderWait = 10 * time.Second
+
+// anyStatus returns the status of a running host that sees a leader,
+// waiting up to leaderWait for an election to finish.
+func (l *Lab) anyStatus() (admin.Status, error) {
+	deadline := time.Now().Add(leaderWait)
+	for {
+		st, err := l.anyStatusOnce()
+		if err == nil || time.Now().After(deadline) {
+			return st, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (l *Lab) anyStatusOnce() (admin.Status, error) {
+	var last error
+	for _, e := range l.Edges {
+		if !e.Running() {
+			continue
+		}
+		st, err := l.Status(e)
+		if err == nil && st.Leader != "" {
+			return st, nil
+		}
+		if err == nil {
+			err = fmt.Errorf("%s sees no leader", e.ID)
+		}
+		last = err
+	}
+	if last == nil {
+		last = fmt.Errorf("no edged running")
+	}
+	return admin.Status{}, last
+}
+
+// WaitHealthy waits until every running host agrees on a leader, every
+// running host is a healthy member, and every allocated IP is leased by
+// exactly the host the state assigns it to.
+func (l *Lab) WaitHealthy(d time.Duration) (admin.Status, error) {
+	deadline := time.Now().Add(d)
+	var last error
+	for time.Now().Before(deadline) {
+		st, err := l.healthy()
+		if err == nil {
+			return st, nil
+		}
+		last = err
+		time.Sleep(50 * time.Millisecond)
+	}
+	l.t.Logf("lab not healthy after %v: %v\n%s", d, last, l.LogTails(1500))
+	return admin.Status{}, fmt.Errorf("lab not healthy after %v: %w", d, last)
+}
+
+// stableFor is how long WaitStable wants the assignment unchanged: a host
+// that just came back is marked healthy before the leader moves its IPs
+// back to it, which takes a few lease renewals (50 ms each).
+const stableFor = 500 * time.Millisecond
+
+// WaitStable is WaitHealthy plus: the leader and every IP's announcer stayed
+// the same for stableFor, so no rebalance is under way when a trial starts.
+func (l *Lab) WaitStable(d time.Duration) (admin.Status, error) {
+	deadline := time.Now().Add(d)
+	var last admin.Status
+	var since time.Time
+	for time.Now().Before(deadline) {
+		st, err := l.healthy()
+		switch {
+		case err != nil:
+			since = time.Time{}
+		case since.IsZero() || !sameAssignment(st, last):
+			last, since = st, time.Now()
+		case time.Since(since) >= stableFor:
+			return st, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return last, fmt.Errorf("lab not healthy and unchanged for %v within %v\n%s", stableFor, d, l.LogTails(1500))
+}
+
+func sameAssignment(a, b admin.Status) bool {
+	if a.Leader != b.Leader || len(a.Allocations) != len(b.Allocations) {
+		return false
+	}
+	owner := map[string]string{}
+	for _, al := range b.Allocations {
+		for i, ip := range al.IPs {
+			if i < len(al.Announcer) {
+				owner[ip] = al.Announcer[i]
+			}
+		}
+	}
+	for _, al := range a.Allocations {
+		for i, ip := range al.IPs {
+			if i >= len(al.Announcer) || owner[ip] != al.Announcer[i] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (l *Lab) healthy() (admin.Status, error) {
+	var first admin.Status
+	leases := map[string]string{}
+	running := 0
+	for _, e := range l.Edges {
+		if !e.Running() {
+			continue
+		}
+		running++
+		st, err := l.Status(e)
+		if err != nil {
+			return st, fmt.Errorf("%s: %w", e.ID, err)
+		}
+		if st.Leader == "" {
+			return st, fmt.Errorf("%s has no leader", e.ID)
+		}
+		if first.Node == "" {
+			first = st
+		} else if st.Leader != first.Leader {
+			return st, fmt.Errorf("%s sees leader %s, %s sees %s", first.Node, first.Leader, st.Node, st.Leader)
+		}
+		for _, ip := range st.Leases {
+			leases[ip] = e.ID
+		}
+	}
+	if running == 0 {
+		return first, fmt.Errorf("no edged running")
+	}
+	for _, e := range l.Edges {
+		if !e.Running() {
+			continue
+		}
+		ok := false
+		for _, m := range first.Members {
+			ok = ok || (m.ID == e.ID && m.Healthy)
+		}
+		if !ok {
+			return first, fmt.Errorf("%s not a healthy member in %s's view", e.ID, first.Node)
+		}
+	}
+	for _, a := range first.Allocations {
+		for i, ip := range a.IPs {
+			if i >= len(a.Announcer) || a.Announcer[i] == "" {
+				return first, fmt.Errorf("%s has no announcer", ip)
+			}
+			if leases[ip] != a.Announcer[i] {
+				return first, fmt.Errorf("%s assigned to %s but leased by %q", ip, a.Announcer[i], leases[ip])
+			}
+		}
+	}
+	return first, nil
+}
+
+// LogTails returns the last n bytes of every edged log.
+func (l *Lab) LogTails(n int) string {
+	var b strings.Builder
+	for _, e := range l.Edges {
+		data, err := os.ReadFile(filepath.Join(e.Dir, "edged.log"))
+		if err != nil {
+			continue
+		}
+		if len(data) > n {
+			data = data[len(data)-n:]
+		}
+		fmt.Fprintf(&b, "--- %s edged.log (tail)\n%s\n", e.ID, data)
+	}
+	return b.String()
+}

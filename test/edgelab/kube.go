@@ -1,0 +1,246 @@
+package edgelab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
+	"github.com/goldentooth/edged/test/kubetest"
+)
+
+// apiProxyAddr is where edged finds the apiserver inside its namespace: a
+// listener the test opens on the namespace's own loopback and forwards to
+// the apiserver on root loopback, so no route into the lab is needed.
+const apiProxyAddr = "127.0.0.1:6443"
+
+// allocTimeout bounds the wait for a Service's address.
+const allocTimeout = 30 * time.Second
+
+type kubeEnv struct {
+	srv    *kubetest.Server
+	client kubernetes.Interface
+	ns     string
+	token  string
+}
+
+func (l *Lab) startKube(t testing.TB) {
+	t.Helper()
+	srv := kubetest.Start(t)
+	cfg := srv.BindClusterRole(t, kubetest.Edged, edgedRole(t))
+	u, err := url.Parse(srv.URL)
+	if err != nil {
+		t.Fatalf("apiserver URL %s: %v", srv.URL, err)
+	}
+	l.kube = &kubeEnv{srv: srv, client: srv.Client(t), ns: srv.Namespace(t), token: cfg.BearerToken}
+	for _, e := range l.Edges {
+		if err := l.proxy(e.Host, u.Host); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// edgedRole reads edged's ClusterRole from configs/rbac.yaml, so the lab
+// runs with exactly the permissions operators grant.
+func edgedRole(t testing.TB) *rbacv1.ClusterRole {
+	t.Helper()
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "configs", "rbac.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _, _ := strings.Cut(string(b), "\n---\n")
+	var r rbacv1.ClusterRole
+	if err := yaml.Unmarshal([]byte(doc), &r); err != nil {
+		t.Fatalf("configs/rbac.yaml: %v", err)
+	}
+	return &r
+}
+
+// proxy listens on apiProxyAddr inside h's namespace and forwards every
+// connection to target on root loopback (TLS passes through untouched).
+func (l *Lab) proxy(h *Host, target string) error {
+	var ln net.Listener
+	if err := l.Do(h, func() error {
+		var err error
+		ln, err = net.Listen("tcp", apiProxyAddr)
+		return err
+	}); err != nil {
+		return fmt.Errorf("apiserver proxy in %s: %w", h.NS, err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	conns := map[net.Conn]bool{}
+	track := func(c net.Conn, add bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if add {
+			conns[c] = true
+		} else {
+			delete(conns, c)
+		}
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer in.Close()
+				out, err := net.DialTimeout("tcp", target, 5*time.Second) // root namespace: unlocked goroutine
+				if err != nil {
+					return
+				}
+				defer out.Close()
+				track(in, true)
+				track(out, true)
+				defer track(in, false)
+				defer track(out, false)
+				done := make(chan struct{}, 2)
+				go func() { _, _ = io.Copy(out, in); done <- struct{}{} }()
+				go func() { _, _ = io.Copy(in, out); done <- struct{}{} }()
+				<-done
+			}()
+		}
+	}()
+	l.onClose(func() {
+		ln.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return nil
+}
+
+// Kube is an admin client of the lab's apiserver.
+func (l *Lab) Kube() kubernetes.Interface { return l.kube.client }
+
+// Namespace is the Kubernetes namespace the lab's Services live in.
+func (l *Lab) Namespace() string { return l.kube.ns }
+
+// CreateService creates a LoadBalancer Service through client-go and waits
+// until edged wrote its address into status.loadBalancer.ingress.
+func (l *Lab) CreateService(ctx context.Context, name string) (netip.Addr, error) {
+	return l.createService(ctx, name, corev1.IPv4Protocol)
+}
+
+// CreateServiceIPv6 is CreateService for a single-stack IPv6 Service; its
+// address comes from PoolRange6.
+func (l *Lab) CreateServiceIPv6(ctx context.Context, name string) (netip.Addr, error) {
+	return l.createService(ctx, name, corev1.IPv6Protocol)
+}
+
+func (l *Lab) createService(ctx context.Context, name string, family corev1.IPFamily) (netip.Addr, error) {
+	single := corev1.IPFamilyPolicySingleStack
+	svc := &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: l.kube.ns},
+		Spec: corev1.ServiceSpec{
+			Type:           corev1.ServiceTypeLoadBalancer,
+			Selector:       map[string]string{"app": name},
+			Ports:          []corev1.ServicePort{{Name: "http", Port: ProbePort, Protocol: corev1.ProtocolTCP}},
+			IPFamilies:     []corev1.IPFamily{family},
+			IPFamilyPolicy: &single,
+		},
+	}
+	cs := l.kube.client.CoreV1().Services(l.kube.ns)
+	if _, err := cs.Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+		return netip.Addr{}, fmt.Errorf("create service %s: %w", name, err)
+	}
+	deadline := time.Now().Add(allocTimeout)
+	for time.Now().Before(deadline) {
+		got, err := cs.Get(ctx, name, metav1.GetOptions{})
+		if err == nil && len(got.Status.LoadBalancer.Ingress) > 0 {
+			ip, err := netip.ParseAddr(got.Status.LoadBalancer.Ingress[0].IP)
+			if err != nil {
+				return netip.Addr{}, fmt.Errorf("service %s: ingress IP %q: %w", name, got.Status.LoadBalancer.Ingress[0].IP, err)
+			}
+			return ip, nil
+		}
+		if ctx.Err() != nil {
+			return netip.Addr{}, ctx.Err()
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return netip.Addr{}, fmt.Errorf("service %s: no address after %v", name, allocTimeout)
+}
+
+// repoRoot finds the module root above the working directory.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for i := 0; i < 20; i++ {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/goldentooth/edged\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			break
+		}
+		dir = parent
+	}
+	return "", errors.New("repository root (go.mod of github.com/goldentooth/edged) not found above the working directory")
+}
+
+// CreateServices creates Services web-0, web-1, ... (at most max) until
+// every edge host announces at least one of their IPs, starts the VIP HTTP
+// servers for them, and returns the IPs in creation order.
+func (l *Lab) CreateServices(ctx context.Context, max int) ([]netip.Addr, error) {
+	var vips []netip.Addr
+	covered := false
+	for i := 0; i < max && !covered; i++ {
+		ip, err := l.CreateService(ctx, fmt.Sprintf("web-%d", i))
+		if err != nil {
+			return nil, fmt.Errorf("%w\n%s", err, l.LogTails(2000))
+		}
+		vips = append(vips, ip)
+		st, err := l.WaitHealthy(healthyTimeout)
+		if err != nil {
+			return nil, err
+		}
+		covered = true
+		for _, e := range l.Edges {
+			found := false
+			for _, m := range st.Members {
+				found = found || (m.ID == e.ID && m.Announce > 0)
+			}
+			covered = covered && found
+		}
+	}
+	if !covered {
+		return nil, fmt.Errorf("%d Services and still an edge host announces none", max)
+	}
+	for _, ip := range vips {
+		if err := l.ServeVIP(ip); err != nil {
+			return nil, err
+		}
+	}
+	return vips, nil
+}

@@ -1,0 +1,205 @@
+package edgelab
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// ProbeInterval is the client probe: one request every 10 ms.
+const ProbeInterval = 10 * time.Millisecond
+
+// probeTimeout bounds one request; a request lost in a failover is simply
+// superseded by the next ones.
+const probeTimeout = time.Second
+
+// Result is one probe request.
+type Result struct {
+	// Start and End bound the request; End is when it failed or the
+	// response body was read.
+	Start, End time.Time
+	// OK is true for a 200 with a body.
+	OK bool
+	// Host is the edge host that answered.
+	Host string
+}
+
+// Probe sends an HTTP GET to a VIP from the client host at a fixed
+// interval, each on a new connection, and records every result.
+type Probe struct {
+	client *http.Client
+	url    string
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	once   sync.Once
+
+	mu      sync.Mutex
+	results []Result
+}
+
+// StartProbe starts probing http://ip:ProbePort/ every interval from the
+// client host; Close stops it.
+func (l *Lab) StartProbe(ip netip.Addr, interval time.Duration) *Probe {
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var c net.Conn
+		err := l.Do(l.Client, func() error {
+			var err error
+			// The transport does not cancel a dial when the request
+			// times out (it may hand the connection to a later request),
+			// so bound it here: a SYN lost in a failover would otherwise
+			// hold this locked thread for the kernel's ~2 min.
+			c, err = (&net.Dialer{Timeout: probeTimeout}).DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}
+	p := &Probe{
+		client: &http.Client{Timeout: probeTimeout, Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}},
+		url:    fmt.Sprintf("http://%s/", netip.AddrPortFrom(ip, ProbePort)),
+		stop:   make(chan struct{}),
+	}
+	p.wg.Add(1)
+	go p.loop(interval)
+	l.onClose(p.Stop)
+	return p
+}
+
+func (p *Probe) loop(interval time.Duration) {
+	defer p.wg.Done()
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-p.stop:
+			return
+		case <-tick.C:
+		}
+		p.wg.Add(1)
+		go p.one()
+	}
+}
+
+func (p *Probe) one() {
+	defer p.wg.Done()
+	r := Result{Start: time.Now()}
+	resp, err := p.client.Get(p.url)
+	if err == nil {
+		b, rerr := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		r.OK = rerr == nil && resp.StatusCode == http.StatusOK && len(b) > 0
+		r.Host = strings.TrimSpace(string(b))
+	}
+	r.End = time.Now()
+	p.mu.Lock()
+	p.results = append(p.results, r)
+	p.mu.Unlock()
+}
+
+// Stop stops sending and waits for the requests in flight.
+func (p *Probe) Stop() {
+	p.once.Do(func() { close(p.stop) })
+	p.wg.Wait()
+}
+
+// Results returns a copy of the results so far, by start time.
+func (p *Probe) Results() []Result {
+	p.mu.Lock()
+	out := append([]Result(nil), p.results...)
+	p.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Start.Before(out[j].Start) })
+	return out
+}
+
+// WaitOK waits up to d until the last n finished requests all succeeded.
+func (p *Probe) WaitOK(n int, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		rs := p.Results()
+		if len(rs) >= n {
+			ok := true
+			for _, r := range rs[len(rs)-n:] {
+				ok = ok && r.OK
+			}
+			if ok {
+				return nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	rs := p.Results()
+	fails := 0
+	for _, r := range rs {
+		if !r.OK {
+			fails++
+		}
+	}
+	return fmt.Errorf("probe %s: not %d successes in a row within %v (%d requests, %d failed)", p.url, n, d, len(rs), fails)
+}
+
+// WaitRecovered waits up to d until a request started after since
+// succeeded.
+func (p *Probe) WaitRecovered(since time.Time, d time.Duration) error {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		for _, r := range p.Results() {
+			if r.OK && !r.Start.Before(since) {
+				return nil
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("probe %s: no success within %v of the fault", p.url, d)
+}
+
+// Gap is what the client saw after a fault.
+type Gap struct {
+	// First is the time from the fault to the first successful response
+	// to a request sent after the fault (the failover gap).
+	First time.Duration
+	// Outage is the longest stretch without a successful response between
+	// the fault and until (it equals First after a crash; after a graceful
+	// handover it also catches a hole in the middle).
+	Outage time.Duration
+	// Host served the first successful response.
+	Host string
+	// Failed counts failed requests sent after the fault.
+	Failed int
+}
+
+// GapAfter measures the gap after fault from results, looking at requests
+// sent in [fault, until). ok is false when no request succeeded.
+func GapAfter(results []Result, fault, until time.Time) (g Gap, ok bool) {
+	var ends []time.Time
+	for _, r := range results {
+		if r.Start.Before(fault) || !r.Start.Before(until) {
+			continue
+		}
+		if !r.OK {
+			g.Failed++
+			continue
+		}
+		ends = append(ends, r.End)
+		if !ok || r.End.Sub(fault) < g.First {
+			g.First, g.Host, ok = r.End.Sub(fault), r.Host, true
+		}
+	}
+	if !ok {
+		return g, false
+	}
+	sort.Slice(ends, func(i, j int) bool { return ends[i].Before(ends[j]) })
+	prev := fault
+	for _, e := range ends {
+		if d := e.Sub(prev); d > g.Outage {
+			g.Outage = d
+		}
+		prev = e
+	}
+	return g, true
+}

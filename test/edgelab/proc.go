@@ -1,0 +1,80 @@
+package edgelab
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"syscall"
+	"time"
+)
+
+// Proc is a process the lab started inside a namespace. `ip netns exec`
+// execs the command, so the PID is the command's own.
+type Proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+// Start starts args in h's namespace with output appended to logPath; Close
+// kills it. The process also dies with the test binary (SIGKILL on parent
+// death), so a crashed run leaves no process behind.
+func (l *Lab) Start(h *Host, logPath string, args ...string) (*Proc, error) {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("ip", append([]string{"netns", "exec", h.NS}, args...)...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, fmt.Errorf("start %s in %s: %w", args[0], h.NS, err)
+	}
+	p := &Proc{cmd: cmd, done: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); logf.Close(); close(p.done) }()
+	l.mu.Lock()
+	l.procs = append(l.procs, p)
+	l.mu.Unlock()
+	return p, nil
+}
+
+// PID is the process ID.
+func (p *Proc) PID() int { return p.cmd.Process.Pid }
+
+// Signal sends sig unless the process has exited.
+func (p *Proc) Signal(sig syscall.Signal) error {
+	select {
+	case <-p.done:
+		return errors.New("process already exited")
+	default:
+	}
+	return p.cmd.Process.Signal(sig)
+}
+
+// Exited reports whether the process has exited.
+func (p *Proc) Exited() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Wait waits up to d for the process to exit and returns its exit error.
+func (p *Proc) Wait(d time.Duration) error {
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(d):
+		return fmt.Errorf("pid %d still running after %v", p.PID(), d)
+	}
+}
+
+// Kill sends SIGKILL and waits for the exit.
+func (p *Proc) Kill() {
+	_ = p.Signal(syscall.SIGKILL)
+	<-p.done
+}
