@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"slices"
 	"strconv"
 	"sync"
@@ -26,10 +27,12 @@ import (
 const shutdownBudget = 20 * time.Second
 
 // Announcer announces the addresses this host holds leases for. SetLeases
-// is called with the current leases whenever they change and at least every
-// quarter lease; Close withdraws every announcement.
+// is called with the leased IPs (sorted; shared, not to be modified) and
+// the end of their leases whenever they change and at least every quarter
+// lease, so usually with the same IPs and a later end; Close withdraws
+// every announcement.
 type Announcer interface {
-	SetLeases(leases []raft.Lease)
+	SetLeases(ips []netip.Addr, until time.Time)
 	Close() error
 }
 
@@ -161,7 +164,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	close(closed)
 	<-followed
 	if a.announcer != nil {
-		a.announcer.SetLeases(nil)
+		a.announcer.SetLeases(nil, time.Time{})
 		if cerr := a.announcer.Close(); cerr != nil {
 			a.log.Warn("announcer close", "err", cerr)
 		}
@@ -190,7 +193,7 @@ func (a *Appliance) serve(ctx context.Context, store *raft.Store, n *notify.Noti
 		case <-tick.C:
 		}
 		if a.announcer != nil {
-			a.announcer.SetLeases(store.Leases(time.Now()))
+			a.announcer.SetLeases(store.LeaseSet(time.Now()))
 		}
 		if !ready && a.readyErr() == nil {
 			ready = true
@@ -210,7 +213,7 @@ func (a *Appliance) followLeases(store *raft.Store, stop <-chan struct{}) {
 	changes, unsub := store.Changes()
 	defer unsub()
 	for {
-		a.announcer.SetLeases(store.Leases(time.Now()))
+		a.announcer.SetLeases(store.LeaseSet(time.Now()))
 		select {
 		case <-stop:
 			return

@@ -14,7 +14,6 @@ import (
 
 	"github.com/goldentooth/edged/edge"
 	"github.com/goldentooth/edged/edge/config"
-	"github.com/goldentooth/edged/raft"
 )
 
 // waitFor polls cond every 20 ms until it holds or d passes; then it fails
@@ -126,7 +125,7 @@ func newFakeAnnouncer(host string) *fakeAnnouncer {
 	return &fakeAnnouncer{host: host, segs: map[netip.Addr][]segment{}}
 }
 
-func (f *fakeAnnouncer) SetLeases(leases []raft.Lease) {
+func (f *fakeAnnouncer) SetLeases(ips []netip.Addr, until time.Time) {
 	now := time.Now()
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -137,12 +136,12 @@ func (f *fakeAnnouncer) SetLeases(leases []raft.Lease) {
 		}
 	}
 	f.open = f.open[:0]
-	for _, l := range leases {
-		if !l.Until.After(now) {
-			continue
-		}
-		f.segs[l.IP] = append(f.segs[l.IP], segment{host: f.host, start: now, end: l.Until})
-		f.open = append(f.open, l.IP)
+	if !until.After(now) {
+		return
+	}
+	for _, ip := range ips {
+		f.segs[ip] = append(f.segs[ip], segment{host: f.host, start: now, end: until})
+		f.open = append(f.open, ip)
 	}
 }
 

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
@@ -155,23 +155,17 @@ func (c *leaseClient) close() {
 	}
 }
 
-// heldIPs lists the IPs this host holds a lease for at now.
+// heldIPs lists the IPs this host holds a lease for at now, sorted; the
+// slice is shared and must not be modified.
 func (s *Store) heldIPs(now time.Time) []netip.Addr {
-	s.leaseMu.Lock()
-	defer s.leaseMu.Unlock()
-	out := make([]netip.Addr, 0, len(s.leases))
-	for ip, u := range s.leases {
-		if u.After(now) {
-			out = append(out, ip)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Less(out[j]) })
-	return out
+	ips, _ := s.LeaseSet(now)
+	return ips
 }
 
 // installLeases replaces the lease table with a grant answered to a request
-// sent at t0: each granted IP is held until t0+LeaseDuration, and IPs not in
-// the grant are dropped at once.
+// sent at t0: each granted IP (ips, sorted) is held until t0+LeaseDuration,
+// and IPs not in the grant are dropped at once. A renewal of the same set,
+// the common case, only moves the end.
 func (s *Store) installLeases(t0 time.Time, ips []netip.Addr) {
 	until := t0.Add(s.cfg.LeaseDuration)
 	s.leaseMu.Lock()
@@ -180,22 +174,20 @@ func (s *Store) installLeases(t0 time.Time, ips []netip.Addr) {
 	if !until.After(now) {
 		return
 	}
-	keep := make(map[netip.Addr]bool, len(ips))
-	for _, ip := range ips {
-		keep[ip] = true
-	}
 	obs := s.cfg.LeaseObserver
-	for ip, u := range s.leases {
-		if !keep[ip] {
-			delete(s.leases, ip)
-			if obs != nil && u.After(now) {
-				obs.LeaseDropped(s.cfg.NodeID, ip, now)
+	if !slices.Equal(ips, s.leaseIPs) {
+		if obs != nil && s.leaseUntil.After(now) {
+			for _, ip := range s.leaseIPs {
+				if _, found := slices.BinarySearchFunc(ips, ip, netip.Addr.Compare); !found {
+					obs.LeaseDropped(s.cfg.NodeID, ip, now)
+				}
 			}
 		}
+		s.leaseIPs = slices.Clone(ips)
 	}
-	for _, ip := range ips {
-		s.leases[ip] = until
-		if obs != nil {
+	s.leaseUntil = until
+	if obs != nil {
+		for _, ip := range ips {
 			obs.LeaseHeld(s.cfg.NodeID, ip, now, until)
 		}
 	}
@@ -206,25 +198,33 @@ func (s *Store) dropLeases() {
 	s.leaseMu.Lock()
 	defer s.leaseMu.Unlock()
 	now := time.Now()
-	for ip, u := range s.leases {
-		delete(s.leases, ip)
-		if s.cfg.LeaseObserver != nil && u.After(now) {
-			s.cfg.LeaseObserver.LeaseDropped(s.cfg.NodeID, ip, now)
+	if obs := s.cfg.LeaseObserver; obs != nil && s.leaseUntil.After(now) {
+		for _, ip := range s.leaseIPs {
+			obs.LeaseDropped(s.cfg.NodeID, ip, now)
 		}
 	}
+	s.leaseIPs, s.leaseUntil = nil, time.Time{}
+}
+
+// LeaseSet returns the IPs this host may announce at now (sorted; shared,
+// do not modify) and the instant all their leases end; nil when it holds
+// none. It allocates nothing, for callers that run on every renewal.
+func (s *Store) LeaseSet(now time.Time) ([]netip.Addr, time.Time) {
+	s.leaseMu.Lock()
+	defer s.leaseMu.Unlock()
+	if !s.leaseUntil.After(now) {
+		return nil, time.Time{}
+	}
+	return s.leaseIPs, s.leaseUntil
 }
 
 // Leases returns the IPs this host may announce at now, sorted by IP, each
 // with the instant its lease ends. Announce an IP only while now < Until.
 func (s *Store) Leases(now time.Time) []Lease {
-	s.leaseMu.Lock()
-	defer s.leaseMu.Unlock()
-	out := make([]Lease, 0, len(s.leases))
-	for ip, u := range s.leases {
-		if u.After(now) {
-			out = append(out, Lease{IP: ip, Until: u})
-		}
+	ips, until := s.LeaseSet(now)
+	out := make([]Lease, len(ips))
+	for i, ip := range ips {
+		out[i] = Lease{IP: ip, Until: until}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].IP.Less(out[j].IP) })
 	return out
 }

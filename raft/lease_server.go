@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/netip"
-	"sort"
+	"slices"
 	"sync"
 	"time"
 
@@ -130,12 +130,13 @@ func (s *Store) grant(req renewRequest) renewResponse {
 	}
 	// The host reports what it holds as of sending: anything else it held
 	// is gone, whichever leader granted it.
-	held := make(map[netip.Addr]bool, len(req.Held))
-	for _, ip := range req.Held {
-		held[ip] = true
+	held := req.Held // sorted by the sender (heldIPs); sort a copy if not
+	if !slices.IsSortedFunc(held, netip.Addr.Compare) {
+		held = slices.Clone(held)
+		slices.SortFunc(held, netip.Addr.Compare)
 	}
 	for ip := range granted {
-		if !held[ip] {
+		if _, ok := slices.BinarySearchFunc(held, ip, netip.Addr.Compare); !ok {
 			delete(granted, ip)
 		}
 	}
@@ -157,7 +158,7 @@ func (s *Store) grant(req renewRequest) renewResponse {
 	for _, ip := range out {
 		granted[ip] = exp
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Less(out[j]) })
+	slices.SortFunc(out, netip.Addr.Compare)
 	return renewResponse{OK: true, IPs: out, Member: member, Seq: seq}
 }
 

@@ -139,13 +139,6 @@ func stateName(rs hraft.RaftState) string {
 
 // leaseCount is len(Leases(now)) without copying or sorting.
 func (s *Store) leaseCount(now time.Time) int {
-	s.leaseMu.Lock()
-	defer s.leaseMu.Unlock()
-	n := 0
-	for _, u := range s.leases {
-		if u.After(now) {
-			n++
-		}
-	}
-	return n
+	ips, _ := s.LeaseSet(now)
+	return len(ips)
 }

@@ -51,7 +51,11 @@ type Store struct {
 	renewNow chan struct{}
 	lc       leaseClient
 	leaseMu  sync.Mutex
-	leases   map[netip.Addr]time.Time
+	// leaseIPs (sorted, never modified in place: readers may keep it) are
+	// held until leaseUntil. One grant covers every IP it names with one
+	// end, and IPs it leaves out are dropped, so one end serves them all.
+	leaseIPs   []netip.Addr
+	leaseUntil time.Time
 
 	draining atomic.Bool
 	leaving  atomic.Bool
@@ -80,7 +84,7 @@ func Open(c Config) (*Store, error) {
 		return nil, fmt.Errorf("raft data dir: %w", err)
 	}
 	s := &Store{cfg: cfg, subs: map[int]chan struct{}{}, stateSubs: map[int]chan struct{}{}, renewNow: make(chan struct{}, 1),
-		leases: map[netip.Addr]time.Time{}, stop: make(chan struct{}), met: newMetrics()}
+		stop: make(chan struct{}), met: newMetrics()}
 	s.fsm = newFSM(s.changed)
 	if err := s.openRaft(); err != nil {
 		if s.raft != nil {

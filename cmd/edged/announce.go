@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -16,7 +17,6 @@ import (
 	"github.com/goldentooth/edged/edge/vip"
 	"github.com/goldentooth/edged/haproxy"
 	"github.com/goldentooth/edged/lbpool"
-	"github.com/goldentooth/edged/raft"
 )
 
 // announcer adapts the ARP/NDP announcer to the appliance: it serves every
@@ -38,22 +38,25 @@ type announcer struct {
 
 // SetLeases announces only leased IPs (checked per frame against the lease
 // end), each on its pool's advertised interfaces, and keeps exactly the
-// leased IPs on lo (also those of pools no advertisement announces).
-func (n *announcer) SetLeases(ls []raft.Lease) {
+// leased IPs on lo (also those of pools no advertisement announces). The
+// same IPs again (a renewal) only move the lease end.
+func (n *announcer) SetLeases(ips []netip.Addr, until time.Time) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	scoped := false
 	if pc := n.poolConfig(); pc != n.scopeCfg {
-		n.scope, n.scopeCfg = leaseScope(pc), pc
+		n.scope, n.scopeCfg, scoped = leaseScope(pc), pc, true
 	}
-	out := make([]announce.Lease, 0, len(ls))
-	ips := make([]netip.Addr, len(ls))
-	for i, l := range ls {
-		ips[i] = l.IP
-		if ifaces, ok := n.scope(l.IP); ok {
-			out = append(out, announce.Lease{IP: l.IP, Until: l.Until, Interfaces: ifaces})
+	if !scoped && slices.Equal(ips, n.last) {
+		n.a.Renew(until)
+		return
+	}
+	out := make([]announce.Lease, 0, len(ips))
+	for _, ip := range ips {
+		if ifaces, ok := n.scope(ip); ok {
+			out = append(out, announce.Lease{IP: ip, Until: until, Interfaces: ifaces})
 		}
 	}
-	slices.SortFunc(ips, netip.Addr.Compare)
 	if slices.Equal(ips, n.last) {
 		n.a.SetLeases(out)
 		return
@@ -61,14 +64,17 @@ func (n *announcer) SetLeases(ls []raft.Lease) {
 	// A new VIP goes on lo before it is announced, so the takeover's
 	// Neighbor Advertisements can come from the VIP itself; a withdrawn one
 	// stops being announced before it leaves lo.
-	added := slices.ContainsFunc(ips, func(ip netip.Addr) bool { return !slices.Contains(n.last, ip) })
+	added := slices.ContainsFunc(ips, func(ip netip.Addr) bool {
+		_, found := slices.BinarySearchFunc(n.last, ip, netip.Addr.Compare)
+		return !found
+	})
 	if !added {
 		n.a.SetLeases(out)
 	}
 	if err := n.vips.Set(ips); err != nil {
 		n.log.Warn("VIPs on lo", "err", err)
 	}
-	n.last = ips
+	n.last = slices.Clone(ips)
 	if added {
 		n.a.SetLeases(out)
 	}
@@ -112,11 +118,7 @@ func newAnnouncer(cfg *config.Config, poolConfig func() *config.Config, log *slo
 		announce.WithLogger(log))
 	n := &announcer{a: a, vips: vips, log: log, cancel: cancel, poolConfig: poolConfig}
 	for _, ifc := range ifaces {
-		go func(ifc string) {
-			if err := n.a.Serve(ctx, ifc); err != nil {
-				log.Warn("announcer stopped", "interface", ifc, "err", err)
-			}
-		}(ifc)
+		go n.a.Run(ctx, ifc) // retries an interface that is missing, fails or is re-created
 	}
 	log.Info("announcing", "interfaces", ifaces)
 	return n, nil

@@ -79,6 +79,7 @@ func wire(cfg *config.Config, log *slog.Logger) (*edge.Appliance, error) {
 	if err != nil {
 		return nil, err
 	}
+	rest.QPS, rest.Burst = cfg.Kubernetes.QPS, cfg.Kubernetes.Burst
 	kube.PatientDial(rest) // informers resume as soon as an apiserver returns
 	client, err := kubernetes.NewForConfig(rest)
 	if err != nil {

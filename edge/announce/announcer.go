@@ -101,6 +101,36 @@ func (a *Announcer) SetLeases(ls []Lease) {
 	}
 }
 
+// Renew moves the end of every held lease to until: SetLeases with the same
+// IPs and interfaces and a later end, without building a new table (it runs
+// on every renewal, 20 times a second with default timings). An IP whose
+// lease had lapsed gets a takeover burst, as with SetLeases.
+func (a *Announcer) Renew(until time.Time) {
+	now := time.Now()
+	var taken []netip.Addr
+	a.mu.Lock()
+	if a.stopped {
+		a.mu.Unlock()
+		return
+	}
+	for ip, h := range a.leases {
+		if now.Before(until) && !now.Before(h.until) {
+			taken = append(taken, ip)
+		}
+		h.until = until
+		a.leases[ip] = h
+	}
+	var ports []*port
+	if len(taken) > 0 {
+		ports = a.portsLocked()
+	}
+	a.mu.Unlock()
+	slices.SortFunc(taken, netip.Addr.Compare)
+	for _, p := range ports {
+		p.takeover(taken, now)
+	}
+}
+
 // takeovers returns the IPs held under next at now that were not held under
 // prev at now (new, or lapsed: a partition that healed), and whether the set
 // of IPs changed at all (which re-syncs multicast groups).

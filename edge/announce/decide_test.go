@@ -155,3 +155,30 @@ func TestTakeovers(t *testing.T) {
 		})
 	}
 }
+
+// TestRenew: Renew moves the end of every lease and keeps its interfaces;
+// a lapsed lease becomes held again; nothing after Stop.
+func TestRenew(t *testing.T) {
+	a := NewAnnouncer()
+	now := time.Now()
+	a.SetLeases([]Lease{{IP: vip, Until: now.Add(-time.Millisecond), Interfaces: []string{"eth0"}}})
+	if got := a.heldOn("eth0", now); len(got) != 0 {
+		t.Fatalf("lapsed lease held: %v", got)
+	}
+	a.Renew(now.Add(time.Minute))
+	if got := a.heldOn("eth0", time.Now()); len(got) != 1 || got[0] != vip {
+		t.Errorf("after Renew held on eth0: %v, want [%s]", got, vip)
+	}
+	if got := a.heldOn("eth1", time.Now()); len(got) != 0 {
+		t.Errorf("Renew widened the interfaces: held on eth1 %v", got)
+	}
+	a.Renew(now.Add(-time.Second)) // an end in the past lapses it again
+	if got := a.heldOn("eth0", time.Now()); len(got) != 0 {
+		t.Errorf("Renew to a past end still held: %v", got)
+	}
+	a.Stop()
+	a.Renew(time.Now().Add(time.Minute))
+	if got := a.heldOn("eth0", time.Now()); len(got) != 0 {
+		t.Errorf("held after Stop: %v", got)
+	}
+}

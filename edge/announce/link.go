@@ -2,6 +2,7 @@ package announce
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/vishvananda/netlink"
@@ -27,11 +28,19 @@ func newLinkReader(index int) (*linkReader, error) {
 // read returns the interface's current state; on error the interface counts
 // as down, so nothing is sent on a link that cannot be seen.
 func (r *linkReader) read() Iface {
+	ifc, _ := r.state()
+	return ifc
+}
+
+// state is read, and also reports whether the interface is gone (deleted:
+// its index no longer exists), as opposed to down or unreadable.
+func (r *linkReader) state() (ifc Iface, gone bool) {
 	l, err := r.h.LinkByIndex(r.index)
 	if err != nil {
-		return Iface{}
+		var nf netlink.LinkNotFoundError
+		return Iface{}, errors.As(err, &nf)
 	}
-	return ifaceOf(l.Attrs())
+	return ifaceOf(l.Attrs()), false
 }
 
 // ifaceOf maps netlink link attributes to the decision's view. Up needs

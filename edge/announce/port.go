@@ -2,6 +2,7 @@ package announce
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"sync"
 	"time"
@@ -59,7 +60,13 @@ func (p *port) loop(ctx context.Context) {
 	defer p.leaveAll()
 	for {
 		now := time.Now()
-		ifc := p.link.read()
+		ifc, gone := p.link.state()
+		if gone {
+			// Its sockets are bound to an index that no longer exists; a
+			// link created again under the same name gets a new one.
+			p.fail(fmt.Errorf("interface %s: %w", p.name, ErrInterfaceGone))
+			return
+		}
 		p.syncGroups(now)
 		if ifc.Up && !wasUp {
 			p.takeover(p.a.heldOn(p.name, now), now) // link back: announce again

@@ -18,6 +18,43 @@ import (
 // for reading.
 const writeTimeout = 100 * time.Millisecond
 
+// ErrInterfaceGone ends Serve when its interface is deleted.
+var ErrInterfaceGone = errors.New("interface deleted")
+
+// Retry bounds of Run: the first retry after a second, doubling up to 30 s
+// while Serve fails at once (the interface is missing), back to a second
+// after a Serve that ran (the interface was deleted and may come back).
+const (
+	serveRetryMin = time.Second
+	serveRetryMax = 30 * time.Second
+)
+
+// Run serves ifname like Serve until ctx ends, and serves it again when
+// Serve ends early: the interface did not exist yet, failed, or was deleted
+// and created again (a new index, so new sockets). It logs every retry.
+func (a *Announcer) Run(ctx context.Context, ifname string) {
+	wait := serveRetryMin
+	for {
+		start := time.Now()
+		err := a.Serve(ctx, ifname)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(start) >= serveRetryMin {
+			wait = serveRetryMin
+		}
+		a.opts.log.Warn("not announcing on interface; trying again", "interface", ifname, "err", err, "retry", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		wait = min(2*wait, serveRetryMax)
+	}
+}
+
 // Serve announces the held IPs on the named interface until ctx ends: it
 // answers ARP requests (when the interface has an IPv4 address, which
 // mdlayher/arp needs) and Neighbor Solicitations (when it has IPv6), and

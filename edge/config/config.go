@@ -90,6 +90,11 @@ type Kubernetes struct {
 	MetallbCRDs      bool          `yaml:"metallbCRDs"`
 	MetallbNamespace string        `yaml:"metallbNamespace"`
 	Resync           time.Duration `yaml:"resync"`
+	// QPS and Burst bound edged's requests to the apiserver (client-go's
+	// token bucket; its own default of 5/10 makes filling the reference
+	// pool take minutes).
+	QPS   float32 `yaml:"qps"`
+	Burst int     `yaml:"burst"`
 }
 
 // Pool is a MetalLB IPAddressPool spec plus its name.

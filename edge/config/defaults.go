@@ -24,6 +24,11 @@ const (
 	DefaultIPMode           = "VIP"
 	DefaultMetallbNamespace = "metallb-system"
 	DefaultResync           = 10 * time.Minute
+	// DefaultKubeQPS and DefaultKubeBurst: one status write per allocation
+	// at 50/s fills the reference pool (1,279 Services) in well under a
+	// minute, and a burst of 100 absorbs a typical kubectl apply.
+	DefaultKubeQPS   = 50
+	DefaultKubeBurst = 100
 	// DefaultGARPCount and DefaultGARPInterval: a short burst after takeover,
 	// as MetalLB's speaker sends.
 	DefaultGARPCount       = 3
@@ -63,6 +68,8 @@ func defaults() map[string]any {
 		"kubernetes::ipMode":           DefaultIPMode,
 		"kubernetes::metallbNamespace": DefaultMetallbNamespace,
 		"kubernetes::resync":           DefaultResync,
+		"kubernetes::qps":              DefaultKubeQPS,
+		"kubernetes::burst":            DefaultKubeBurst,
 		"announce::garpCount":          DefaultGARPCount,
 		"announce::garpInterval":       DefaultGARPInterval,
 		"announce::refreshInterval":    DefaultRefreshInterval,

@@ -144,6 +144,10 @@ func TestBadInput(t *testing.T) {
 			want: []string{"edged.yaml:2: raft.tls", "insecurePlaintext"}},
 		{name: "ipMode", files: map[string]string{"edged.yaml": "kubernetes:\n  ipMode: Direct\n" + minimal},
 			want: []string{"edged.yaml:2: kubernetes.ipMode", "want VIP or Proxy"}},
+		{name: "qps", files: map[string]string{"edged.yaml": "kubernetes:\n  qps: 0\n" + minimal},
+			want: []string{"edged.yaml:2: kubernetes.qps", "want more than 0"}},
+		{name: "burst", files: map[string]string{"edged.yaml": "kubernetes:\n  burst: -1\n" + minimal},
+			want: []string{"edged.yaml:2: kubernetes.burst", "want 1 to 100000"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -171,6 +171,12 @@ func (l *loaded) checkSections() error {
 	if m := c.Kubernetes.IPMode; m != "VIP" && m != "Proxy" {
 		return l.failRoot("kubernetes.ipMode", []any{"kubernetes", "ipMode"}, "%q: want VIP or Proxy", m)
 	}
+	if q := c.Kubernetes.QPS; q <= 0 || q > 10000 {
+		return l.failRoot("kubernetes.qps", []any{"kubernetes", "qps"}, "%v: want more than 0 and at most 10000 requests per second", q)
+	}
+	if b := c.Kubernetes.Burst; b < 1 || b > 100000 {
+		return l.failRoot("kubernetes.burst", []any{"kubernetes", "burst"}, "%d: want 1 to 100000", b)
+	}
 	if c.Kubernetes.MetallbCRDs && c.Kubernetes.MetallbNamespace == "" {
 		return l.failRoot("kubernetes.metallbNamespace", []any{"kubernetes", "metallbNamespace"}, "empty: name the namespace of MetalLB's IPAddressPool objects (default %s)", DefaultMetallbNamespace)
 	}
