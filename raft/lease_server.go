@@ -24,9 +24,13 @@ type leaderState struct {
 	// settled in the log wait until then.
 	fenceUntil time.Time
 
-	mu       sync.Mutex
-	contact  map[string]time.Time
-	byHost   map[string]map[netip.Addr]time.Time // host -> ip -> grant expiry
+	mu      sync.Mutex
+	contact map[string]time.Time
+	byHost  map[string]map[netip.Addr]time.Time // host -> ip -> grant expiry
+	// steady holds, per host, its last full grant when that grant was all
+	// the host held: renewing exactly that set while the log stays put
+	// moves one expiry instead of every IP's (see renewSteady).
+	steady   map[string]steadyGrant
 	drainReq map[string]bool
 	leaveReq map[string]bool
 	lastSent map[string]sentResp
@@ -38,7 +42,32 @@ func newLeaderState(term uint64, start time.Time, l, margin time.Duration) *lead
 	return &leaderState{term: term, start: start, fenceUntil: start.Add(quorumWindow(l) + l + 2*margin),
 		contact: map[string]time.Time{}, byHost: map[string]map[netip.Addr]time.Time{},
 		drainReq: map[string]bool{}, leaveReq: map[string]bool{}, servers: map[string]string{},
-		lastSent: map[string]sentResp{}}
+		lastSent: map[string]sentResp{}, steady: map[string]steadyGrant{}}
+}
+
+// steadyGrant is a host's whole grant: ips (sorted; shared with responses,
+// never modified), computed at log index applied, all held until exp. exp
+// may be later than the byHost entries of the same IPs.
+type steadyGrant struct {
+	applied uint64
+	ips     []netip.Addr
+	exp     time.Time
+}
+
+// flatten writes h's steady expiry into byHost and forgets it, so the
+// per-IP table is complete again. Callers hold ls.mu.
+func (ls *leaderState) flatten(h string) {
+	sg, ok := ls.steady[h]
+	if !ok {
+		return
+	}
+	delete(ls.steady, h)
+	m := ls.byHost[h]
+	for _, ip := range sg.ips {
+		if exp, had := m[ip]; had && sg.exp.After(exp) {
+			m[ip] = sg.exp
+		}
+	}
 }
 
 // sentResp remembers the last response sent to a host and when.
@@ -75,6 +104,11 @@ func (ls *leaderState) otherHolds(ip netip.Addr, h string, now time.Time, margin
 		if host == h {
 			continue
 		}
+		if sg, ok := ls.steady[host]; ok && now.Before(sg.exp.Add(margin)) {
+			if _, found := slices.BinarySearchFunc(sg.ips, ip, netip.Addr.Compare); found {
+				return true
+			}
+		}
 		if exp, ok := m[ip]; ok {
 			if now.Before(exp.Add(margin)) {
 				return true
@@ -87,7 +121,7 @@ func (ls *leaderState) otherHolds(ip netip.Addr, h string, now time.Time, margin
 
 // maxExpiry is the latest grant expiry to host h. Callers hold ls.mu.
 func (ls *leaderState) maxExpiry(h string) time.Time {
-	var t time.Time
+	t := ls.steady[h].exp
 	for _, exp := range ls.byHost[h] {
 		if exp.After(t) {
 			t = exp
@@ -123,6 +157,10 @@ func (s *Store) grant(req renewRequest) renewResponse {
 		ls.leaveReq[req.From] = true
 	}
 	_, member := ls.servers[req.From]
+	if resp, ok := s.renewSteady(ls, req, now, member, seq); ok {
+		return resp
+	}
+	ls.flatten(req.From)
 	granted := ls.byHost[req.From]
 	if granted == nil {
 		granted = map[netip.Addr]time.Time{}
@@ -146,6 +184,7 @@ func (s *Store) grant(req renewRequest) renewResponse {
 	fenced := now.Before(ls.fenceUntil)
 	var out []netip.Addr
 	s.fsm.mu.RLock()
+	applied := s.fsm.applied
 	for ip := range s.fsm.byOwner[req.From] {
 		a := s.fsm.assign[ip]
 		if (!a.Settled && fenced) || ls.otherHolds(ip, req.From, now, margin) {
@@ -159,7 +198,37 @@ func (s *Store) grant(req renewRequest) renewResponse {
 		granted[ip] = exp
 	}
 	slices.SortFunc(out, netip.Addr.Compare)
+	if !fenced && len(granted) == len(out) {
+		ls.steady[req.From] = steadyGrant{applied: applied, ips: out, exp: exp}
+	}
 	return renewResponse{OK: true, IPs: out, Member: member, Seq: seq}
+}
+
+// renewSteady renews a host's whole last grant in O(1) map work when
+// nothing it depends on can have changed: the host holds exactly that grant
+// (and nothing else), the log has not moved since it was computed (no IP
+// changed owner, pool or settled state, so no other host was granted any
+// of them since), the term is past its fence, and the leader still has
+// quorum contact. Otherwise it reports false and grant does the full work.
+// Callers hold ls.mu.
+func (s *Store) renewSteady(ls *leaderState, req renewRequest, now time.Time, member bool, seq uint64) (renewResponse, bool) {
+	sg, ok := ls.steady[req.From]
+	if !ok || now.Before(ls.fenceUntil) || !slices.Equal(req.Held, sg.ips) {
+		return renewResponse{}, false
+	}
+	s.fsm.mu.RLock()
+	applied := s.fsm.applied
+	s.fsm.mu.RUnlock()
+	if applied != sg.applied {
+		return renewResponse{}, false
+	}
+	l := s.cfg.LeaseDuration
+	if !ls.quorumOK(s.cfg.NodeID, now, quorumWindow(l)) {
+		return renewResponse{Reason: "no quorum contact", Member: member, Seq: seq}, true
+	}
+	sg.exp = now.Add(l)
+	ls.steady[req.From] = sg
+	return renewResponse{OK: true, IPs: sg.ips, Member: member, Seq: seq}, true
 }
 
 // serveLease answers renewals on one connection until it fails.

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -61,7 +62,8 @@ type Announcer struct {
 	// so once SetLeases or Stop returns nothing more goes out for an IP
 	// they withdrew.
 	mu      sync.RWMutex
-	leases  map[netip.Addr]held
+	leases  map[netip.Addr]held        // replaced, never changed in place: snapshot readers keep it
+	shared  *atomic.Pointer[time.Time] // the leases' common end, nil if they differ
 	stopped bool
 	ports   map[*port]struct{}
 }
@@ -81,9 +83,15 @@ func NewAnnouncer(opts ...Option) *Announcer {
 // sends a gratuitous burst for it.
 func (a *Announcer) SetLeases(ls []Lease) {
 	now := time.Now()
+	var shared *atomic.Pointer[time.Time]
+	if len(ls) > 0 && !slices.ContainsFunc(ls, func(l Lease) bool { return !l.Until.Equal(ls[0].Until) }) {
+		shared = new(atomic.Pointer[time.Time])
+		end := ls[0].Until
+		shared.Store(&end)
+	}
 	m := make(map[netip.Addr]held, len(ls))
 	for _, l := range ls {
-		m[l.IP.Unmap()] = held{until: l.Until, ifaces: l.Interfaces}
+		m[l.IP.Unmap()] = held{until: l.Until, shared: shared, ifaces: l.Interfaces}
 	}
 	a.mu.Lock()
 	if a.stopped {
@@ -91,7 +99,7 @@ func (a *Announcer) SetLeases(ls []Lease) {
 		return
 	}
 	taken, changed := takeovers(a.leases, m, now)
-	a.leases = m
+	a.leases, a.shared = m, shared
 	ports := a.portsLocked()
 	a.mu.Unlock()
 	if changed || len(taken) > 0 {
@@ -102,23 +110,39 @@ func (a *Announcer) SetLeases(ls []Lease) {
 }
 
 // Renew moves the end of every held lease to until: SetLeases with the same
-// IPs and interfaces and a later end, without building a new table (it runs
-// on every renewal, 20 times a second with default timings). An IP whose
-// lease had lapsed gets a takeover burst, as with SetLeases.
+// IPs and interfaces and a later end. It runs on every renewal (20 times a
+// second with default timings), so when the leases share one end, as
+// SetLeases' callers give them, it only swaps that end. An IP whose lease
+// had lapsed gets a takeover burst, as with SetLeases.
 func (a *Announcer) Renew(until time.Time) {
 	now := time.Now()
 	var taken []netip.Addr
 	a.mu.Lock()
-	if a.stopped {
+	if a.stopped || len(a.leases) == 0 {
 		a.mu.Unlock()
 		return
 	}
-	for ip, h := range a.leases {
-		if now.Before(until) && !now.Before(h.until) {
-			taken = append(taken, ip)
+	if a.shared != nil {
+		if now.Before(until) && !now.Before(*a.shared.Load()) {
+			for ip := range a.leases {
+				taken = append(taken, ip)
+			}
 		}
-		h.until = until
-		a.leases[ip] = h
+		a.shared.Store(&until)
+	} else {
+		// Different ends: build a new table with one shared end (readers
+		// use the old map without the lock, so it is never changed).
+		shared := new(atomic.Pointer[time.Time])
+		shared.Store(&until)
+		m := make(map[netip.Addr]held, len(a.leases))
+		for ip, h := range a.leases {
+			if now.Before(until) && !now.Before(h.end()) {
+				taken = append(taken, ip)
+			}
+			h.shared = shared
+			m[ip] = h
+		}
+		a.leases, a.shared = m, shared
 	}
 	var ports []*port
 	if len(taken) > 0 {
@@ -138,7 +162,7 @@ func takeovers(prev, next map[netip.Addr]held, now time.Time) (taken []netip.Add
 	changed = len(prev) != len(next)
 	for ip, h := range next {
 		old, had := prev[ip]
-		if now.Before(h.until) && (!had || !now.Before(old.until)) {
+		if now.Before(h.end()) && (!had || !now.Before(old.end())) {
 			taken = append(taken, ip)
 		}
 		changed = changed || !had
@@ -151,7 +175,7 @@ func takeovers(prev, next map[netip.Addr]held, now time.Time) (taken []netip.Add
 func (a *Announcer) Stop() {
 	a.mu.Lock()
 	a.stopped = true
-	a.leases = map[netip.Addr]held{}
+	a.leases, a.shared = map[netip.Addr]held{}, nil
 	ports := a.portsLocked()
 	a.mu.Unlock()
 	for _, p := range ports {
@@ -174,7 +198,7 @@ func (a *Announcer) whileHeld(ip netip.Addr, ifname string, send func() error) (
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	h, ok := a.leases[ip.Unmap()]
-	if a.stopped || !ok || !time.Now().Before(h.until) || !h.advertisedOn(ifname) {
+	if a.stopped || !ok || !time.Now().Before(h.end()) || !h.advertisedOn(ifname) {
 		return false, nil
 	}
 	return true, send()
@@ -186,7 +210,7 @@ func (a *Announcer) heldOn(ifname string, now time.Time) []netip.Addr {
 	defer a.mu.RUnlock()
 	var out []netip.Addr
 	for ip, h := range a.leases {
-		if !a.stopped && now.Before(h.until) && h.advertisedOn(ifname) {
+		if !a.stopped && now.Before(h.end()) && h.advertisedOn(ifname) {
 			out = append(out, ip)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,8 +21,19 @@ type Lease struct {
 
 // held is one lease as the decision sees it.
 type held struct {
-	until  time.Time
+	until time.Time
+	// shared, when set, holds the lease end instead of until: one end
+	// for every IP of a grant, which Renew replaces atomically.
+	shared *atomic.Pointer[time.Time]
 	ifaces []string
+}
+
+// end is the instant the lease ends.
+func (h held) end() time.Time {
+	if h.shared != nil {
+		return *h.shared.Load()
+	}
+	return h.until
 }
 
 // Reason says why a frame is or is not answered.
@@ -107,7 +119,7 @@ func shouldAnswer(f Frame, now time.Time, leases map[netip.Addr]held, ifc Iface)
 	if !ok {
 		return false, ReasonNotOwned
 	}
-	if !now.Before(h.until) {
+	if !now.Before(h.end()) {
 		return false, ReasonLeaseExpired
 	}
 	if !h.advertisedOn(ifc.Name) {

@@ -176,6 +176,27 @@ func TestRenew(t *testing.T) {
 	if got := a.heldOn("eth0", time.Now()); len(got) != 0 {
 		t.Errorf("Renew to a past end still held: %v", got)
 	}
+	// Different ends fold into one; snapshot readers run alongside (go
+	// test -race checks that Renew never changes what they read).
+	other := netip.MustParseAddr("10.4.11.2")
+	a.SetLeases([]Lease{{IP: vip, Until: now.Add(-time.Second)}, {IP: other, Until: now.Add(time.Minute)}})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 1000 {
+			leases, _ := a.snapshot()
+			for _, h := range leases {
+				_ = h.end()
+			}
+		}
+	}()
+	for i := range 1000 {
+		a.Renew(time.Now().Add(time.Duration(i+1) * time.Millisecond * 100))
+	}
+	<-done
+	if got := a.heldOn("eth9", time.Now()); len(got) != 2 {
+		t.Errorf("after Renew of different ends held: %v, want both", got)
+	}
 	a.Stop()
 	a.Renew(time.Now().Add(time.Minute))
 	if got := a.heldOn("eth0", time.Now()); len(got) != 0 {
