@@ -267,7 +267,7 @@ func (a *Appliance) pushPools(ctx context.Context, store *raft.Store) {
 		if src != nil {
 			want, elig, known = src.Pools()
 		}
-		if known && store.IsLeader() && !samePools(store.State(), want, elig) {
+		if known && store.IsLeader() && !samePools(store, want, elig) {
 			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			if err := store.SetPools(wctx, want, elig); err != nil {
 				a.log.Warn("push pools", "err", err)
@@ -285,17 +285,19 @@ func (a *Appliance) pushPools(ctx context.Context, store *raft.Store) {
 	}
 }
 
-func samePools(v raft.View, want []lbpool.Pool, elig map[string][]string) bool {
-	if len(v.Pools) != len(want) || len(v.Eligibility) != len(elig) {
+// samePools reports whether the raft state already holds want and elig.
+func samePools(store *raft.Store, want []lbpool.Pool, elig map[string][]string) bool {
+	pools, have := store.PoolConfig()
+	if len(pools) != len(want) || len(have) != len(elig) {
 		return false
 	}
 	for i := range want {
-		if !poolEqual(v.Pools[i], want[i]) {
+		if !poolEqual(pools[i], want[i]) {
 			return false
 		}
 	}
 	for k, hosts := range elig {
-		if !slices.Equal(v.Eligibility[k], hosts) {
+		if !slices.Equal(have[k], hosts) {
 			return false
 		}
 	}

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -174,14 +174,15 @@ func (p *HAProxyPart) Run(ctx context.Context, store *raft.Store) error {
 	refresh := time.NewTicker(secretRefresh)
 	defer refresh.Stop()
 	var lastAllocs map[string][]netip.Addr
-	dirty := true
+	dirty, stateMoved := true, true
 	for {
-		if p.cache.Synced() {
+		if p.cache.Synced() && (dirty || stateMoved) {
 			allocs := allocationsOf(store.State())
 			if dirty || !sameAllocs(allocs, lastAllocs) {
 				p.render(allocs)
 				lastAllocs, dirty = allocs, false
 			}
+			stateMoved = false
 		}
 		select {
 		case <-ctx.Done():
@@ -189,6 +190,7 @@ func (p *HAProxyPart) Run(ctx context.Context, store *raft.Store) error {
 		case <-kch:
 			dirty = true
 		case <-rch:
+			stateMoved = true
 		case <-p.retry:
 			dirty = true
 		case <-refresh.C:

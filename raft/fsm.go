@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"reflect"
 	"sort"
 	"sync"
 
@@ -41,7 +42,12 @@ type fsm struct {
 	byOwner     map[string]map[netip.Addr]struct{}
 	unsettled   map[netip.Addr]struct{}
 	applied     uint64
-	notify      func()
+	// freeEpoch counts changes after which an allocation that failed may
+	// succeed: an address released or moved, an allocation's sharing
+	// terms changed, pools set, a snapshot restored. A local hint, not part
+	// of the replicated state.
+	freeEpoch uint64
+	notify    func()
 }
 
 func newFSM(notify func()) *fsm {
@@ -87,10 +93,13 @@ func (f *fsm) dispatch(idx uint64, e envelope) applyResult {
 		if err := dec(&c); err != nil {
 			return applyResult{Err: err}
 		}
-		old, _ := f.alloc.Lookup(c.Request.Key)
+		old, had := f.alloc.Lookup(c.Request.Key)
 		a, err := f.alloc.Allocate(c.Request)
 		if err != nil {
 			return applyResult{Err: err}
+		}
+		if had && !reflect.DeepEqual(old, a) {
+			f.freeEpoch++
 		}
 		f.replaceIPs(idx, old, a)
 		return applyResult{Alloc: a}
@@ -101,6 +110,7 @@ func (f *fsm) dispatch(idx uint64, e envelope) applyResult {
 		}
 		if old, ok := f.alloc.Release(c.Key); ok {
 			f.replaceIPs(idx, old, lbpool.Allocation{})
+			f.freeEpoch++
 		}
 	case kindSetPools:
 		var c setPoolsCmd
@@ -113,6 +123,7 @@ func (f *fsm) dispatch(idx uint64, e envelope) applyResult {
 		f.pools = f.alloc.Pools()
 		f.eligibility = copyElig(c.Eligibility)
 		f.version++
+		f.freeEpoch++
 		f.reassignAll(idx)
 	case kindSetHost:
 		var c setHostCmd
@@ -254,6 +265,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.version, f.alloc, f.pools, f.eligibility = nf.version, nf.alloc, nf.pools, nf.eligibility
 	f.hosts, f.assign, f.poolOf, f.byOwner, f.unsettled = nf.hosts, nf.assign, nf.poolOf, nf.byOwner, nf.unsettled
 	f.applied = d.Applied
+	f.freeEpoch++
 	f.mu.Unlock()
 	if f.notify != nil {
 		f.notify()

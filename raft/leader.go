@@ -13,6 +13,11 @@ const (
 	// leaderTick is how often the leader re-checks host health and settles
 	// moved IPs; it adds at most this much to failover.
 	leaderTick = 10 * time.Millisecond
+	// idleTick bounds how long the loop sleeps when nothing is due: the
+	// leader computes when reconcile could next have work (a host's lease
+	// running out, see nextReconcile) and is woken early by renewals and
+	// applies; a follower is woken by raft's leadership signal.
+	idleTick = 100 * time.Millisecond
 	// membersRefresh is how often the leader re-reads the raft configuration
 	// (membership changes made through the Store refresh it at once).
 	membersRefresh = 250 * time.Millisecond
@@ -24,20 +29,27 @@ const (
 
 func (s *Store) leaderLoop() {
 	defer s.wg.Done()
-	t := time.NewTicker(leaderTick)
+	t := time.NewTimer(leaderTick)
 	defer t.Stop()
+	leaderCh := s.raft.LeaderCh()
 	var lastMembers time.Time
+	wait := leaderTick
 	for {
+		t.Reset(wait)
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
+		case <-s.reconcileNow:
+		case <-leaderCh:
 		}
+		wait = leaderTick
 		if s.raft.State() != hraft.Leader {
 			if s.ldr.Load() != nil {
 				s.ldr.Store(nil)
 				s.cfg.Logger.Info("raft leadership lost")
 			}
+			wait = idleTick
 			continue
 		}
 		term := s.raft.CurrentTerm()
@@ -61,7 +73,60 @@ func (s *Store) leaderLoop() {
 			lastMembers = time.Now()
 		}
 		s.reconcile(ls)
+		wait = s.nextReconcile(ls, time.Now())
 	}
+}
+
+// nextReconcile is how long the leader may sleep before reconcile could
+// have work that no renewal or apply announces (those wake the loop): the
+// moment a host could be declared silent (its last contact plus the lease
+// plus the margin, and its grants run out plus the margin). While the term
+// is fenced, IPs wait to be settled, or hosts leave or are removed, it
+// keeps polling every leaderTick. The result is within [leaderTick,
+// idleTick]; waking early is harmless, reconcile only acts on the
+// conditions it checks itself.
+func (s *Store) nextReconcile(ls *leaderState, now time.Time) time.Duration {
+	if now.Before(ls.fenceUntil) {
+		return leaderTick
+	}
+	l, margin := s.cfg.LeaseDuration, s.cfg.ClockDriftMargin
+	s.fsm.mu.RLock()
+	pending := len(s.fsm.unsettled) > 0
+	known := make(map[string]bool, len(s.fsm.hosts))
+	for id, h := range s.fsm.hosts {
+		known[id] = h.Healthy
+	}
+	s.fsm.mu.RUnlock()
+	if pending {
+		return leaderTick
+	}
+	deadline := now.Add(idleTick)
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if len(known) != len(ls.servers) {
+		return leaderTick // hosts to add or remove
+	}
+	for id := range ls.servers {
+		healthy, ok := known[id]
+		if !ok || ls.leaveReq[id] {
+			return leaderTick
+		}
+		if id == s.cfg.NodeID || !healthy {
+			continue // an unhealthy host's renewal wakes the loop (grant)
+		}
+		since := ls.contact[id]
+		if since.Before(ls.start) {
+			since = ls.start
+		}
+		at := since.Add(l + margin)
+		if exp := ls.maxExpiry(id).Add(margin); exp.After(at) {
+			at = exp
+		}
+		if at.Before(deadline) {
+			deadline = at
+		}
+	}
+	return min(max(deadline.Sub(now), leaderTick), idleTick)
 }
 
 func (s *Store) refreshMembers(ls *leaderState) {

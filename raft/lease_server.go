@@ -30,7 +30,10 @@ type leaderState struct {
 	// steady holds, per host, its last full grant when that grant was all
 	// the host held: renewing exactly that set while the log stays put
 	// moves one expiry instead of every IP's (see renewSteady).
-	steady   map[string]steadyGrant
+	steady map[string]steadyGrant
+	// latest is, per host, the expiry of its latest non-empty grant: the
+	// end of everything it may hold (entries pruned since only lower it).
+	latest   map[string]time.Time
 	drainReq map[string]bool
 	leaveReq map[string]bool
 	lastSent map[string]sentResp
@@ -42,7 +45,7 @@ func newLeaderState(term uint64, start time.Time, l, margin time.Duration) *lead
 	return &leaderState{term: term, start: start, fenceUntil: start.Add(quorumWindow(l) + l + 2*margin),
 		contact: map[string]time.Time{}, byHost: map[string]map[netip.Addr]time.Time{},
 		drainReq: map[string]bool{}, leaveReq: map[string]bool{}, servers: map[string]string{},
-		lastSent: map[string]sentResp{}, steady: map[string]steadyGrant{}}
+		lastSent: map[string]sentResp{}, steady: map[string]steadyGrant{}, latest: map[string]time.Time{}}
 }
 
 // steadyGrant is a host's whole grant: ips (sorted; shared with responses,
@@ -119,15 +122,13 @@ func (ls *leaderState) otherHolds(ip netip.Addr, h string, now time.Time, margin
 	return false
 }
 
-// maxExpiry is the latest grant expiry to host h. Callers hold ls.mu.
+// maxExpiry is the latest grant expiry to host h, without walking its IPs
+// (reconcile asks for it on every tick). It may exceed the true latest
+// expiry of what h still holds by what h gave up since its last non-empty
+// grant, which only delays declaring a host silent that holds nothing.
+// Callers hold ls.mu.
 func (ls *leaderState) maxExpiry(h string) time.Time {
-	t := ls.steady[h].exp
-	for _, exp := range ls.byHost[h] {
-		if exp.After(t) {
-			t = exp
-		}
-	}
-	return t
+	return ls.latest[h]
 }
 
 // grant answers one renewal on the leader.
@@ -143,6 +144,12 @@ func (s *Store) grant(req renewRequest) renewResponse {
 	l, margin := s.cfg.LeaseDuration, s.cfg.ClockDriftMargin
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
+	// The leader loop sleeps while nothing is due: wake it when this
+	// renewal may change what reconcile decides (a host heard again after
+	// a lease's silence, draining or leaving).
+	if prev, ok := ls.contact[req.From]; !ok || now.Sub(prev) >= l || ls.drainReq[req.From] != req.Draining || req.Leave {
+		defer s.kickReconcile()
+	}
 	if req.From == s.cfg.NodeID {
 		ls.contact[req.From] = now
 	} else if last, ok := ls.lastSent[req.From]; ok && req.Ack == last.seq {
@@ -198,6 +205,9 @@ func (s *Store) grant(req renewRequest) renewResponse {
 		granted[ip] = exp
 	}
 	slices.SortFunc(out, netip.Addr.Compare)
+	if len(out) > 0 {
+		ls.latest[req.From] = exp
+	}
 	if !fenced && len(granted) == len(out) {
 		ls.steady[req.From] = steadyGrant{applied: applied, ips: out, exp: exp}
 	}
@@ -228,6 +238,9 @@ func (s *Store) renewSteady(ls *leaderState, req renewRequest, now time.Time, me
 	}
 	sg.exp = now.Add(l)
 	ls.steady[req.From] = sg
+	if len(sg.ips) > 0 {
+		ls.latest[req.From] = sg.exp
+	}
 	return renewResponse{OK: true, IPs: sg.ips, Member: member, Seq: seq}, true
 }
 

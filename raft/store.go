@@ -49,8 +49,11 @@ type Store struct {
 	nextSub   int
 
 	renewNow chan struct{}
-	lc       leaseClient
-	leaseMu  sync.Mutex
+	// reconcileNow wakes the leader loop early (a renewal or apply that
+	// may give reconcile work); otherwise it sleeps until a deadline.
+	reconcileNow chan struct{}
+	lc           leaseClient
+	leaseMu      sync.Mutex
 	// leaseIPs (sorted, never modified in place: readers may keep it) are
 	// held until leaseUntil. One grant covers every IP it names with one
 	// end, and IPs it leaves out are dropped, so one end serves them all.
@@ -83,7 +86,7 @@ func Open(c Config) (*Store, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("raft data dir: %w", err)
 	}
-	s := &Store{cfg: cfg, subs: map[int]chan struct{}{}, stateSubs: map[int]chan struct{}{}, renewNow: make(chan struct{}, 1),
+	s := &Store{cfg: cfg, subs: map[int]chan struct{}{}, stateSubs: map[int]chan struct{}{}, renewNow: make(chan struct{}, 1), reconcileNow: make(chan struct{}, 1),
 		stop: make(chan struct{}), met: newMetrics()}
 	s.fsm = newFSM(s.changed)
 	if err := s.openRaft(); err != nil {
@@ -198,6 +201,25 @@ func (s *Store) State() View {
 		Leader: id, LeaderAddr: addr, Self: s.cfg.NodeID, IsLeader: s.IsLeader(), AppliedIndex: d.Applied}
 }
 
+// FreeEpoch counts, on this host, the applied changes after which an
+// allocation that failed may succeed (an address freed or moved, an
+// allocation's sharing terms changed, new pools, a restored snapshot).
+// Read it before an Allocate: if the Allocate fails and the epoch later
+// exceeds what was read, trying again is worthwhile.
+func (s *Store) FreeEpoch() uint64 {
+	s.fsm.mu.RLock()
+	defer s.fsm.mu.RUnlock()
+	return s.fsm.freeEpoch
+}
+
+// PoolConfig returns the pools and pool eligibility in the state (copies):
+// State without the allocations, for callers that compare often.
+func (s *Store) PoolConfig() ([]lbpool.Pool, map[string][]string) {
+	s.fsm.mu.RLock()
+	defer s.fsm.mu.RUnlock()
+	return s.fsm.alloc.Pools(), copyElig(s.fsm.eligibility)
+}
+
 // Changes returns a channel that receives a value (coalesced) after every
 // applied change and after every renewal or change of this host's leases
 // (about every LeaseDuration/4), and a function to stop the subscription.
@@ -248,9 +270,19 @@ func notifyAll(m map[int]chan struct{}) {
 	}
 }
 
+// kickRenew asks for a lease renewal now; anything that does may also
+// give the leader's reconcile work, so it wakes that too.
 func (s *Store) kickRenew() {
 	select {
 	case s.renewNow <- struct{}{}:
+	default:
+	}
+	s.kickReconcile()
+}
+
+func (s *Store) kickReconcile() {
+	select {
+	case s.reconcileNow <- struct{}{}:
 	default:
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -31,7 +32,6 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/goldentooth/edged/lbpool"
-	"github.com/goldentooth/edged/raft"
 )
 
 // Store is the allocation state the controller needs (implemented by
@@ -42,10 +42,10 @@ type Store interface {
 	Lookup(key string) (lbpool.Allocation, bool)
 	IsLeader() bool
 	Changes() (<-chan struct{}, func())
-	// State is a read-only copy of the replicated state; the controller
-	// reads the pool configuration version and the allocations from it to
-	// tell when a waiting Service may now get an address.
-	State() raft.View
+	// FreeEpoch counts the changes after which a failed allocation may
+	// succeed (raft.Store.FreeEpoch); a waiting Service is retried once
+	// it passes the value read before its failed attempt.
+	FreeEpoch() uint64
 }
 
 // DefaultIPMode is written into status.loadBalancer.ingress[].ipMode when
@@ -91,7 +91,7 @@ type Controller struct {
 	Nodes corelisters.NodeLister
 
 	mu      sync.Mutex
-	waiting map[string]bool // keys that failed allocation, retried on store changes
+	waiting map[string]uint64 // keys that failed allocation -> the free epoch read before that attempt
 }
 
 // New builds a Controller; Run starts it.
@@ -108,7 +108,7 @@ func New(client kubernetes.Interface, store Store, opts Options) *Controller {
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "services"}),
-		waiting: map[string]bool{},
+		waiting: map[string]uint64{},
 	}
 	c.bcast = record.NewBroadcaster()
 	c.recorder = c.bcast.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "edged"})
@@ -195,13 +195,12 @@ func (c *Controller) watchStore(ctx context.Context) {
 	t := time.NewTicker(leaderPoll)
 	defer t.Stop()
 	wasLeader := false
-	var fw freeWatch
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ch:
-			c.retryWaiting(&fw)
+			c.retryWaiting()
 		case <-t.C:
 		}
 		if l := c.store.IsLeader(); l != wasLeader {
@@ -214,25 +213,42 @@ func (c *Controller) watchStore(ctx context.Context) {
 	}
 }
 
-// retryWaiting requeues the waiting Services if fw sees an address freed.
-func (c *Controller) retryWaiting(fw *freeWatch) {
+// retryWaiting requeues the waiting Services whose failed attempt came
+// before the store's free epoch moved. Store notifications alone are no
+// such sign: they also fire on every lease renewal and on each failed
+// allocation (itself a raft apply), and retrying on those spams the raft
+// log while a pool is exhausted. Comparing with the epoch read before each
+// attempt, rather than with the last look, also catches a change that
+// landed between a failed attempt and its key being marked waiting.
+func (c *Controller) retryWaiting() {
 	c.mu.Lock()
-	keys := make([]string, 0, len(c.waiting))
-	for k := range c.waiting {
-		keys = append(keys, k)
-	}
-	c.mu.Unlock()
-	if len(keys) == 0 {
-		fw.reset()
+	if len(c.waiting) == 0 {
+		c.mu.Unlock()
 		return
 	}
-	if !fw.observe(c.store.State()) {
+	keys := due(c.waiting, c.store.FreeEpoch())
+	c.mu.Unlock()
+	if len(keys) == 0 {
 		return
 	}
 	c.log.Debug("address freed or pools changed: retrying waiting services", "services", len(keys))
 	for _, k := range keys {
 		c.queue.Add(k)
 	}
+}
+
+// due returns (sorted) the waiting keys whose attempt predates epoch and
+// marks them as seen at epoch, so each is retried once per change.
+func due(waiting map[string]uint64, epoch uint64) []string {
+	var keys []string
+	for k, e := range waiting {
+		if e < epoch {
+			keys = append(keys, k)
+			waiting[k] = epoch
+		}
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 func (c *Controller) processNext(ctx context.Context) bool {
@@ -250,14 +266,19 @@ func (c *Controller) processNext(ctx context.Context) bool {
 	return true
 }
 
-func (c *Controller) setWaiting(key string, w bool) {
+// wait marks key as waiting for an address; epoch is the free epoch read
+// before its failed attempt.
+func (c *Controller) wait(key string, epoch uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if w {
-		c.waiting[key] = true
-	} else {
-		delete(c.waiting, key)
-	}
+	c.waiting[key] = epoch
+}
+
+// unwait forgets key as waiting.
+func (c *Controller) unwait(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.waiting, key)
 }
 
 func isNotFound(err error) bool { return apierrors.IsNotFound(err) }

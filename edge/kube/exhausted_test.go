@@ -2,14 +2,14 @@ package kube
 
 import (
 	"context"
-	"net/netip"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/goldentooth/edged/lbpool"
 	"github.com/goldentooth/edged/raft"
 	"github.com/goldentooth/edged/test/kubetest"
 )
@@ -106,40 +106,39 @@ func eventCount(t *testing.T, e *env, name, reason string) int {
 	return n
 }
 
-func TestFreeWatch(t *testing.T) {
-	ip := func(s string) []netip.Addr { return []netip.Addr{netip.MustParseAddr(s)} }
-	view := func(version uint64, allocs ...lbpool.Allocation) raft.View {
-		return raft.View{ConfigVersion: version, Allocations: allocs}
+func TestDue(t *testing.T) {
+	waiting := map[string]uint64{"ns/a": 3, "ns/b": 5, "ns/c": 4}
+	if got := due(waiting, 3); len(got) != 0 {
+		t.Errorf("due at the epoch of every attempt: %v, want none", got)
 	}
-	a1 := lbpool.Allocation{Key: "ns/a", IPs: ip("10.0.0.1")}
-	a2 := lbpool.Allocation{Key: "ns/b", IPs: ip("10.0.0.2")}
-	a1moved := lbpool.Allocation{Key: "ns/a", IPs: ip("10.0.0.3")}
-	shared := a2
-	shared.SharingKey = "k"
-	steps := []struct {
-		name string
-		v    raft.View
-		want bool
-	}{
-		{"first look is unknown", view(1, a1), true},
-		{"nothing changed", view(1, a1), false},
-		{"an allocation added", view(1, a1, a2), false},
-		{"an allocation released", view(1, a2), true},
-		{"same again", view(1, a2), false},
-		{"pools changed", view(2, a2), true},
-		{"re-added", view(2, a1, a2), false},
-		{"an allocation moved", view(2, a1moved, a2), true},
-		{"sharing allowed", view(2, a1moved, shared), true},
-		{"unchanged", view(2, a1moved, shared), false},
+	if got, want := due(waiting, 5), []string{"ns/a", "ns/c"}; !slices.Equal(got, want) {
+		t.Errorf("due(5) = %v, want %v", got, want)
 	}
-	var fw freeWatch
-	for _, s := range steps {
-		if got := fw.observe(s.v); got != s.want {
-			t.Errorf("%s: observe = %v, want %v", s.name, got, s.want)
-		}
+	if got := due(waiting, 5); len(got) != 0 {
+		t.Errorf("due(5) again = %v, want none: each change retries a key once", got)
 	}
-	fw.reset()
-	if !fw.observe(view(2, a1moved, a2)) {
-		t.Error("after reset: observe = false, want true")
+	if got, want := due(waiting, 6), []string{"ns/a", "ns/b", "ns/c"}; !slices.Equal(got, want) {
+		t.Errorf("due(6) = %v, want %v", got, want)
+	}
+}
+
+// TestWaitingForPools: a Service whose allocation failed because no pool
+// existed yet (a new leader before its pools are written) gets an address
+// as soon as the pools arrive, however the change and the failure
+// interleave (the retry compares with the epoch read before the attempt).
+func TestWaitingForPools(t *testing.T) {
+	if testing.Short() {
+		t.Skip("apiserver test")
+	}
+	e := startEnv(t, Options{})
+	e.create(t, lbService(e.ns, "early", 80))
+	if msg := e.waitEvent(t, "early", ReasonFailed); !strings.Contains(msg, "no auto-assign pool") {
+		t.Fatalf("AllocationFailed says %q, want no auto-assign pool", msg)
+	}
+	if err := e.store.setPools(mustPools(t, "default=10.4.11.0 - 10.4.11.9")); err != nil {
+		t.Fatal(err)
+	}
+	if ip := e.waitIP(t, "early"); ip != "10.4.11.0" {
+		t.Errorf("early got %s after the pools arrived, want 10.4.11.0", ip)
 	}
 }

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"reflect"
 	"sync"
 
 	"github.com/goldentooth/edged/lbpool"
@@ -14,6 +15,7 @@ type memStore struct {
 	a       *lbpool.Allocator
 	leader  bool
 	version uint64
+	epoch   uint64 // FreeEpoch: releases, changed allocations, pool changes
 	subs    map[int]chan struct{}
 	next    int
 }
@@ -38,8 +40,12 @@ func (m *memStore) notify() {
 func (m *memStore) Allocate(_ context.Context, req lbpool.Request) (lbpool.Allocation, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	old, had := m.a.Lookup(req.Key)
 	al, err := m.a.Allocate(req)
 	if err == nil {
+		if had && !reflect.DeepEqual(old, al) {
+			m.epoch++
+		}
 		m.notify()
 	}
 	return al, err
@@ -48,7 +54,9 @@ func (m *memStore) Allocate(_ context.Context, req lbpool.Request) (lbpool.Alloc
 func (m *memStore) Release(_ context.Context, key string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.a.Release(key)
+	if _, ok := m.a.Release(key); ok {
+		m.epoch++
+	}
 	m.notify()
 	return nil
 }
@@ -65,6 +73,8 @@ func (m *memStore) State() raft.View {
 	return raft.View{ConfigVersion: m.version, Pools: m.a.Pools(), Allocations: m.a.Allocations(), Stats: m.a.Stats(), IsLeader: m.leader}
 }
 
+func (m *memStore) FreeEpoch() uint64 { m.mu.Lock(); defer m.mu.Unlock(); return m.epoch }
+
 // setPools replaces the pools as a raft SetPools would.
 func (m *memStore) setPools(pools []lbpool.Pool) error {
 	m.mu.Lock()
@@ -73,6 +83,7 @@ func (m *memStore) setPools(pools []lbpool.Pool) error {
 		return err
 	}
 	m.version++
+	m.epoch++
 	m.notify()
 	return nil
 }

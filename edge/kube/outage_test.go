@@ -5,7 +5,7 @@ import (
 	"flag"
 	"net"
 	"path/filepath"
-	"slices"
+	"reflect"
 	"testing"
 	"time"
 
@@ -88,7 +88,7 @@ func TestAPIServerOutage(t *testing.T) {
 		if !st.IsLeader() {
 			t.Fatalf("raft lost leadership during the outage")
 		}
-		if got := st.State().Allocations; !slices.EqualFunc(got, before, sameAllocation) {
+		if got := st.State().Allocations; !reflect.DeepEqual(got, before) {
 			t.Fatalf("allocations changed during the outage: %v -> %v", before, got)
 		}
 		if !cacheMatches(c, e.ns, want) {

@@ -29,17 +29,18 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 	if !c.store.IsLeader() {
 		return nil
 	}
+	epoch := c.store.FreeEpoch() // before any attempt: see retryWaiting
 	ns, name, _ := splitKey(key)
 	svc, err := c.Services.Services(ns).Get(name)
 	if isNotFound(err) {
-		c.setWaiting(key, false)
+		c.unwait(key)
 		return c.release(ctx, key, nil)
 	}
 	if err != nil {
 		return err
 	}
 	if !Handled(svc, c.opts.Class) {
-		c.setWaiting(key, false)
+		c.unwait(key)
 		return c.release(ctx, key, svc)
 	}
 	req, err := BuildRequest(svc)
@@ -55,7 +56,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 			if _, err := c.store.Allocate(ctx, req); err != nil {
 				c.recorder.Eventf(svc, corev1.EventTypeWarning, ReasonNotAdopting,
 					"existing ingress %v kept but not adopted: %v", ips, err)
-				c.setWaiting(key, true)
+				c.wait(key, epoch)
 				return nil
 			}
 		}
@@ -65,12 +66,12 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		if errors.Is(err, lbpool.ErrBadRequest) || isAllocErr(err) {
 			c.recorder.Eventf(svc, corev1.EventTypeWarning, ReasonFailed, "Failed to allocate IP for %q: %v", key, err)
 			c.log.Debug("allocation failed", "service", key, "err", err)
-			c.setWaiting(key, true)
+			c.wait(key, epoch)
 			return nil
 		}
 		return fmt.Errorf("allocate %s: %w", key, err)
 	}
-	c.setWaiting(key, false)
+	c.unwait(key)
 	if err := c.writeStatus(ctx, svc, alloc); err != nil {
 		return err
 	}
