@@ -206,11 +206,17 @@ func (a *Announcer) whileHeld(ip netip.Addr, ifname string, send func() error) (
 
 // heldOn returns the IPs held at now that may be announced on ifname.
 func (a *Announcer) heldOn(ifname string, now time.Time) []netip.Addr {
+	return a.heldWhere(ifname, now, func(netip.Addr) bool { return true })
+}
+
+// heldWhere is heldOn for the IPs keep accepts (the multicast group sync
+// runs every second and wants only IPv6).
+func (a *Announcer) heldWhere(ifname string, now time.Time, keep func(netip.Addr) bool) []netip.Addr {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	var out []netip.Addr
 	for ip, h := range a.leases {
-		if !a.stopped && now.Before(h.end()) && h.advertisedOn(ifname) {
+		if keep(ip) && !a.stopped && now.Before(h.end()) && h.advertisedOn(ifname) {
 			out = append(out, ip)
 		}
 	}

@@ -168,8 +168,9 @@ func (p *port) syncGroups(now time.Time) {
 		return
 	}
 	want := map[netip.Addr]bool{}
-	for _, ip := range p.a.heldOn(p.name, now) {
-		if g, err := ndp.SolicitedNodeMulticast(ip); err == nil && ip.Is6() && !ip.Is4In6() {
+	v6 := func(ip netip.Addr) bool { return ip.Is6() && !ip.Is4In6() }
+	for _, ip := range p.a.heldWhere(p.name, now, v6) {
+		if g, err := ndp.SolicitedNodeMulticast(ip); err == nil {
 			want[g] = true
 		}
 	}
