@@ -10,13 +10,11 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 
 	"github.com/goldentooth/edged/edge"
 	"github.com/goldentooth/edged/edge/config"
@@ -39,21 +37,6 @@ type crdEnv struct {
 
 const metallbNS = "metallb-system"
 
-// rbacRole reads the ClusterRole from configs/rbac.yaml.
-func rbacRole(t *testing.T) *rbacv1.ClusterRole {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "configs", "rbac.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, _, _ := strings.Cut(string(b), "\n---\n")
-	var r rbacv1.ClusterRole
-	if err := yaml.Unmarshal([]byte(doc), &r); err != nil {
-		t.Fatalf("configs/rbac.yaml: %v", err)
-	}
-	return &r
-}
-
 // startCRDEnv starts the apiserver, installs MetalLB's CRDs and runs edged
 // with the edged token bound to configs/rbac.yaml only.
 func startCRDEnv(t *testing.T) *crdEnv {
@@ -65,7 +48,7 @@ func startCRDEnv(t *testing.T) *crdEnv {
 		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: metallbNS}}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	edged := srv.BindClusterRole(t, kubetest.Edged, rbacRole(t))
+	edged := srv.BindClusterRole(t, kubetest.Edged, kubetest.EdgedRole(t))
 
 	dir := shortDir(t)
 	raftAddr := freePort(t)

@@ -55,7 +55,7 @@ func TestWrongCAPeerRefused(t *testing.T) {
 	}
 	// A peer whose certificate comes from another CA (it trusts ours).
 	intruder := evil.node(t, "intruder")
-	intruder.CAFile = good.caFile
+	intruder.CAFile = good.CAFile
 	err = dial(intruder)
 	if err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("wrong-CA peer: got err %v, want a certificate error", err)

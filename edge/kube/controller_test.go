@@ -170,7 +170,7 @@ func TestAdoptsMetalLBIP(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.store = st
-	startController(t, srv.BindClusterRole(t, kubetest.Edged, edgedRole(t)), st, Options{})
+	startController(t, srv.BindClusterRole(t, kubetest.Edged, kubetest.EdgedRole(t)), st, Options{})
 	e.waitEvent(t, "metallb-owned", ReasonAllocated)
 	if ip := e.waitIP(t, "metallb-owned"); ip != "10.4.14.200" {
 		t.Errorf("adopted service moved to %s, want 10.4.14.200", ip)

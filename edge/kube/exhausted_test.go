@@ -43,7 +43,7 @@ func TestExhaustedPoolIsQuiet(t *testing.T) {
 	if err := st.SetPools(context.Background(), mustPools(t, "small=192.168.50.0/30"), nil); err != nil {
 		t.Fatal(err)
 	}
-	startController(t, srv.BindClusterRole(t, kubetest.Edged, edgedRole(t)), st, Options{})
+	startController(t, srv.BindClusterRole(t, kubetest.Edged, kubetest.EdgedRole(t)), st, Options{})
 
 	for _, n := range []string{"s1", "s2", "s3", "s4"} {
 		e.create(t, lbService(e.ns, n, 80))

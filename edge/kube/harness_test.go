@@ -3,19 +3,15 @@ package kube
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/retry"
-	"sigs.k8s.io/yaml"
 
 	"github.com/goldentooth/edged/lbpool"
 	"github.com/goldentooth/edged/test/kubetest"
@@ -49,27 +45,12 @@ func mustPools(t testing.TB, specs ...string) []lbpool.Pool {
 	return out
 }
 
-// edgedRole reads the ClusterRole from configs/rbac.yaml.
-func edgedRole(t testing.TB) *rbacv1.ClusterRole {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "configs", "rbac.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, _, _ := strings.Cut(string(b), "\n---\n")
-	var r rbacv1.ClusterRole
-	if err := yaml.Unmarshal([]byte(doc), &r); err != nil {
-		t.Fatalf("configs/rbac.yaml: %v", err)
-	}
-	return &r
-}
-
 // startEnv starts an apiserver and a controller running with the edged
 // token bound to configs/rbac.yaml only.
 func startEnv(t testing.TB, opts Options, pools ...string) *env {
 	t.Helper()
 	srv := kubetest.Start(t)
-	cfg := srv.BindClusterRole(t, kubetest.Edged, edgedRole(t))
+	cfg := srv.BindClusterRole(t, kubetest.Edged, kubetest.EdgedRole(t))
 	st, err := newMemStore(mustPools(t, pools...))
 	if err != nil {
 		t.Fatal(err)

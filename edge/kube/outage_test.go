@@ -52,7 +52,7 @@ func TestAPIServerOutage(t *testing.T) {
 	if err := st.SetPools(context.Background(), mustPools(t, "default="+referencePool), nil); err != nil {
 		t.Fatal(err)
 	}
-	rc := srv.BindClusterRole(t, kubetest.Edged, edgedRole(t))
+	rc := srv.BindClusterRole(t, kubetest.Edged, kubetest.EdgedRole(t))
 	PatientDial(rc) // as edged run does
 	c := New(kubernetesFor(rc), st, Options{})
 	ctx, cancel := context.WithCancel(context.Background())

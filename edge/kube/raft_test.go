@@ -30,7 +30,7 @@ func TestRaftRestartKeepsIPs(t *testing.T) {
 	}
 	srv := kubetest.Start(t)
 	e := &env{srv: srv, admin: srv.Client(t), ns: srv.Namespace(t)}
-	cfg := srv.BindClusterRole(t, kubetest.Edged, edgedRole(t))
+	cfg := srv.BindClusterRole(t, kubetest.Edged, kubetest.EdgedRole(t))
 	dir := t.TempDir()
 	var peers []raft.Peer
 	for i := 0; i < 3; i++ {

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/goldentooth/edged/edge/admin"
+	"github.com/goldentooth/edged/test/kubetest"
+	"github.com/goldentooth/edged/test/testpki"
 )
 
 // EnvEdged names an environment variable with a prebuilt edged binary.
@@ -58,7 +60,7 @@ func BuildEdged(t testing.TB) string {
 		return p
 	}
 	buildOnce.Do(func() {
-		root, err := repoRoot()
+		root, err := kubetest.RepoRoot()
 		if err != nil {
 			buildErr = err
 			return
@@ -84,14 +86,14 @@ func BuildEdged(t testing.TB) string {
 // Edged is the edged binary the lab runs.
 func (l *Lab) Edged() string { return l.edged }
 
-func (l *Lab) writeEdgedFiles(t testing.TB, e *Edge, ca *testCA) {
+func (l *Lab) writeEdgedFiles(t testing.TB, e *Edge, ca *testpki.CA) {
 	t.Helper()
 	for _, d := range []string{"data", "haproxy/certs"} {
 		if err := os.MkdirAll(filepath.Join(e.Dir, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
-	cert, key := ca.node(t, e.ID, e.Addr)
+	cert, key := ca.Node(t, e.ID, e.Addr)
 	e.Socket = filepath.Join(e.Dir, "admin.sock")
 	e.Config = filepath.Join(e.Dir, "edged.yaml")
 	kubeconfig := fmt.Sprintf(`apiVersion: v1
@@ -127,7 +129,7 @@ haproxy:
   statsSocket: %[13]s/haproxy/admin.sock
   certDir: %[13]s/haproxy/certs
 metrics: {address: "127.0.0.1:7472"}
-`, e.ID, filepath.Join(e.Dir, "data"), e.Socket, e.Addr, raftPort, cert, key, ca.caFile,
+`, e.ID, filepath.Join(e.Dir, "data"), e.Socket, e.Addr, raftPort, cert, key, ca.CAFile,
 		strings.Join(peers, ", "), filepath.Join(e.Dir, "kubeconfig"), PoolRange, PoolRange6, e.Dir)
 	files := map[string]string{
 		"kubeconfig":          kubeconfig,

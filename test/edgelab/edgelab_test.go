@@ -282,16 +282,24 @@ func restore(t *testing.T, l *Lab, e *Edge) {
 	}
 }
 
-// testTakeover faults the owner of a follower's VIP and checks that the IP
-// moves, the client's neighbour entry follows and the probe recovers.
-func testTakeover(t *testing.T, l *Lab, vips []netip.Addr, fault func(*Edge) (time.Time, error)) {
+// probedFollowerVIP picks a VIP a follower owns, restores that owner when
+// the test ends, and returns a client probe on it that already succeeds.
+func probedFollowerVIP(t *testing.T, l *Lab, vips []netip.Addr) (netip.Addr, *Edge, *Probe) {
+	t.Helper()
 	ip, owner := followerVIP(t, l, vips)
 	t.Cleanup(func() { restore(t, l, owner) })
 	p := l.StartProbe(ip, ProbeInterval)
-	defer p.Stop()
+	t.Cleanup(p.Stop)
 	if err := p.WaitOK(20, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
+	return ip, owner, p
+}
+
+// testTakeover faults the owner of a follower's VIP and checks that the IP
+// moves, the client's neighbour entry follows and the probe recovers.
+func testTakeover(t *testing.T, l *Lab, vips []netip.Addr, fault func(*Edge) (time.Time, error)) {
+	ip, owner, p := probedFollowerVIP(t, l, vips)
 	if mac, _, _ := l.Neighbour(ip); mac != owner.MAC.String() {
 		t.Fatalf("client neighbour entry for %s is %q before the fault, want the owner %s", ip, mac, owner.MAC)
 	}
@@ -391,13 +399,7 @@ func testPartition(t *testing.T, l *Lab, vips []netip.Addr) {
 }
 
 func testGraceful(t *testing.T, l *Lab, vips []netip.Addr) {
-	ip, owner := followerVIP(t, l, vips)
-	t.Cleanup(func() { restore(t, l, owner) })
-	p := l.StartProbe(ip, ProbeInterval)
-	defer p.Stop()
-	if err := p.WaitOK(20, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	ip, owner, p := probedFollowerVIP(t, l, vips)
 	at := time.Now()
 	if err := l.TermEdged(owner, shutdownTimeout); err != nil {
 		t.Errorf("edged on %s did not exit cleanly after SIGTERM: %v", owner.ID, err)

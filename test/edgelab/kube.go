@@ -2,24 +2,15 @@ package edgelab
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/netip"
 	"net/url"
-	"os"
-	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 
 	"github.com/goldentooth/edged/test/kubetest"
 )
@@ -42,7 +33,7 @@ type kubeEnv struct {
 func (l *Lab) startKube(t testing.TB) {
 	t.Helper()
 	srv := kubetest.Start(t)
-	cfg := srv.BindClusterRole(t, kubetest.Edged, edgedRole(t))
+	cfg := srv.BindClusterRole(t, kubetest.Edged, kubetest.EdgedRole(t))
 	u, err := url.Parse(srv.URL)
 	if err != nil {
 		t.Fatalf("apiserver URL %s: %v", srv.URL, err)
@@ -55,86 +46,14 @@ func (l *Lab) startKube(t testing.TB) {
 	}
 }
 
-// edgedRole reads edged's ClusterRole from configs/rbac.yaml, so the lab
-// runs with exactly the permissions operators grant.
-func edgedRole(t testing.TB) *rbacv1.ClusterRole {
-	t.Helper()
-	root, err := repoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(root, "configs", "rbac.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, _, _ := strings.Cut(string(b), "\n---\n")
-	var r rbacv1.ClusterRole
-	if err := yaml.Unmarshal([]byte(doc), &r); err != nil {
-		t.Fatalf("configs/rbac.yaml: %v", err)
-	}
-	return &r
-}
-
 // proxy listens on apiProxyAddr inside h's namespace and forwards every
 // connection to target on root loopback (TLS passes through untouched).
 func (l *Lab) proxy(h *Host, target string) error {
-	var ln net.Listener
-	if err := l.Do(h, func() error {
-		var err error
-		ln, err = net.Listen("tcp", apiProxyAddr)
-		return err
-	}); err != nil {
-		return fmt.Errorf("apiserver proxy in %s: %w", h.NS, err)
+	stop, err := l.base.Forward(h.Name, apiProxyAddr, target)
+	if err != nil {
+		return fmt.Errorf("apiserver proxy: %w", err)
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	conns := map[net.Conn]bool{}
-	track := func(c net.Conn, add bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		if add {
-			conns[c] = true
-		} else {
-			delete(conns, c)
-		}
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer in.Close()
-				out, err := net.DialTimeout("tcp", target, 5*time.Second) // root namespace: unlocked goroutine
-				if err != nil {
-					return
-				}
-				defer out.Close()
-				track(in, true)
-				track(out, true)
-				defer track(in, false)
-				defer track(out, false)
-				done := make(chan struct{}, 2)
-				go func() { _, _ = io.Copy(out, in); done <- struct{}{} }()
-				go func() { _, _ = io.Copy(in, out); done <- struct{}{} }()
-				<-done
-			}()
-		}
-	}()
-	l.onClose(func() {
-		ln.Close()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
+	l.onClose(stop)
 	return nil
 }
 
@@ -188,25 +107,6 @@ func (l *Lab) createService(ctx context.Context, name string, family corev1.IPFa
 		time.Sleep(100 * time.Millisecond)
 	}
 	return netip.Addr{}, fmt.Errorf("service %s: no address after %v", name, allocTimeout)
-}
-
-// repoRoot finds the module root above the working directory.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for i := 0; i < 20; i++ {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/goldentooth/edged\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			break
-		}
-		dir = parent
-	}
-	return "", errors.New("repository root (go.mod of github.com/goldentooth/edged) not found above the working directory")
 }
 
 // CreateServices creates Services web-0, web-1, ... (at most max) until

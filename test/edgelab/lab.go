@@ -13,6 +13,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"github.com/goldentooth/edged/test/lab"
+	"github.com/goldentooth/edged/test/testpki"
 )
 
 // Prefix starts every namespace name this package creates (test/lab's
@@ -114,7 +115,7 @@ func New(t testing.TB, opts Options) *Lab {
 	built := time.Now()
 	l.startKube(t)
 	kubeUp := time.Now()
-	ca := newCA(t, filepath.Join(l.dir, "pki"))
+	ca := testpki.New(t, filepath.Join(l.dir, "pki"), "edgelab-raft")
 	for _, e := range l.Edges {
 		l.writeEdgedFiles(t, e, ca)
 	}

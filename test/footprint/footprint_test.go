@@ -21,7 +21,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,7 +72,10 @@ func TestFootprint(t *testing.T) {
 	l := lab.NewWithPrefix(t, "edl-fp", "edge")
 	api := kubetest.Start(t)
 	cs := api.Client(t)
-	stopProxy := proxy(t, l, strings.TrimPrefix(api.URL, "https://"))
+	stopProxy, err := l.Forward("edge", apiProxyAddr, strings.TrimPrefix(api.URL, "https://"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(stopProxy)
 
 	dir := t.TempDir()
@@ -495,54 +497,4 @@ func createOne(ctx context.Context, cs kubernetes.Interface, ns string, i, eps i
 		return fmt.Errorf("create endpointslice %s: %w", es.Name, err)
 	}
 	return nil
-}
-
-// proxy listens on apiProxyAddr inside the edge namespace and forwards each
-// connection to target on root loopback; it returns a stop function.
-func proxy(t *testing.T, l *lab.Lab, target string) func() {
-	t.Helper()
-	if _, err := url.Parse("https://" + target); err != nil {
-		t.Fatal(err)
-	}
-	var ln net.Listener
-	if err := l.Do("edge", func() error {
-		var err error
-		ln, err = net.Listen("tcp", apiProxyAddr)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	conns := map[net.Conn]bool{}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			in, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			out, err := net.Dial("tcp", target)
-			if err != nil {
-				in.Close()
-				continue
-			}
-			mu.Lock()
-			conns[in], conns[out] = true, true
-			mu.Unlock()
-			wg.Add(2)
-			go func() { defer wg.Done(); _, _ = io.Copy(out, in); out.Close() }()
-			go func() { defer wg.Done(); _, _ = io.Copy(in, out); in.Close() }()
-		}
-	}()
-	return func() {
-		ln.Close()
-		mu.Lock()
-		for c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	}
 }

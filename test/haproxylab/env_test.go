@@ -23,10 +23,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
-	"sigs.k8s.io/yaml"
 
 	"github.com/goldentooth/edged/edge"
 	"github.com/goldentooth/edged/edge/config"
@@ -239,21 +237,6 @@ backend operator_grafana
 	})
 }
 
-// edgedRole reads edged's ClusterRole from configs/rbac.yaml.
-func edgedRole(t testing.TB) *rbacv1.ClusterRole {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "configs", "rbac.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	doc, _, _ := strings.Cut(string(b), "\n---\n")
-	var r rbacv1.ClusterRole
-	if err := yaml.Unmarshal([]byte(doc), &r); err != nil {
-		t.Fatalf("configs/rbac.yaml: %v", err)
-	}
-	return &r
-}
-
 func freeTCP(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -271,7 +254,7 @@ func (e *env) startKube(t testing.TB) {
 	e.srv = kubetest.Start(t)
 	e.admin = e.srv.Client(t)
 	e.ns = e.srv.Namespace(t)
-	edgedCfg := e.srv.BindClusterRole(t, kubetest.Edged, edgedRole(t))
+	edgedCfg := e.srv.BindClusterRole(t, kubetest.Edged, kubetest.EdgedRole(t))
 	log := slog.New(slog.NewTextHandler(e.logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
 
 	addr := freeTCP(t)

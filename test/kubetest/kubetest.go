@@ -28,6 +28,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
 )
 
 // EnvBinary names the environment variable that overrides the binary path.
@@ -71,7 +72,7 @@ func Binary() (string, error) {
 		}
 		return p, nil
 	}
-	root, err := repoRoot()
+	root, err := RepoRoot()
 	if err != nil {
 		return "", err
 	}
@@ -82,7 +83,29 @@ func Binary() (string, error) {
 	return p, nil
 }
 
-func repoRoot() (string, error) {
+// EdgedRole reads edged's ClusterRole from configs/rbac.yaml (its first
+// document), so tests run edged with exactly what operators grant.
+func EdgedRole(t testing.TB) *rbacv1.ClusterRole {
+	t.Helper()
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "configs", "rbac.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, _, _ := strings.Cut(string(b), "\n---\n")
+	var r rbacv1.ClusterRole
+	if err := yaml.Unmarshal([]byte(doc), &r); err != nil {
+		t.Fatalf("configs/rbac.yaml: %v", err)
+	}
+	return &r
+}
+
+// RepoRoot finds the module root (github.com/goldentooth/edged) above the
+// working directory.
+func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err

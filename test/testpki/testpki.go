@@ -1,4 +1,8 @@
-package edgelab
+// Package testpki mints throwaway certificates for tests: a certificate
+// authority and node certificates valid for client and server auth, as
+// raft's mutual TLS needs. Keys are ECDSA P-256; everything is written as
+// PEM files (0600) into a directory the test owns.
+package testpki
 
 import (
 	"crypto/ecdsa"
@@ -16,15 +20,17 @@ import (
 	"time"
 )
 
-// testCA is the lab's own certificate authority for raft's mutual TLS.
-type testCA struct {
+// CA is a certificate authority whose certificate is in CAFile.
+type CA struct {
+	// CAFile is the CA certificate (PEM).
+	CAFile string
 	cert   *x509.Certificate
 	key    *ecdsa.PrivateKey
 	dir    string
-	caFile string
 }
 
-func newCA(t testing.TB, dir string) *testCA {
+// New creates the CA name in dir (created if missing), valid for a day.
+func New(t testing.TB, dir, name string) *CA {
 	t.Helper()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -34,7 +40,7 @@ func newCA(t testing.TB, dir string) *testCA {
 		t.Fatal(err)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "edgelab raft CA"},
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
 		IsCA: true, BasicConstraintsValid: true,
 		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
@@ -47,14 +53,14 @@ func newCA(t testing.TB, dir string) *testCA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ca := &testCA{cert: cert, key: key, dir: dir, caFile: filepath.Join(dir, "ca.pem")}
-	writePEM(t, ca.caFile, "CERTIFICATE", der)
+	ca := &CA{CAFile: filepath.Join(dir, name+"-ca.pem"), cert: cert, key: key, dir: dir}
+	writePEM(t, ca.CAFile, "CERTIFICATE", der)
 	return ca
 }
 
-// node mints a client+server certificate for id with addr as IP SAN and
-// returns the certificate and key file paths.
-func (ca *testCA) node(t testing.TB, id string, addr netip.Addr) (certFile, keyFile string) {
+// Node mints a client and server certificate for id with addr as IP SAN
+// and returns its certificate and key files.
+func (ca *CA) Node(t testing.TB, id string, addr netip.Addr) (certFile, keyFile string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
