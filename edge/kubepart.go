@@ -10,10 +10,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/goldentooth/edged/edge/config"
 	"github.com/goldentooth/edged/edge/kube"
@@ -29,7 +27,7 @@ const kubeWorkers = 4
 // on the leader) and serves its caches to the HAProxy part.
 type KubePart struct {
 	cfg    *config.Config
-	client kubernetes.Interface
+	client *kube.Client
 	dyn    dynamic.Interface
 	log    *slog.Logger
 
@@ -44,7 +42,7 @@ type KubePart struct {
 }
 
 // NewKubePart returns the part for client.
-func NewKubePart(cfg *config.Config, client kubernetes.Interface, log *slog.Logger) *KubePart {
+func NewKubePart(cfg *config.Config, client *kube.Client, log *slog.Logger) *KubePart {
 	return &KubePart{cfg: cfg, client: client, log: log, subs: map[int]chan struct{}{}}
 }
 
@@ -227,7 +225,7 @@ func (k *KubePart) Nodes() []corev1.Node {
 func (k *KubePart) Secret(namespace, name string) (*corev1.Secret, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), secretTimeout)
 	defer cancel()
-	s, err := k.client.CoreV1().Secrets(namespace).Get(ctx, name, getOptions)
+	s, err := k.client.Secret(ctx, namespace, name)
 	if err != nil {
 		return nil, false
 	}
@@ -236,5 +234,3 @@ func (k *KubePart) Secret(namespace, name string) (*corev1.Secret, bool) {
 
 // secretTimeout bounds one Secret read.
 const secretTimeout = 5 * time.Second
-
-var getOptions = metav1.GetOptions{}

@@ -73,7 +73,11 @@ metrics: {address: %q}
 		t.Fatal(err)
 	}
 	log := quietLogger(t)
-	kp := edge.NewKubePart(cfg, kubernetes.NewForConfigOrDie(edged), log)
+	kc, err := kube.NewClient(edged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp := edge.NewKubePart(cfg, kc, log)
 	kp.WatchMetalLB(dynamic.NewForConfigOrDie(edged))
 	e.app = edge.New(cfg, log, nil, kp)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -13,10 +13,10 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/goldentooth/edged/edge"
 	"github.com/goldentooth/edged/edge/config"
+	"github.com/goldentooth/edged/edge/kube"
 	"github.com/goldentooth/edged/lbpool"
 	"github.com/goldentooth/edged/test/kubetest"
 )
@@ -213,7 +213,11 @@ metrics: {address: "127.0.0.1:0"}
 		t.Fatal(err)
 	}
 	log := quietLogger(t)
-	kp := edge.NewKubePart(cfg, kubernetes.NewForConfigOrDie(srv.Config(kubetest.Admin)), log)
+	kc, err := kube.NewClient(srv.Config(kubetest.Admin))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp := edge.NewKubePart(cfg, kc, log)
 	app := edge.New(cfg, log, nil, kp)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -153,3 +153,38 @@ func BenchmarkReload1279(b *testing.B) {
 		b.Errorf("last frontend not serving: %v", err)
 	}
 }
+
+// BenchmarkRender1279 measures Render alone (time and garbage) for the
+// reference pool's 1,279 frontends, each backend with 16 checked slots of
+// which 10 hold endpoints: what edged renders on every structural change.
+//
+//	go test ./haproxy -run '^$' -bench Render1279 -benchmem
+func BenchmarkRender1279(b *testing.B) {
+	m := slottedModel(1279)
+	b.ReportAllocs()
+	var size int
+	for b.Loop() {
+		data, err := Render(m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		size = len(data)
+	}
+	b.ReportMetric(float64(size), "config-bytes")
+}
+
+// slottedModel is bigModel with n HTTP-checked backends of 16 slots, 10 of
+// them holding endpoints.
+func slottedModel(n int) Model {
+	m := bigModel(n, 80, netip.MustParseAddrPort("10.244.0.1:8080"), "")
+	for i := range m.Backends {
+		be := &m.Backends[i]
+		be.Check = Check{Kind: CheckHTTP, Path: "/healthz", Interval: 2 * time.Second, Rise: 2, Fall: 3}
+		be.Slots = 16
+		be.Servers = be.Servers[:0]
+		for j := range 10 {
+			be.Servers = append(be.Servers, Server{Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 244, byte(i / 200), byte(j + i%200)}), 8080)})
+		}
+	}
+	return m
+}

@@ -145,14 +145,32 @@ func (m Model) normalize() Model {
 	slices.SortFunc(out.Frontends, func(a, b Frontend) int { return strings.Compare(a.Name, b.Name) })
 	out.Backends = make([]Backend, len(m.Backends))
 	for i, b := range m.Backends {
-		b.Servers = slices.Clone(b.Servers)
-		slices.SortFunc(b.Servers, func(x, y Server) int { return x.Addr.Compare(y.Addr) })
-		b.Servers = slices.CompactFunc(b.Servers, func(x, y Server) bool { return x.Addr == y.Addr })
+		if !sortedServers(b.Servers) {
+			b.Servers = SortServers(slices.Clone(b.Servers))
+		}
 		b.Slots = slotsFor(b)
 		out.Backends[i] = b
 	}
 	slices.SortFunc(out.Backends, func(a, b Backend) int { return strings.Compare(a.Name, b.Name) })
 	return out
+}
+
+// SortServers sorts s by address in place and drops repeated addresses
+// (the first of each stays): the order Render writes servers in. A model
+// whose backends are already in this order is not copied by Apply.
+func SortServers(s []Server) []Server {
+	slices.SortStableFunc(s, func(x, y Server) int { return x.Addr.Compare(y.Addr) })
+	return slices.CompactFunc(s, func(x, y Server) bool { return x.Addr == y.Addr })
+}
+
+// sortedServers reports whether s is in SortServers' order.
+func sortedServers(s []Server) bool {
+	for i := 1; i < len(s); i++ {
+		if s[i-1].Addr.Compare(s[i].Addr) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // structure returns the model without runtime state: two models with equal

@@ -75,6 +75,27 @@ func TestRenderDeterministicAndValid(t *testing.T) {
 	}
 }
 
+// TestRenderChunksAreOneFile: rendering a parser per chunk of sections
+// gives byte for byte the file one parser for everything gives.
+func TestRenderChunksAreOneFile(t *testing.T) {
+	m := slottedModel(3*renderChunk + 5)
+	m.Stats = sampleModel().Stats
+	whole, err := render(m, 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunked, err := Render(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := cmp.Diff(string(whole), string(chunked)); d != "" {
+		t.Errorf("chunked render differs (-one parser +chunks):\n%s", d)
+	}
+	if n := bytes.Count(chunked, []byte("\nbackend ")); n != len(m.Backends) {
+		t.Errorf("%d backends rendered, want %d", n, len(m.Backends))
+	}
+}
+
 func TestValidateRejectsInjection(t *testing.T) {
 	tests := []struct {
 		name string

@@ -2,50 +2,59 @@ package haproxy
 
 import (
 	"fmt"
+	"strconv"
 
 	parser "github.com/haproxytech/client-native/v5/config-parser"
-	"github.com/haproxytech/client-native/v5/configuration"
-	"github.com/haproxytech/client-native/v5/models"
+	"github.com/haproxytech/client-native/v5/config-parser/params"
+	"github.com/haproxytech/client-native/v5/config-parser/parsers/actions"
+	httpactions "github.com/haproxytech/client-native/v5/config-parser/parsers/http/actions"
+	stats "github.com/haproxytech/client-native/v5/config-parser/parsers/stats/settings"
+	"github.com/haproxytech/client-native/v5/config-parser/types"
 )
 
 // bindName is the name of a frontend's single bind line.
 const bindName = "vip"
 
-func addBind(p parser.Parser, section parser.Section, name string, b models.Bind) error {
-	return p.Insert(section, name, "bind", configuration.SerializeBind(b), -1)
+func bind(addr string, name, cert string) *types.Bind {
+	b := &types.Bind{Path: addr, Params: []params.BindOption{&params.BindOptionValue{Name: "name", Value: name}}}
+	if cert != "" {
+		b.Params = append(b.Params, &params.BindOptionValue{Name: "crt", Value: cert}, &params.BindOptionWord{Name: "ssl"})
+	}
+	return b
 }
 
-func renderFrontend(p parser.Parser, f Frontend) error {
-	if err := p.SectionsCreate(parser.Frontends, f.Name); err != nil {
+func (r *renderer) frontend(f Frontend) error {
+	p, err := r.section(parser.Frontends, f.Name)
+	if err != nil {
 		return err
 	}
-	fe := models.Frontend{Mode: mode(f.Mode), DefaultBackend: f.Backend}
-	if err := configuration.CreateEditSection(&fe, parser.Frontends, f.Name, p); err != nil {
+	if err := set(p, parser.Frontends, f.Name, []attr{
+		{"mode", &types.StringC{Value: mode(f.Mode)}},
+		{"default_backend", &types.StringC{Value: f.Backend}},
+	}); err != nil {
 		return err
 	}
-	b := models.Bind{Address: f.Bind.Addr().String(), Port: i64(int64(f.Bind.Port()))}
-	b.Name = bindName
-	if f.CertFile != "" {
-		b.Ssl = true
-		b.SslCertificate = f.CertFile
-	}
-	return addBind(p, parser.Frontends, f.Name, b)
+	return p.Insert(parser.Frontends, f.Name, "bind", bind(f.Bind.String(), bindName, f.CertFile), -1)
 }
 
-func renderBackend(p parser.Parser, b Backend) error {
-	if err := p.SectionsCreate(parser.Backends, b.Name); err != nil {
+func (r *renderer) backend(b Backend) error {
+	p, err := r.section(parser.Backends, b.Name)
+	if err != nil {
 		return err
 	}
 	algo := b.Balance
 	if algo == "" {
 		algo = "roundrobin"
 	}
-	be := models.Backend{Mode: mode(b.Mode), Balance: &models.Balance{Algorithm: &algo}}
+	attrs := []attr{
+		{"mode", &types.StringC{Value: mode(b.Mode)}},
+		{"balance", &types.Balance{Algorithm: algo}},
+	}
 	c := b.Check
 	if c.Kind == CheckHTTP {
-		be.AdvCheck = models.BackendAdvCheckHttpchk
+		attrs = append(attrs, attr{"option httpchk", &types.OptionHttpchk{}})
 	}
-	if err := configuration.CreateEditSection(&be, parser.Backends, b.Name, p); err != nil {
+	if err := set(p, parser.Backends, b.Name, attrs); err != nil {
 		return err
 	}
 	if c.Kind == CheckHTTP {
@@ -53,58 +62,60 @@ func renderBackend(p parser.Parser, b Backend) error {
 		if path == "" {
 			path = "/"
 		}
-		hc := models.HTTPCheck{Type: "send", Method: "GET", URI: path}
+		send := &httpactions.CheckSend{Method: "GET", URI: path}
 		if c.Host != "" {
-			hc.CheckHeaders = []*models.ReturnHeader{{Name: strp("Host"), Fmt: strp(c.Host)}}
+			send.Header = []httpactions.CheckSendHeader{{Name: "Host", Format: c.Host}}
 		}
-		act, err := configuration.SerializeHTTPCheck(hc)
-		if err != nil {
+		if err := p.Insert(parser.Backends, b.Name, "http-check", send, -1); err != nil {
 			return fmt.Errorf("http-check: %w", err)
-		}
-		if err := p.Insert(parser.Backends, b.Name, "http-check", act, -1); err != nil {
-			return err
 		}
 	}
 	for i := range b.Slots {
-		if err := p.Insert(parser.Backends, b.Name, "server", configuration.SerializeServer(server(b, i)), -1); err != nil {
-			return err
+		if err := p.Insert(parser.Backends, b.Name, "server", server(b, i), -1); err != nil {
+			return fmt.Errorf("server %s: %w", slotName(i), err)
 		}
 	}
 	return nil
 }
 
-func strp(s string) *string { return &s }
-
 // server renders slot i: the endpoint assigned to it, or a placeholder in
 // maintenance. Runtime state is re-applied after every reload anyway.
-func server(b Backend, i int) models.Server {
-	s := models.Server{Name: slotName(i)}
-	if i < len(b.Servers) {
-		s.Address = b.Servers[i].Addr.Addr().String()
-		s.Port = i64(int64(b.Servers[i].Addr.Port()))
+// Options are in the order client-native's own serializer writes them.
+func server(b Backend, i int) *types.Server {
+	s := &types.Server{Name: slotName(i)}
+	maint := i >= len(b.Servers)
+	if maint {
+		s.Address = emptySlot + ":" + strconv.Itoa(emptySlotPort)
 	} else {
-		s.Address = emptySlot
-		s.Port = i64(emptySlotPort)
-		s.Maintenance = models.ServerParamsMaintenanceEnabled
+		s.Address = b.Servers[i].Addr.String()
+	}
+	word := func(n string) { s.Params = append(s.Params, &params.ServerOptionWord{Name: n}) }
+	value := func(n string, v int64) {
+		s.Params = append(s.Params, &params.ServerOptionValue{Name: n, Value: strconv.FormatInt(v, 10)})
 	}
 	c := b.Check
 	if c.Kind != CheckNone {
-		s.Check = models.ServerParamsCheckEnabled
-		if c.Interval > 0 {
-			s.Inter = i64(c.Interval.Milliseconds())
-		}
-		if c.Rise > 0 {
-			s.Rise = i64(int64(c.Rise))
-		}
+		word("check")
+	}
+	if maint {
+		word("disabled")
+	}
+	if c.Kind != CheckNone {
 		if c.Fall > 0 {
-			s.Fall = i64(int64(c.Fall))
+			value("fall", int64(c.Fall))
+		}
+		if c.Interval > 0 {
+			value("inter", c.Interval.Milliseconds())
 		}
 		if c.Port != 0 {
-			s.HealthCheckPort = i64(int64(c.Port))
+			value("port", int64(c.Port))
+		}
+		if c.Rise > 0 {
+			value("rise", int64(c.Rise))
 		}
 	}
 	if b.ProxyV2 {
-		s.SendProxyV2 = models.ServerParamsSendProxyV2Enabled
+		word("send-proxy-v2")
 	}
 	return s
 }
@@ -112,32 +123,30 @@ func server(b Backend, i int) models.Server {
 // statsFrontend is the name of the stats/Prometheus frontend.
 const statsFrontend = "edged_stats"
 
-func renderStats(p parser.Parser, s Stats) error {
-	if err := p.SectionsCreate(parser.Frontends, statsFrontend); err != nil {
+func (r *renderer) stats(s Stats) error {
+	p, err := r.section(parser.Frontends, statsFrontend)
+	if err != nil {
 		return err
 	}
-	so := &models.StatsOptions{StatsEnable: true, StatsURIPrefix: s.URI}
+	settings := []types.StatsSettings{&stats.OneWord{Name: "enable"}}
 	if s.Refresh > 0 {
-		so.StatsRefreshDelay = i64(s.Refresh.Milliseconds())
+		settings = append(settings, &stats.Refresh{Delay: strconv.FormatInt(s.Refresh.Milliseconds(), 10)})
 	}
+	settings = append(settings, &stats.URI{Prefix: s.URI})
 	if s.User != "" && s.Password != "" {
-		so.StatsAuths = []*models.StatsAuth{{User: strp(s.User), Passwd: strp(s.Password)}}
+		settings = append(settings, &stats.Auth{User: s.User, Password: s.Password})
 	}
-	fe := models.Frontend{Mode: string(ModeHTTP), StatsOptions: so}
-	if err := configuration.CreateEditSection(&fe, parser.Frontends, statsFrontend, p); err != nil {
+	if err := set(p, parser.Frontends, statsFrontend, []attr{
+		{"mode", &types.StringC{Value: string(ModeHTTP)}},
+		{"stats", settings},
+	}); err != nil {
 		return err
 	}
 	if s.Prometheus {
-		r := models.HTTPRequestRule{Type: "use-service", ServiceName: "prometheus-exporter", Cond: "if", CondTest: "{ path /metrics }"}
-		act, err := configuration.SerializeHTTPRequestRule(r)
-		if err != nil {
+		rule := &actions.UseService{Name: "prometheus-exporter", Cond: "if", CondTest: "{ path /metrics }"}
+		if err := p.Insert(parser.Frontends, statsFrontend, "http-request", rule, -1); err != nil {
 			return fmt.Errorf("prometheus rule: %w", err)
 		}
-		if err := p.Insert(parser.Frontends, statsFrontend, "http-request", act, -1); err != nil {
-			return err
-		}
 	}
-	b := models.Bind{Address: s.Bind.Addr().String(), Port: i64(int64(s.Bind.Port()))}
-	b.Name = "stats"
-	return addBind(p, parser.Frontends, statsFrontend, b)
+	return p.Insert(parser.Frontends, statsFrontend, "bind", bind(s.Bind.String(), "stats", ""), -1)
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/kubernetes"
 	restclient "k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -81,9 +80,9 @@ func wire(cfg *config.Config, log *slog.Logger) (*edge.Appliance, error) {
 	}
 	rest.QPS, rest.Burst = cfg.Kubernetes.QPS, cfg.Kubernetes.Burst
 	kube.PatientDial(rest) // informers resume as soon as an apiserver returns
-	client, err := kubernetes.NewForConfig(rest)
+	client, err := kube.NewClient(rest)
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client: %w", err)
+		return nil, err
 	}
 	kp := edge.NewKubePart(cfg, client, log.With("part", "kubernetes"))
 	if cfg.Kubernetes.MetallbCRDs {

@@ -19,12 +19,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
@@ -41,7 +38,9 @@ type Store interface {
 	Release(ctx context.Context, key string) error
 	Lookup(key string) (lbpool.Allocation, bool)
 	IsLeader() bool
-	Changes() (<-chan struct{}, func())
+	// StateChanges notifies (coalesced) after every applied change of the
+	// replicated state; lease renewals, 20 a second, do not wake it.
+	StateChanges() (<-chan struct{}, func())
 	// FreeEpoch counts the changes after which a failed allocation may
 	// succeed (raft.Store.FreeEpoch); a waiting Service is retried once
 	// it passes the value read before its failed attempt.
@@ -73,15 +72,15 @@ type Options struct {
 
 // Controller watches Services and allocates their LoadBalancer addresses.
 type Controller struct {
-	client   kubernetes.Interface
-	store    Store
-	opts     Options
-	log      *slog.Logger
-	factory  informers.SharedInformerFactory
-	synced   []cache.InformerSynced
-	queue    workqueue.TypedRateLimitingInterface[string]
-	recorder record.EventRecorder
-	bcast    record.EventBroadcaster
+	client    *Client
+	store     Store
+	opts      Options
+	log       *slog.Logger
+	informers []cache.SharedIndexInformer
+	synced    []cache.InformerSynced
+	queue     workqueue.TypedRateLimitingInterface[string]
+	recorder  record.EventRecorder
+	bcast     record.EventBroadcaster
 
 	// Services lists the informer cache of Services.
 	Services corelisters.ServiceLister
@@ -95,7 +94,7 @@ type Controller struct {
 }
 
 // New builds a Controller; Run starts it.
-func New(client kubernetes.Interface, store Store, opts Options) *Controller {
+func New(client *Client, store Store, opts Options) *Controller {
 	if opts.IPMode == "" {
 		opts.IPMode = DefaultIPMode
 	}
@@ -104,32 +103,37 @@ func New(client kubernetes.Interface, store Store, opts Options) *Controller {
 	}
 	c := &Controller{
 		client: client, store: store, opts: opts, log: opts.Logger,
-		factory: informers.NewSharedInformerFactoryWithOptions(client, opts.Resync, informers.WithTransform(trimForCache)),
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[string](),
 			workqueue.TypedRateLimitingQueueConfig[string]{Name: "services"}),
 		waiting: map[string]uint64{},
 	}
-	c.bcast = record.NewBroadcaster()
-	c.recorder = c.bcast.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "edged"})
+	c.bcast = newBroadcaster()
+	c.recorder = c.bcast.NewRecorder(Scheme, corev1.EventSource{Component: "edged"})
 
-	svc := c.factory.Core().V1().Services()
-	eps := c.factory.Discovery().V1().EndpointSlices()
-	nodes := c.factory.Core().V1().Nodes()
-	c.Services, c.EndpointSlices, c.Nodes = svc.Lister(), eps.Lister(), nodes.Lister()
+	svc := client.informer(client.core, "services", &corev1.Service{}, opts.Resync)
+	eps := client.informer(client.discovery, "endpointslices", &discoveryv1.EndpointSlice{}, opts.Resync)
+	nodes := client.informer(client.core, "nodes", &corev1.Node{}, opts.Resync)
+	c.informers = []cache.SharedIndexInformer{svc, eps, nodes}
+	for _, inf := range c.informers {
+		_ = inf.SetTransform(trimForCache) // fails only once started
+		c.synced = append(c.synced, inf.HasSynced)
+	}
+	c.Services = corelisters.NewServiceLister(svc.GetIndexer())
+	c.EndpointSlices = discoverylisters.NewEndpointSliceLister(eps.GetIndexer())
+	c.Nodes = corelisters.NewNodeLister(nodes.GetIndexer())
 	notify := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { c.changed() },
 		UpdateFunc: func(any, any) { c.changed() },
 		DeleteFunc: func(any) { c.changed() },
 	}
-	_, _ = svc.Informer().AddEventHandler(cache.ResourceEventHandlerFuncs{
+	_, _ = svc.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { c.enqueue(o); c.changed() },
 		UpdateFunc: func(_, o any) { c.enqueue(o); c.changed() },
 		DeleteFunc: func(o any) { c.enqueue(o); c.changed() },
 	})
-	_, _ = eps.Informer().AddEventHandler(notify)
-	_, _ = nodes.Informer().AddEventHandler(notify)
-	c.synced = []cache.InformerSynced{svc.Informer().HasSynced, eps.Informer().HasSynced, nodes.Informer().HasSynced}
+	_, _ = eps.AddEventHandler(notify)
+	_, _ = nodes.AddEventHandler(notify)
 	return c
 }
 
@@ -164,10 +168,13 @@ func (c *Controller) enqueueAll() {
 func (c *Controller) Run(ctx context.Context, workers int) error {
 	defer utilruntime.HandleCrash()
 	defer c.queue.ShutDown()
-	c.bcast.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: c.client.CoreV1().Events("")})
+	c.bcast.StartRecordingToSink(c.client.EventSink())
 	defer c.bcast.Shutdown()
-	c.factory.Start(ctx.Done())
-	defer c.factory.Shutdown()
+	var informers sync.WaitGroup
+	defer informers.Wait() // after the workers: Run returns with nothing left running
+	for _, inf := range c.informers {
+		informers.Go(func() { inf.RunWithContext(ctx) })
+	}
 	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
 		return fmt.Errorf("kube: wait for caches: %w", ctx.Err())
 	}
@@ -190,7 +197,7 @@ func (c *Controller) Run(ctx context.Context, workers int) error {
 // watchStore retries waiting Services when an address freed or the pools
 // changed, and requeues everything when this host becomes leader.
 func (c *Controller) watchStore(ctx context.Context) {
-	ch, cancel := c.store.Changes()
+	ch, cancel := c.store.StateChanges()
 	defer cancel()
 	t := time.NewTicker(leaderPoll)
 	defer t.Stop()
@@ -215,9 +222,9 @@ func (c *Controller) watchStore(ctx context.Context) {
 
 // retryWaiting requeues the waiting Services whose failed attempt came
 // before the store's free epoch moved. Store notifications alone are no
-// such sign: they also fire on every lease renewal and on each failed
-// allocation (itself a raft apply), and retrying on those spams the raft
-// log while a pool is exhausted. Comparing with the epoch read before each
+// such sign: they also fire on each failed allocation (itself a raft
+// apply), and retrying on those spams the raft log while a pool is
+// exhausted. Comparing with the epoch read before each
 // attempt, rather than with the last look, also catches a change that
 // landed between a failed attempt and its key being marked waiting.
 func (c *Controller) retryWaiting() {

@@ -19,9 +19,10 @@ import (
 const quietWindow = 5 * time.Second
 
 // TestExhaustedPoolIsQuiet: a Service waiting on an exhausted pool is not
-// retried on every store notification (lease renewals fire ~20 a second),
-// so the raft log and the Events stay quiet; it is allocated as soon as an
-// address frees.
+// retried on every store notification (lease renewals fire ~20 a second;
+// the controller listens only to applied changes, and a failed allocation
+// is one), so the raft log and the Events stay quiet; it is allocated as
+// soon as an address frees.
 func TestExhaustedPoolIsQuiet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the test kube-apiserver and raft over loopback")

@@ -62,8 +62,7 @@ func startEnv(t testing.TB, opts Options, pools ...string) *env {
 
 func startController(t testing.TB, cfg *rest.Config, st Store, opts Options) context.CancelFunc {
 	t.Helper()
-	cs := kubernetes.NewForConfigOrDie(cfg)
-	c := New(cs, st, opts)
+	c := New(clientFor(cfg), st, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx, 2) }()
@@ -175,4 +174,11 @@ func (e *env) update(t testing.TB, name string, mutate func(*corev1.Service)) {
 	}
 }
 
-func kubernetesFor(cfg *rest.Config) kubernetes.Interface { return kubernetes.NewForConfigOrDie(cfg) }
+// clientFor is NewClient that panics: a bad test config is a bug.
+func clientFor(cfg *rest.Config) *Client {
+	c, err := NewClient(cfg)
+	if err != nil {
+		panic(err)
+	}
+	return c
+}

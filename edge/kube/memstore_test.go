@@ -90,7 +90,7 @@ func (m *memStore) setPools(pools []lbpool.Pool) error {
 
 func (m *memStore) IsLeader() bool { m.mu.Lock(); defer m.mu.Unlock(); return m.leader }
 
-func (m *memStore) Changes() (<-chan struct{}, func()) {
+func (m *memStore) StateChanges() (<-chan struct{}, func()) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ch := make(chan struct{}, 1)

@@ -11,15 +11,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/dynamic/dynamicinformer"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
-	typedcorev1 "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 
@@ -59,12 +57,11 @@ type PoolWatcher struct {
 	base     *config.Config
 	opts     PoolWatcherOptions
 	log      *slog.Logger
-	factory  dynamicinformer.DynamicSharedInformerFactory
 	pools    cache.SharedIndexInformer
 	adverts  cache.SharedIndexInformer
 	bcast    record.EventBroadcaster
 	recorder record.EventRecorder
-	events   kubernetes.Interface
+	events   *Client
 	kick     chan struct{}
 
 	mu        sync.Mutex
@@ -75,7 +72,7 @@ type PoolWatcher struct {
 
 // NewPoolWatcher builds a PoolWatcher over base (edged.yaml); Run starts it.
 // events is the client Events are written through.
-func NewPoolWatcher(dyn dynamic.Interface, events kubernetes.Interface, base *config.Config, opts PoolWatcherOptions) *PoolWatcher {
+func NewPoolWatcher(dyn dynamic.Interface, events *Client, base *config.Config, opts PoolWatcherOptions) *PoolWatcher {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -84,12 +81,11 @@ func NewPoolWatcher(dyn dynamic.Interface, events kubernetes.Interface, base *co
 	}
 	w := &PoolWatcher{
 		base: base, opts: opts, log: opts.Logger, events: events, kick: make(chan struct{}, 1),
-		factory: dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, opts.Resync, opts.Namespace, nil),
+		pools:   dynamicInformer(dyn, IPAddressPools, opts.Namespace, opts.Resync),
+		adverts: dynamicInformer(dyn, L2Advertisements, opts.Namespace, opts.Resync),
 	}
-	w.bcast = record.NewBroadcaster()
-	w.recorder = w.bcast.NewRecorder(scheme.Scheme, corev1.EventSource{Component: "edged"})
-	w.pools = w.factory.ForResource(IPAddressPools).Informer()
-	w.adverts = w.factory.ForResource(L2Advertisements).Informer()
+	w.bcast = newBroadcaster()
+	w.recorder = w.bcast.NewRecorder(Scheme, corev1.EventSource{Component: "edged"})
 	h := cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(any) { w.poke() },
 		UpdateFunc: func(any, any) { w.poke() },
@@ -98,6 +94,20 @@ func NewPoolWatcher(dyn dynamic.Interface, events kubernetes.Interface, base *co
 	_, _ = w.pools.AddEventHandler(h)
 	_, _ = w.adverts.AddEventHandler(h)
 	return w
+}
+
+// dynamicInformer watches resource in namespace as unstructured objects.
+func dynamicInformer(dyn dynamic.Interface, resource schema.GroupVersionResource, namespace string, resync time.Duration) cache.SharedIndexInformer {
+	r := dyn.Resource(resource).Namespace(namespace)
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return r.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return r.Watch(ctx, o)
+		},
+	}
+	return cache.NewSharedIndexInformer(lw, &unstructured.Unstructured{}, resync, cache.Indexers{})
 }
 
 func (w *PoolWatcher) poke() {
@@ -118,10 +128,12 @@ func (w *PoolWatcher) Config() (cfg *config.Config, ok bool) {
 // Run watches until ctx ends.
 func (w *PoolWatcher) Run(ctx context.Context) error {
 	defer utilruntime.HandleCrash()
-	w.bcast.StartRecordingToSink(&typedcorev1.EventSinkImpl{Interface: w.events.CoreV1().Events("")})
+	w.bcast.StartRecordingToSink(w.events.EventSink())
 	defer w.bcast.Shutdown()
-	w.factory.Start(ctx.Done())
-	defer w.factory.Shutdown()
+	var informers sync.WaitGroup
+	defer informers.Wait()
+	informers.Go(func() { w.pools.RunWithContext(ctx) })
+	informers.Go(func() { w.adverts.RunWithContext(ctx) })
 	for synced := false; !synced; {
 		sctx, cancel := context.WithTimeout(ctx, unsyncedWarn)
 		synced = cache.WaitForCacheSync(sctx.Done(), w.pools.HasSynced, w.adverts.HasSynced)

@@ -54,7 +54,7 @@ func TestAPIServerOutage(t *testing.T) {
 	}
 	rc := srv.BindClusterRole(t, kubetest.Edged, kubetest.EdgedRole(t))
 	PatientDial(rc) // as edged run does
-	c := New(kubernetesFor(rc), st, Options{})
+	c := New(clientFor(rc), st, Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx, 2) }()

@@ -47,7 +47,7 @@ func TestRaftRestartKeepsIPs(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		for _, s := range stores {
-			c := New(kubernetesFor(cfg), s, Options{})
+			c := New(clientFor(cfg), s, Options{})
 			go func() { _ = c.Run(ctx, 2) }()
 		}
 		return stores, cancel

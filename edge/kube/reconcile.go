@@ -9,8 +9,6 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/goldentooth/edged/lbpool"
 )
@@ -109,7 +107,7 @@ func (c *Controller) release(ctx context.Context, key string, svc *corev1.Servic
 	if len(svc.Status.LoadBalancer.Ingress) > 0 {
 		cp := svc.DeepCopy()
 		cp.Status.LoadBalancer.Ingress = nil
-		if _, err := c.client.CoreV1().Services(svc.Namespace).UpdateStatus(ctx, cp, metav1.UpdateOptions{}); err != nil && !isNotFound(err) {
+		if err := c.client.UpdateServiceStatus(ctx, cp); err != nil && !isNotFound(err) {
 			return fmt.Errorf("clear status of %s: %w", key, err)
 		}
 	}
@@ -125,7 +123,7 @@ func (c *Controller) writeStatus(ctx context.Context, svc *corev1.Service, alloc
 	if !sameIngress(svc.Status.LoadBalancer.Ingress, want) {
 		cp := svc.DeepCopy()
 		cp.Status.LoadBalancer.Ingress = want
-		if _, err := c.client.CoreV1().Services(svc.Namespace).UpdateStatus(ctx, cp, metav1.UpdateOptions{}); err != nil {
+		if err := c.client.UpdateServiceStatus(ctx, cp); err != nil {
 			return fmt.Errorf("update status of %s/%s: %w", svc.Namespace, svc.Name, err)
 		}
 	}
@@ -139,7 +137,7 @@ func (c *Controller) writeStatus(ctx context.Context, svc *corev1.Service, alloc
 // every other annotation untouched.
 func (c *Controller) patchPool(ctx context.Context, svc *corev1.Service, pool *string) error {
 	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{AnnAllocatedFromPool: pool}}})
-	_, err := c.client.CoreV1().Services(svc.Namespace).Patch(ctx, svc.Name, types.MergePatchType, patch, metav1.PatchOptions{})
+	err := c.client.PatchService(ctx, svc.Namespace, svc.Name, patch)
 	if err != nil && !isNotFound(err) {
 		return fmt.Errorf("annotate %s/%s: %w", svc.Namespace, svc.Name, err)
 	}

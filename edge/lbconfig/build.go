@@ -61,10 +61,14 @@ const healthzPath = "/healthz"
 func Build(in Input) (haproxy.Model, []ServiceError) {
 	m := haproxy.Model{Stats: in.Stats}
 	var errs []ServiceError
-	svcs := slices.Clone(in.Services)
-	slices.SortFunc(svcs, func(a, b corev1.Service) int {
+	svcs := make([]*corev1.Service, len(in.Services))
+	for i := range in.Services {
+		svcs[i] = &in.Services[i]
+	}
+	slices.SortFunc(svcs, func(a, b *corev1.Service) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
+	bySvc := slicesByService(in.Slices)
 	for _, svc := range svcs {
 		key := svc.Namespace + "/" + svc.Name
 		vips := in.Allocations[key]
@@ -80,14 +84,28 @@ func Build(in Input) (haproxy.Model, []ServiceError) {
 			errs = append(errs, ServiceError{Key: key, Err: err})
 			continue
 		}
-		fes, bes := service(in, svc, set, vips)
+		fes, bes := service(in, svc, bySvc[key], set, vips)
 		m.Frontends = append(m.Frontends, fes...)
 		m.Backends = append(m.Backends, bes...)
 	}
 	return m, errs
 }
 
-func service(in Input, svc corev1.Service, set Settings, vips []netip.Addr) ([]haproxy.Frontend, []haproxy.Backend) {
+// slicesByService indexes EndpointSlices by "namespace/service name", so
+// a build looks at each slice once, not once per Service port.
+func slicesByService(all []discoveryv1.EndpointSlice) map[string][]*discoveryv1.EndpointSlice {
+	out := make(map[string][]*discoveryv1.EndpointSlice, len(all))
+	for i := range all {
+		es := &all[i]
+		if name, ok := es.Labels[discoveryv1.LabelServiceName]; ok {
+			k := es.Namespace + "/" + name
+			out[k] = append(out[k], es)
+		}
+	}
+	return out
+}
+
+func service(in Input, svc *corev1.Service, eps []*discoveryv1.EndpointSlice, set Settings, vips []netip.Addr) ([]haproxy.Frontend, []haproxy.Backend) {
 	var fes []haproxy.Frontend
 	var bes []haproxy.Backend
 	for _, p := range svc.Spec.Ports {
@@ -111,7 +129,7 @@ func service(in Input, svc corev1.Service, set Settings, vips []netip.Addr) ([]h
 				be.Check.Port = uint16(svc.Spec.HealthCheckNodePort)
 			}
 		} else {
-			be.Servers = endpointServers(in.Slices, svc, p)
+			be.Servers = endpointServers(eps, p)
 		}
 		bes = append(bes, be)
 		for _, ip := range vips {
@@ -168,13 +186,21 @@ func nodeServers(nodes []corev1.Node, nodePort int32) []haproxy.Server {
 }
 
 // endpointServers returns ready endpoints, plus serving-but-terminating
-// ones as draining servers, for one Service port.
-func endpointServers(all []discoveryv1.EndpointSlice, svc corev1.Service, p corev1.ServicePort) []haproxy.Server {
-	var out []haproxy.Server
-	for _, es := range all {
-		if es.Namespace != svc.Namespace || es.Labels[discoveryv1.LabelServiceName] != svc.Name {
-			continue
+// ones as draining servers, for one Service port of the Service that owns
+// eps; sorted by address, each address once (haproxy.Model's normal form,
+// so the model is not copied again to normalise it).
+func endpointServers(eps []*discoveryv1.EndpointSlice, p corev1.ServicePort) []haproxy.Server {
+	n := 0
+	for _, es := range eps {
+		for _, ep := range es.Endpoints {
+			n += len(ep.Addresses)
 		}
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]haproxy.Server, 0, n)
+	for _, es := range eps {
 		port := slicePort(es, p)
 		if port == 0 {
 			continue
@@ -193,12 +219,12 @@ func endpointServers(all []discoveryv1.EndpointSlice, svc corev1.Service, p core
 			}
 		}
 	}
-	return out
+	return haproxy.SortServers(out)
 }
 
 // slicePort finds the slice port for a Service port (matched by name, as
 // the EndpointSlice controller names them).
-func slicePort(es discoveryv1.EndpointSlice, p corev1.ServicePort) uint16 {
+func slicePort(es *discoveryv1.EndpointSlice, p corev1.ServicePort) uint16 {
 	for _, sp := range es.Ports {
 		name := ""
 		if sp.Name != nil {

@@ -9,6 +9,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"net/netip"
 	"os"
@@ -168,6 +169,55 @@ func TestServiceKey(t *testing.T) {
 		got, ok := ServiceKey(in)
 		if got != want || ok != (want != "") {
 			t.Errorf("ServiceKey(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}
+
+// TestBuildSlicesMerged: a Service's endpoints from several slices come out
+// sorted by address, each address once, and other Services' slices (same
+// name in another namespace) are not mixed in.
+func TestBuildSlicesMerged(t *testing.T) {
+	in := Input{
+		Services: []corev1.Service{lbService("a", "web", nil)},
+		Slices: []discoveryv1.EndpointSlice{
+			slice("a", "web", discoveryv1.Endpoint{Addresses: []string{"10.244.0.9"}}, discoveryv1.Endpoint{Addresses: []string{"10.244.0.2"}}),
+			slice("b", "web", discoveryv1.Endpoint{Addresses: []string{"10.244.0.1"}}),
+			slice("a", "web", discoveryv1.Endpoint{Addresses: []string{"10.244.0.2"}}, discoveryv1.Endpoint{Addresses: []string{"10.244.0.5"}}),
+		},
+		Allocations: map[string][]netip.Addr{"a/web": {netip.MustParseAddr("10.4.11.1")}},
+	}
+	got, _ := Build(in)
+	var addrs []string
+	for _, s := range got.Backends[0].Servers {
+		addrs = append(addrs, s.Addr.String())
+	}
+	want := []string{"10.244.0.2:8080", "10.244.0.5:8080", "10.244.0.9:8080"}
+	if d := cmp.Diff(want, addrs); d != "" {
+		t.Errorf("servers (-want +got):\n%s", d)
+	}
+}
+
+// BenchmarkBuild1279 builds the model of the reference pool full: 1,279
+// Services with 10 endpoints each (what edged does on every change).
+//
+//	go test ./edge/lbconfig -run '^$' -bench Build1279 -benchmem
+func BenchmarkBuild1279(b *testing.B) {
+	in := Input{Allocations: map[string][]netip.Addr{}}
+	for i := range 1279 {
+		name := fmt.Sprintf("svc-%04d", i)
+		in.Services = append(in.Services, lbService("default", name, nil))
+		var eps []discoveryv1.Endpoint
+		for j := range 10 {
+			eps = append(eps, discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf("10.244.%d.%d", (i*10+j)/250, (i*10+j)%250+1)}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}})
+		}
+		in.Slices = append(in.Slices, slice("default", name, eps...))
+		in.Allocations["default/"+name] = []netip.Addr{netip.AddrFrom4([4]byte{10, 4, byte(11 + i/256), byte(i)})}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		m, errs := Build(in)
+		if len(errs) != 0 || len(m.Backends) != 1279 {
+			b.Fatalf("%d backends, errors %v", len(m.Backends), errs)
 		}
 	}
 }

@@ -34,6 +34,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/kubernetes"
 
@@ -46,7 +47,7 @@ var (
 	services  = flag.Int("footprint.services", 1279, "Services of type LoadBalancer (1,279 fill the pool)")
 	endpoints = flag.Int("footprint.endpoints", 10, "endpoints per Service")
 	idle      = flag.Duration("footprint.idle", 60*time.Second, "idle window sampled for CPU and RSS")
-	goEnv     = flag.String("footprint.env", "", "extra environment for edged, e.g. GOGC=50,GOMEMLIMIT=48MiB")
+	goEnv     = flag.String("footprint.env", "", "environment for edged after systemd/edged.service's Environment= lines, e.g. GOGC=100 to measure without the unit's GOGC")
 	pprofDir  = flag.String("footprint.pprof", "", "directory for edged's heap profile after the idle window (sets EDGED_PPROF=1)")
 )
 
@@ -114,10 +115,13 @@ func TestFootprint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"env"}
+	// What the unit runs edged with, then the flag's overrides.
+	env := unitEnv(t)
 	if *goEnv != "" {
-		args = append(args, strings.Split(*goEnv, ",")...)
+		env = append(env, strings.Split(*goEnv, ",")...)
 	}
+	t.Logf("edged environment: %v", env)
+	args := append([]string{"env"}, env...)
 	if *pprofDir != "" {
 		args = append(args, "EDGED_PPROF=1")
 	}
@@ -201,6 +205,7 @@ func TestFootprint(t *testing.T) {
 	}
 
 	// Idle window.
+	mem0 := goMem(t, l)
 	c0, t0 := cpuTicks(t, pid), time.Now()
 	var maxRSS, lastRSS int64
 	tick := time.NewTicker(time.Second)
@@ -215,11 +220,25 @@ func TestFootprint(t *testing.T) {
 	hwm := status(t, pid, "VmHWM")
 	anon, file := status(t, pid, "RssAnon"), status(t, pid, "RssFile")
 	t.Logf("FOOTPRINT services=%d endpoints=%d env=%q idle=%v: RSS last %.1f MB (anon %.1f MB, file %.1f MB), max %.1f MB (VmHWM %.1f MB); CPU %.3f%% of a core (%d ticks in %v)",
-		*services, *endpoints, *goEnv, el.Round(time.Second), mb(lastRSS), mb(anon), mb(file), mb(maxRSS), mb(hwm), cpu, c1-c0, el.Round(time.Second))
+		*services, *endpoints, strings.Join(env, ","), el.Round(time.Second), mb(lastRSS), mb(anon), mb(file), mb(maxRSS), mb(hwm), cpu, c1-c0, el.Round(time.Second))
+	mem1 := goMem(t, l)
+	t.Logf("Go heap: in use %.1f MB, idle %.1f MB of which released %.1f MB, next GC at %.1f MB, stacks %.1f MB, runtime total %.1f MB; idle window: %.1f MB allocated, %.0f GCs",
+		mem1["go_memstats_heap_inuse_bytes"]/(1<<20), mem1["go_memstats_heap_idle_bytes"]/(1<<20), mem1["go_memstats_heap_released_bytes"]/(1<<20),
+		mem1["go_memstats_next_gc_bytes"]/(1<<20), mem1["go_memstats_stack_inuse_bytes"]/(1<<20), mem1["go_memstats_sys_bytes"]/(1<<20),
+		(mem1["go_memstats_alloc_bytes_total"]-mem0["go_memstats_alloc_bytes_total"])/(1<<20),
+		mem1["go_gc_duration_seconds_count"]-mem0["go_gc_duration_seconds_count"])
 	if b, err := os.ReadFile(filepath.Join(dir, "edged.log")); err == nil {
 		t.Logf("edged log lines: %d", strings.Count(string(b), "\n"))
 	}
 	if *pprofDir != "" {
+		// Which mappings the resident pages belong to (binary text,
+		// pclntab, heap arenas): the file-backed half of RSS is here.
+		if err := os.MkdirAll(*pprofDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps", pid)); err == nil {
+			_ = os.WriteFile(filepath.Join(*pprofDir, "smaps"), b, 0o644)
+		}
 		heapProfile(t, l, *pprofDir)
 		if b, err := os.ReadFile(filepath.Join(dir, "edged.log")); err == nil {
 			_ = os.WriteFile(filepath.Join(*pprofDir, "edged.log"), b, 0o644)
@@ -247,16 +266,7 @@ func nsCommand(l *lab.Lab, args ...string) *exec.Cmd {
 // (EDGED_PPROF=1) to dir/heap.pb.gz and dir/cpu.pb.gz.
 func heapProfile(t *testing.T, l *lab.Lab, dir string) {
 	t.Helper()
-	hc := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			var c net.Conn
-			err := l.Do("edge", func() error {
-				var err error
-				c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
-				return err
-			})
-			return c, err
-		}}}
+	hc := edgeHTTP(l)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -279,6 +289,79 @@ func heapProfile(t *testing.T, l *lab.Lab, dir string) {
 		t.Logf("profile: go tool pprof -top %s", out)
 	}
 }
+
+// unitEnv returns the Environment= assignments of systemd/edged.service, so
+// the footprint is that of edged as the unit runs it.
+func unitEnv(t *testing.T) []string {
+	t.Helper()
+	root, err := kubetest.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "systemd", "edged.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "Environment="); ok {
+			env = append(env, strings.Fields(v)...)
+		}
+	}
+	return env
+}
+
+// edgeHTTP is an HTTP client that dials inside the edge namespace.
+func edgeHTTP(l *lab.Lab) *http.Client {
+	return &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			var c net.Conn
+			err := l.Do("edge", func() error {
+				var err error
+				c, err = (&net.Dialer{}).DialContext(ctx, network, addr)
+				return err
+			})
+			return c, err
+		}}}
+}
+
+// goMemMetrics are the Go runtime's numbers behind RssAnon, from edged's
+// own /metrics (client_golang's Go collector).
+var goMemMetrics = []string{
+	"go_memstats_heap_inuse_bytes", "go_memstats_heap_idle_bytes", "go_memstats_heap_released_bytes",
+	"go_memstats_next_gc_bytes", "go_memstats_stack_inuse_bytes", "go_memstats_sys_bytes",
+	"go_memstats_alloc_bytes_total", "go_gc_duration_seconds_count",
+}
+
+// goMem reads goMemMetrics from edged's metrics server.
+func goMem(t *testing.T, l *lab.Lab) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	resp, err := edgeHTTP(l).Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Logf("metrics: %v", err)
+		return out
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		name, val, ok := strings.Cut(sc.Text(), " ")
+		if !ok || strings.HasPrefix(name, "#") {
+			continue
+		}
+		for _, m := range goMemMetrics {
+			if name == m {
+				if v, err := strconv.ParseFloat(val, 64); err == nil {
+					out[m] = v
+				}
+			}
+		}
+	}
+	return out
+}
+
+func ptr[T any](v T) *T { return &v }
 
 func mb(b int64) float64 { return float64(b) / (1 << 20) }
 
@@ -475,22 +558,37 @@ func createOne(ctx context.Context, cs kubernetes.Interface, ns string, i, eps i
 			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP}},
 		},
 	}
-	if _, err := cs.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+	created, err := cs.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{})
+	if err != nil {
 		return fmt.Errorf("create service %s: %w", name, err)
 	}
-	ready := true
+	// What the EndpointSlice controller writes (it does not run here): an
+	// owner reference, its labels and annotation, and per endpoint the Pod,
+	// node and zone. edged's informer trims what it does not read.
+	ready, serving, terminating := true, true, false
 	port, proto, pname := int32(8080), corev1.ProtocolTCP, "http"
 	es := &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Name: name + "-1", Labels: map[string]string{discoveryv1.LabelServiceName: name}},
+		ObjectMeta: metav1.ObjectMeta{
+			Name: name + "-x7k2p", GenerateName: name + "-",
+			Labels: map[string]string{discoveryv1.LabelServiceName: name, discoveryv1.LabelManagedBy: "endpointslice-controller.k8s.io",
+				"app": name, "endpointslice.kubernetes.io/skip-mirror": "true"},
+			Annotations: map[string]string{"endpoints.kubernetes.io/last-change-trigger-time": "2026-11-29T09:00:00Z"},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Service", Name: name, UID: created.UID,
+				Controller: ptr(true), BlockOwnerDeletion: ptr(true)}},
+		},
 		AddressType: discoveryv1.AddressTypeIPv4,
 		Ports:       []discoveryv1.EndpointPort{{Name: &pname, Port: &port, Protocol: &proto}},
 	}
 	for j := range eps {
 		// 10.244.0.0/16 pod addresses: the namespace has no route there, so
 		// nothing HAProxy might send leaves it.
+		pod := fmt.Sprintf("%s-6d4f8b7c9d-%05d", name, j)
 		es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{
 			Addresses:  []string{fmt.Sprintf("10.244.%d.%d", (i*eps+j)/250, (i*eps+j)%250+1)},
-			Conditions: discoveryv1.EndpointConditions{Ready: &ready},
+			Conditions: discoveryv1.EndpointConditions{Ready: &ready, Serving: &serving, Terminating: &terminating},
+			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: ns, Name: pod, UID: types.UID(fmt.Sprintf("0b9c1f4e-%04d-4a7e-9c1d-%012d", j, i))},
+			NodeName:   ptr(fmt.Sprintf("worker-%02d", (i+j)%40)),
+			Zone:       ptr("rack-" + string(rune('a'+j%3))),
 		})
 	}
 	if _, err := cs.DiscoveryV1().EndpointSlices(ns).Create(ctx, es, metav1.CreateOptions{}); err != nil {

@@ -28,6 +28,7 @@ import (
 
 	"github.com/goldentooth/edged/edge"
 	"github.com/goldentooth/edged/edge/config"
+	"github.com/goldentooth/edged/edge/kube"
 	"github.com/goldentooth/edged/haproxy"
 	"github.com/goldentooth/edged/lbpool"
 	"github.com/goldentooth/edged/raft"
@@ -287,7 +288,11 @@ func (e *env) startKube(t testing.TB) {
 			BackendMode: config.DefaultBackendMode,
 		},
 	}
-	e.kp = edge.NewKubePart(e.cfg, kubernetes.NewForConfigOrDie(edgedCfg), log.With("part", "kubernetes"))
+	kc, err := kube.NewClient(edgedCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.kp = edge.NewKubePart(e.cfg, kc, log.With("part", "kubernetes"))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = e.kp.Run(ctx, st) }()

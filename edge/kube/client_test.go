@@ -1,0 +1,85 @@
+package kube
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/goldentooth/edged/test/kubetest"
+)
+
+// TestClientEventSink writes, patches and updates an Event through the
+// sink the recorders use, as edged's RBAC user, and reads it back as admin.
+func TestClientEventSink(t *testing.T) {
+	srv := kubetest.Start(t)
+	c := clientFor(srv.BindClusterRole(t, kubetest.Edged, kubetest.EdgedRole(t)))
+	admin := srv.Client(t)
+	ns := srv.Namespace(t)
+	sink := c.EventSink()
+	ev := &corev1.Event{
+		ObjectMeta:     metav1.ObjectMeta{Namespace: ns, Name: "web.1"},
+		InvolvedObject: corev1.ObjectReference{Kind: "Service", Namespace: ns, Name: "web", APIVersion: "v1"},
+		Reason:         ReasonFailed, Message: "no address", Type: corev1.EventTypeWarning, Count: 1,
+		Source: corev1.EventSource{Component: "edged"},
+	}
+	got, err := sink.Create(ev)
+	if err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	if got.Namespace != ns || got.Reason != ReasonFailed {
+		t.Fatalf("create returned %s/%s reason %q", got.Namespace, got.Name, got.Reason)
+	}
+	if _, err := sink.Patch(got, []byte(`{"count":2,"message":"still no address"}`)); err != nil {
+		t.Fatalf("patch: %v", err)
+	}
+	read, err := admin.CoreV1().Events(ns).Get(context.Background(), "web.1", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if read.Count != 2 || read.Message != "still no address" {
+		t.Errorf("after patch: count %d message %q, want 2 %q", read.Count, read.Message, "still no address")
+	}
+	// The recorder never updates (configs/rbac.yaml grants create and
+	// patch); Update is there for the interface, checked as admin.
+	read.Count = 3
+	if _, err := clientFor(srv.Config(kubetest.Admin)).EventSink().Update(read); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	if read, err = admin.CoreV1().Events(ns).Get(context.Background(), "web.1", metav1.GetOptions{}); err != nil || read.Count != 3 {
+		t.Errorf("after update: count %d err %v, want 3", read.Count, err)
+	}
+	// An Event into a namespace that does not exist fails (the recorder
+	// logs and drops it; nothing else is affected).
+	bad := ev.DeepCopy()
+	bad.Namespace = "no-such-namespace"
+	if _, err := sink.Create(bad); err == nil {
+		t.Error("create in a missing namespace: no error")
+	}
+}
+
+// TestBinaryLeavesOutClientset keeps client-go's generated Clientset and
+// informer factory out of the daemon: they link every Kubernetes API group
+// (twice the binary, ~10 MB more resident; docs/operate.md "Footprint").
+func TestBinaryLeavesOutClientset(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/goldentooth/edged/cmd/edged").CombinedOutput()
+	if err != nil {
+		t.Skipf("go list: %v: %s", err, out)
+	}
+	apiGroups := 0
+	for _, pkg := range strings.Fields(string(out)) {
+		switch {
+		case pkg == "k8s.io/client-go/kubernetes", pkg == "k8s.io/client-go/informers",
+			strings.HasPrefix(pkg, "k8s.io/client-go/kubernetes/"), strings.HasPrefix(pkg, "k8s.io/client-go/applyconfigurations"):
+			t.Errorf("cmd/edged links %s", pkg)
+		case strings.HasPrefix(pkg, "k8s.io/api/"):
+			apiGroups++
+		}
+	}
+	if apiGroups > 2 {
+		t.Errorf("cmd/edged links %d k8s.io/api packages, want core/v1 and discovery/v1 only", apiGroups)
+	}
+}
