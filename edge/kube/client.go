@@ -45,8 +45,8 @@ const (
 //
 // client-go's generated Clientset and SharedInformerFactory would do the
 // same for these five resources, but they link every API group of
-// Kubernetes and register all of them at start: a 40 MB larger binary and
-// ~10 MB more resident memory on every edge host (docs/operate.md,
+// Kubernetes and register all of them at start: about twice the binary and
+// ~20 MB more resident memory on every edge host (docs/operate.md,
 // "Footprint").
 type Client struct {
 	core, discovery rest.Interface

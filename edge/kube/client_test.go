@@ -63,7 +63,7 @@ func TestClientEventSink(t *testing.T) {
 
 // TestBinaryLeavesOutClientset keeps client-go's generated Clientset and
 // informer factory out of the daemon: they link every Kubernetes API group
-// (twice the binary, ~10 MB more resident; docs/operate.md "Footprint").
+// (twice the binary, ~20 MB more resident; docs/operate.md "Footprint").
 func TestBinaryLeavesOutClientset(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "github.com/goldentooth/edged/cmd/edged").CombinedOutput()
 	if err != nil {
