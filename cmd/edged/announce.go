@@ -30,6 +30,13 @@ type announcer struct {
 	// merged with MetalLB's objects when those are watched).
 	poolConfig func() *config.Config
 
+	// ifaces are the served interfaces; with MetalLB's objects as a pool
+	// source they follow the advertisements (base plus every interface
+	// one names).
+	ifaces *announce.Interfaces
+	base   []string
+	follow bool
+
 	mu       sync.Mutex // serialises SetLeases: VIPs on lo and announcements change together
 	last     []netip.Addr
 	scope    func(netip.Addr) ([]string, bool)
@@ -46,6 +53,9 @@ func (n *announcer) SetLeases(ips []netip.Addr, until time.Time) {
 	scoped := false
 	if pc := n.poolConfig(); pc != n.scopeCfg {
 		n.scope, n.scopeCfg, scoped = leaseScope(pc), pc, true
+		if n.follow {
+			n.serve(servedInterfaces(n.base, pc))
+		}
 	}
 	if !scoped && slices.Equal(ips, n.last) {
 		n.a.Renew(until)
@@ -80,6 +90,31 @@ func (n *announcer) SetLeases(ips []netip.Addr, until time.Time) {
 	}
 }
 
+// serve makes names the served interfaces and logs the change.
+func (n *announcer) serve(names []string) {
+	started, stopped := n.ifaces.Set(names)
+	if len(started) > 0 || len(stopped) > 0 {
+		n.log.Info("announcing", "interfaces", n.ifaces.Served(), "started", started, "stopped", stopped)
+	}
+}
+
+// servedInterfaces is base plus every interface an advertisement of cfg
+// names for this host (cfg.Node.Name), in first-seen order.
+func servedInterfaces(base []string, cfg *config.Config) []string {
+	out := slices.Clone(base)
+	for _, ad := range cfg.L2Advertisements {
+		if len(ad.Nodes) > 0 && !slices.Contains(ad.Nodes, cfg.Node.Name) {
+			continue
+		}
+		for _, i := range ad.Interfaces {
+			if !slices.Contains(out, i) {
+				out = append(out, i)
+			}
+		}
+	}
+	return out
+}
+
 func (n *announcer) Close() error {
 	n.a.Stop()
 	n.cancel()
@@ -89,9 +124,11 @@ func (n *announcer) Close() error {
 // newAnnouncer starts announcing on the advertisements' interfaces (all
 // non-loopback interfaces when one names none). poolConfig supplies the
 // pools and advertisements in force; nil means cfg's. When MetalLB's objects
-// are a pool source their advertisements may name any interface, so every
-// interface of announce.interfaces (all non-loopback ones when empty) is
-// served and each lease is still limited to its advertisement's interfaces.
+// are a pool source their advertisements may name any interface at any
+// time: every interface of announce.interfaces (all non-loopback ones when
+// empty) is served, plus every interface an advertisement in force names
+// for this host (servedInterfaces, applied by the next SetLeases: within a
+// renewal); each lease is still limited to its advertisement's interfaces.
 func newAnnouncer(cfg *config.Config, poolConfig func() *config.Config, log *slog.Logger) (*announcer, error) {
 	if poolConfig == nil {
 		poolConfig = func() *config.Config { return cfg }
@@ -116,11 +153,11 @@ func newAnnouncer(cfg *config.Config, poolConfig func() *config.Config, log *slo
 		announce.WithGratuitous(cfg.Announce.GARPCount, cfg.Announce.GARPInterval),
 		announce.WithRefresh(cfg.Announce.RefreshInterval),
 		announce.WithLogger(log))
-	n := &announcer{a: a, vips: vips, log: log, cancel: cancel, poolConfig: poolConfig}
-	for _, ifc := range ifaces {
-		go n.a.Run(ctx, ifc) // retries an interface that is missing, fails or is re-created
-	}
-	log.Info("announcing", "interfaces", ifaces)
+	n := &announcer{a: a, vips: vips, log: log, cancel: cancel, poolConfig: poolConfig,
+		base: ifaces, follow: cfg.Kubernetes.MetallbCRDs}
+	// Run retries an interface that is missing, fails or is re-created.
+	n.ifaces = a.NewInterfaces(ctx, nil)
+	n.serve(ifaces)
 	return n, nil
 }
 

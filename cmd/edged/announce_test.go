@@ -64,4 +64,14 @@ l2Advertisements:
 	if diff := cmp.Diff([]string{"eth0", "eth1", "eth9", "eth2"}, got); diff != "" {
 		t.Errorf("announceInterfaces (-want +got):\n%s", diff)
 	}
+	// With MetalLB's objects as the source, edged serves announce.interfaces
+	// and adds what the advertisements in force name for this host (c1 is
+	// edge2's: its eth0 comes from a1 here).
+	if diff := cmp.Diff([]string{"eth9", "eth0", "eth1", "eth2"}, servedInterfaces([]string{"eth9"}, cfg)); diff != "" {
+		t.Errorf("servedInterfaces (-want +got):\n%s", diff)
+	}
+	cfg.L2Advertisements = cfg.L2Advertisements[3:4] // only edge2's
+	if diff := cmp.Diff([]string{"eth9"}, servedInterfaces([]string{"eth9"}, cfg)); diff != "" {
+		t.Errorf("servedInterfaces with another node's advertisement (-want +got):\n%s", diff)
+	}
 }
