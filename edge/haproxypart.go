@@ -29,6 +29,8 @@ type KubeCache interface {
 	Services() []corev1.Service
 	EndpointSlices() []discoveryv1.EndpointSlice
 	Nodes() []corev1.Node
+	// Secret returns a kubernetes.io/tls Secret (watched: a change of one
+	// fires Changes).
 	Secret(namespace, name string) (*corev1.Secret, bool)
 	Changes() (<-chan struct{}, func())
 	Synced() bool
@@ -53,7 +55,6 @@ type HAProxyPart struct {
 
 	trim       *time.Timer            // returns memory to the OS once reloads quiet down
 	retry      chan struct{}          // onResult asks Run to render again
-	usesTLS    bool                   // the last render saw a TLS Service (Run's goroutine only)
 	qmu        sync.Mutex             // guards quarantine and fps
 	quarantine map[string]quarantined // Services HAProxy refused, by key
 	fps        map[string]string      // Service fingerprints of the last render
@@ -66,11 +67,6 @@ type quarantined struct {
 	fp  string
 	err error
 }
-
-// secretRefresh is how often the part re-reads the TLS Secrets its
-// Services name (edged reads them on demand instead of watching every
-// Secret): a rotated certificate is served within this period.
-const secretRefresh = 10 * time.Second
 
 // trimDelay is how long after the last reload the part returns freed
 // memory to the OS. A render of the reference pool's 1,279 frontends
@@ -171,8 +167,6 @@ func (p *HAProxyPart) Run(ctx context.Context, store *raft.Store) error {
 	defer kunsub()
 	rch, runsub := store.StateChanges() // allocations only, not lease renewals
 	defer runsub()
-	refresh := time.NewTicker(secretRefresh)
-	defer refresh.Stop()
 	var lastAllocs map[string][]netip.Addr
 	dirty, stateMoved := true, true
 	for {
@@ -193,10 +187,6 @@ func (p *HAProxyPart) Run(ctx context.Context, store *raft.Store) error {
 			stateMoved = true
 		case <-p.retry:
 			dirty = true
-		case <-refresh.C:
-			// Secrets are not watched: re-read them, but only when some
-			// Service terminates TLS (a render of 1,279 frontends is not free).
-			dirty = dirty || p.usesTLS
 		}
 	}
 }
@@ -259,7 +249,6 @@ func reasonFor(err error) string {
 // PEM (with one, the old certificate keeps serving and an Event is raised).
 func (p *HAProxyPart) writeCerts(svcs []corev1.Service, fps map[string]string) map[string]error {
 	exclude := map[string]error{}
-	p.usesTLS = false
 	for _, svc := range svcs {
 		key := svc.Namespace + "/" + svc.Name
 		fps[key] = svc.ResourceVersion
@@ -267,10 +256,10 @@ func (p *HAProxyPart) writeCerts(svcs []corev1.Service, fps map[string]string) m
 		if err != nil || set.TLSSecret == "" {
 			continue
 		}
-		p.usesTLS = true
 		sec, ok := p.cache.Secret(svc.Namespace, set.TLSSecret)
 		if !ok {
-			err = fmt.Errorf("secret %s/%s not found: %w", svc.Namespace, set.TLSSecret, lbconfig.ErrSecret)
+			err = fmt.Errorf("secret %s/%s not found among the Secrets of type %s: %w",
+				svc.Namespace, set.TLSSecret, corev1.SecretTypeTLS, lbconfig.ErrSecret)
 		} else {
 			fps[key] += "/" + sec.ResourceVersion
 			var path string

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -34,6 +35,7 @@ type KubePart struct {
 	ctrl    atomic.Pointer[kube.Controller]
 	metallb atomic.Pointer[kube.PoolWatcher]
 	store   atomic.Pointer[raft.Store]
+	secrets atomic.Pointer[kube.TLSSecrets]
 	synced  atomic.Bool
 
 	mu     sync.Mutex
@@ -110,6 +112,9 @@ func (k *KubePart) Run(ctx context.Context, store *raft.Store) error {
 	})
 	k.ctrl.Store(c)
 	k.store.Store(store)
+	secrets := kube.NewTLSSecrets(ctx, k.client, k.cfg.Kubernetes.Resync, k.broadcast)
+	k.secrets.Store(secrets)
+	defer secrets.Wait() // ctx has ended: it stops too
 	if k.cfg.Kubernetes.MetallbCRDs && k.dyn == nil {
 		k.log.Warn("kubernetes.metallbCRDs is on but no dynamic client was given: using edged.yaml's pools only")
 	}
@@ -220,17 +225,25 @@ func (k *KubePart) Nodes() []corev1.Node {
 	return out
 }
 
-// Secret implements KubeCache: TLS Secrets are read when a Service names
-// one (edged does not watch every Secret in the cluster).
+// Secret implements KubeCache from a watch of the cluster's
+// kubernetes.io/tls Secrets (kube.TLSSecrets), started when the first
+// Service names one; a change of any of them notifies Changes.
 func (k *KubePart) Secret(namespace, name string) (*corev1.Secret, bool) {
+	sec := k.secrets.Load()
+	if sec == nil {
+		return nil, false
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), secretTimeout)
 	defer cancel()
-	s, err := k.client.Secret(ctx, namespace, name)
+	s, err := sec.Get(ctx, namespace, name)
 	if err != nil {
+		if errors.Is(err, kube.ErrSecretsNotSynced) {
+			k.log.Warn("TLS Secrets not read yet", "err", err)
+		}
 		return nil, false
 	}
 	return s, true
 }
 
-// secretTimeout bounds one Secret read.
+// secretTimeout bounds the wait for the first list of TLS Secrets.
 const secretTimeout = 5 * time.Second

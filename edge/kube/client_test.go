@@ -5,8 +5,10 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/goldentooth/edged/test/kubetest"
@@ -82,4 +84,67 @@ func TestBinaryLeavesOutClientset(t *testing.T) {
 	if apiGroups > 2 {
 		t.Errorf("cmd/edged links %d k8s.io/api packages, want core/v1 and discovery/v1 only", apiGroups)
 	}
+}
+
+// TestTLSSecrets: the watch starts on the first Get, holds only
+// kubernetes.io/tls Secrets (trimmed), and reports a rotation at once; it
+// runs as edged's RBAC user.
+func TestTLSSecrets(t *testing.T) {
+	srv := kubetest.Start(t)
+	c := clientFor(srv.BindClusterRole(t, kubetest.Edged, kubetest.EdgedRole(t)))
+	admin := srv.Client(t)
+	ns := srv.Namespace(t)
+	bg := context.Background()
+	mk := func(name string, typ corev1.SecretType, crt string) *corev1.Secret {
+		return &corev1.Secret{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name,
+				Annotations: map[string]string{"kubectl.kubernetes.io/last-applied-configuration": "{...}"}},
+			Type: typ,
+			Data: map[string][]byte{corev1.TLSCertKey: []byte(crt), corev1.TLSPrivateKeyKey: []byte("key")},
+		}
+	}
+	if _, err := admin.CoreV1().Secrets(ns).Create(bg, mk("web-tls", corev1.SecretTypeTLS, "v1"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CoreV1().Secrets(ns).Create(bg, mk("opaque", corev1.SecretTypeOpaque, "x"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	changes := make(chan struct{}, 100)
+	ctx, cancel := context.WithCancel(bg)
+	s := NewTLSSecrets(ctx, c, 0, func() { changes <- struct{}{} })
+	t.Cleanup(func() { cancel(); s.Wait() })
+
+	get := func(name string) (*corev1.Secret, error) {
+		gctx, gcancel := context.WithTimeout(bg, 10*time.Second)
+		defer gcancel()
+		return s.Get(gctx, ns, name)
+	}
+	sec, err := get("web-tls")
+	if err != nil {
+		t.Fatalf("get web-tls: %v", err)
+	}
+	if string(sec.Data[corev1.TLSCertKey]) != "v1" || sec.Annotations != nil {
+		t.Errorf("web-tls: cert %q annotations %v, want v1 and none", sec.Data[corev1.TLSCertKey], sec.Annotations)
+	}
+	if _, err := get("opaque"); !apierrors.IsNotFound(err) {
+		t.Errorf("opaque Secret: err %v, want not found (only kubernetes.io/tls is watched)", err)
+	}
+	for len(changes) > 0 {
+		<-changes
+	}
+	sec = sec.DeepCopy()
+	sec.Data[corev1.TLSCertKey] = []byte("v2")
+	start := time.Now()
+	if _, err := admin.CoreV1().Secrets(ns).Update(bg, sec, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changes:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no change reported within 10 s of the rotation")
+	}
+	if got, err := get("web-tls"); err != nil || string(got.Data[corev1.TLSCertKey]) != "v2" {
+		t.Fatalf("after rotation: %v %v, want v2", got, err)
+	}
+	t.Logf("rotation seen %v after the update", time.Since(start).Round(time.Millisecond))
 }

@@ -122,9 +122,17 @@ func TestLab(t *testing.T) {
 			t.Errorf("PEM file: %v, mode %v; want 0600", err, fi.Mode().Perm())
 		}
 
+		// A rotation is served as soon as the watch delivers it (a reload):
+		// well under the 10 s the Secrets were once polled at.
 		cert2, key2 := selfSigned(t, "secure-v2")
+		rotated := time.Now()
 		e.tlsSecret(t, "secure-tls", cert2, key2, true)
 		e.waitCert(t, secure, cert2)
+		if d := time.Since(rotated); d > 5*time.Second {
+			t.Errorf("rotated certificate served after %v, want within 5 s", d)
+		} else {
+			t.Logf("rotated certificate served %v after the Secret update", d.Round(time.Millisecond))
+		}
 		e.waitServes(t, "https://"+secure.String()+"/", secPod)
 		e.waitServes(t, web, a, b)
 	})
