@@ -2,13 +2,15 @@
 # The whole system in one command: a private network made of network
 # namespaces (a bridge in its own namespace, three edge hosts, a Kubernetes
 # API host, a "pods" host and a client), a real kube-apiserver, edged and
-# HAProxy on every edge host. It creates the seed's web-service and database,
-# shows their addresses, sends traffic through a VIP from the client, kills
+# HAProxy on every edge host. It creates the seed's web-service and database
+# and a single-stack IPv6 web-v6, shows their addresses, sends traffic
+# through the IPv4 and IPv6 VIPs from the client, kills
 # the announcing host, shows the failover, prints `edged status` and a stats
 # summary, and tears everything down on exit (also on failure or Ctrl-C).
 #
 # Nothing here touches the root namespace's network: the lab segment
-# 10.4.0.0/20 exists only inside the namespaces this script creates.
+# 10.4.0.0/20 + fd00:4::/64 exists only inside the namespaces this script
+# creates.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -24,6 +26,10 @@ API=10.4.0.2
 EDGES=(10.4.0.11 10.4.0.12 10.4.0.13)
 CLIENT=10.4.0.100
 PODS=10.4.1.10
+# IPv6 on the same segment (fd00:4::/64, also only inside the namespaces).
+EDGES6=(fd00:4::11 fd00:4::12 fd00:4::13)
+CLIENT6=fd00:4::100
+PODS6=fd00:4::1:10
 
 log() { printf '\n== %s\n' "$*"; }
 ns() { local n=$1; shift; ip netns exec "$P-$n" "$@"; }
@@ -61,25 +67,31 @@ build() {
 }
 
 network() {
-  log "network: bridge namespace $P-br, hosts e1 e2 e3 api pods client on 10.4.0.0/20"
+  log "network: bridge namespace $P-br, hosts e1 e2 e3 api pods client on 10.4.0.0/20 and fd00:4::/64"
   for n in $(ip netns list | awk '{print $1}' | grep "^$P-" || true); do ip netns del "$n"; done
   ip netns add "$P-br"
   ns br ip link add br0 type bridge
   ns br ip link set br0 up
   ns br ip link set lo up
   local -A addr=([e1]=${EDGES[0]} [e2]=${EDGES[1]} [e3]=${EDGES[2]} [api]=$API [pods]=$PODS [cl]=$CLIENT)
+  local -A addr6=([e1]=${EDGES6[0]} [e2]=${EDGES6[1]} [e3]=${EDGES6[2]} [pods]=$PODS6 [cl]=$CLIENT6)
   for h in e1 e2 e3 api pods cl; do
     ip netns add "$P-$h"
     ip link add "v$P$h" netns "$P-br" type veth peer name eth0 netns "$P-$h"
     ns br ip link set "v$P$h" master br0 up
     ns "$h" ip link set lo up
     ns "$h" ip addr add "${addr[$h]}/20" dev eth0
+    if [ -n "${addr6[$h]:-}" ]; then
+      ns "$h" sysctl -qw net.ipv6.conf.all.disable_ipv6=0 net.ipv6.conf.eth0.disable_ipv6=0
+      ns "$h" ip -6 addr add "${addr6[$h]}/64" dev eth0 nodad
+    fi
     ns "$h" ip link set eth0 up
   done
   for h in e1 e2 e3; do
     # VIPs live on lo; only edged answers ARP for them (configs/99-edged.conf).
     ns "$h" sysctl -qw net.ipv4.conf.all.arp_ignore=1 net.ipv4.conf.eth0.arp_ignore=1 \
-      net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.eth0.arp_announce=2 net.ipv4.ip_nonlocal_bind=1
+      net.ipv4.conf.all.arp_announce=2 net.ipv4.conf.eth0.arp_announce=2 net.ipv4.ip_nonlocal_bind=1 \
+      net.ipv6.ip_nonlocal_bind=1
   done
 }
 
@@ -93,7 +105,7 @@ apiserver() {
     --bind-address=0.0.0.0 --advertise-address=$API --secure-port=6443 --cert-dir="$d/certs" \
     --token-auth-file="$d/tokens.csv" --authorization-mode=RBAC \
     --service-account-key-file="$d/sa.key" --service-account-signing-key-file="$d/sa.key" \
-    --service-account-issuer=https://kubernetes.default.svc --service-cluster-ip-range=10.96.0.0/16 \
+    --service-account-issuer=https://kubernetes.default.svc --service-cluster-ip-range=10.96.0.0/16,fd00:96::/108 \
     --endpoint-reconciler-type=none >"$d/log" 2>&1 &
   PIDS+=($!)
   for i in $(seq 120); do
@@ -164,8 +176,10 @@ kubernetes: {kubeconfig: $d/kubeconfig}
 pools:
   - name: primary
     addresses: ["10.4.11.0 - 10.4.15.254"]
+  - name: primary6
+    addresses: ["fd00:4::11:0/120"]
 l2Advertisements:
-  - {name: primary, ipAddressPools: [primary], interfaces: [eth0]}
+  - {name: primary, ipAddressPools: [primary, primary6], interfaces: [eth0]}
 haproxy:
   configFile: $d/haproxy/edged/edged.cfg
   operatorFile: $d/haproxy/haproxy.cfg
@@ -193,6 +207,8 @@ services() {
   PIDS+=($!)
   ns pods "$WORK/labpod" -listen "$PODS:5432" -name database-pod >/dev/null 2>&1 &
   PIDS+=($!)
+  ns pods "$WORK/labpod" -listen "[$PODS6]:8080" -name web-pod-v6 >/dev/null 2>&1 &
+  PIDS+=($!)
   log "creating the seed's Services web-service (80->8080) and database (5432), with EndpointSlices"
   for svc in "web-service 80 8080 web" "database 5432 5432 database"; do
     set -- $svc
@@ -216,30 +232,58 @@ addressType: IPv4
 ports: [{name: p, port: $3, protocol: TCP}]
 endpoints: [{addresses: [\"$PODS\"], conditions: {ready: true}}]" >/dev/null
   done
+  log "creating web-v6, a single-stack IPv6 Service (80->8080) in pool primary6"
+  kube POST /api/v1/namespaces/default/services "apiVersion: v1
+kind: Service
+metadata:
+  name: web-v6
+spec:
+  type: LoadBalancer
+  ipFamilies: [IPv6]
+  ipFamilyPolicy: SingleStack
+  selector: {app: web-v6}
+  ports: [{name: p, port: 80, targetPort: 8080, protocol: TCP}]" >/dev/null
+  kube POST /apis/discovery.k8s.io/v1/namespaces/default/endpointslices "apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: web-v6-lab
+  labels: {kubernetes.io/service-name: web-v6}
+addressType: IPv6
+ports: [{name: p, port: 8080, protocol: TCP}]
+endpoints: [{addresses: [\"$PODS6\"], conditions: {ready: true}}]" >/dev/null
 }
 
-vip_of() { kube GET "/api/v1/namespaces/default/services/$1" | grep -o '"ip": *"[0-9.]*"' | head -1 | grep -o '[0-9.]*' | tail -1; }
+vip_of() { kube GET "/api/v1/namespaces/default/services/$1" | grep -o '"ip": *"[0-9a-f.:]*"' | head -1 | sed 's/.*: *"//; s/"//'; }
 
 allocations() {
   log "waiting for edged to allocate (status.loadBalancer.ingress)"
   for _ in $(seq 100); do
-    WEB=$(vip_of web-service || true); DB=$(vip_of database || true)
-    [ -n "$WEB" ] && [ -n "$DB" ] && break
+    WEB=$(vip_of web-service || true); DB=$(vip_of database || true); WEB6=$(vip_of web-v6 || true)
+    [ -n "$WEB" ] && [ -n "$DB" ] && [ -n "$WEB6" ] && break
     sleep 0.2
   done
   echo "web-service -> ${WEB:-none}"
   echo "database    -> ${DB:-none}"
+  echo "web-v6      -> ${WEB6:-none}"
   kube GET /api/v1/namespaces/default/events | grep -o '"reason": *"[A-Za-z]*"\|"message": *"[^"]*"' | paste - - | sed 's/"//g' | head -6 || true
   [ -n "$WEB" ] || { echo "no address allocated"; tail -20 "$WORK"/e*/edged.log; exit 1; }
 }
 
-traffic() {
-  log "client -> http://$WEB/ (through the VIP, HAProxy and the pod)"
+# get URL: one request from the client host, retried for up to 10 s.
+get() {
   for _ in $(seq 50); do
-    ns cl curl -s --max-time 1 "http://$WEB/" && return 0
+    ns cl curl -gs --max-time 1 "$1" && return 0
     sleep 0.2
   done
-  echo "no answer from $WEB"; return 1
+  echo "no answer from $1"; return 1
+}
+
+traffic() {
+  log "client -> http://$WEB/ and http://[$WEB6]/ (through the VIPs, HAProxy and the pods; IPv6 resolved by NDP)"
+  local rc=0
+  get "http://$WEB/" || rc=1
+  if [ -n "$WEB6" ]; then get "http://[$WEB6]/" || rc=1; fi
+  return $rc
 }
 
 owner_of() { ns e1 "$ROOT/bin/edged" status --socket "$WORK/e1/admin.sock" 2>/dev/null | awk -v ip="$1" '$3==ip {print $4}'; }
