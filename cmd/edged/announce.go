@@ -34,7 +34,7 @@ type announcer struct {
 	// source they follow the advertisements (base plus every interface
 	// one names).
 	ifaces *announce.Interfaces
-	base   []string
+	base   []string // guarded by mu
 	follow bool
 
 	mu       sync.Mutex // serialises SetLeases: VIPs on lo and announcements change together
@@ -137,6 +137,7 @@ func newAnnouncer(cfg *config.Config, poolConfig func() *config.Config, log *slo
 	if cfg.Kubernetes.MetallbCRDs {
 		served = &config.Config{Announce: cfg.Announce}
 	}
+	named, all := namedInterfaces(served)
 	ifaces, err := announceInterfaces(served)
 	if err != nil {
 		return nil, err
@@ -158,6 +159,9 @@ func newAnnouncer(cfg *config.Config, poolConfig func() *config.Config, log *slo
 	// Run retries an interface that is missing, fails or is re-created.
 	n.ifaces = a.NewInterfaces(ctx, nil)
 	n.serve(ifaces)
+	if all {
+		go n.followLinks(ctx, linkPoll, named, systemInterfaces)
+	}
 	return n, nil
 }
 
@@ -217,8 +221,26 @@ func leaseScope(cfg *config.Config) func(netip.Addr) ([]string, bool) {
 // advertisement naming none adds announce.interfaces, or every non-loopback
 // interface when that is empty too.
 func announceInterfaces(cfg *config.Config) ([]string, error) {
-	var out []string
-	all := len(cfg.L2Advertisements) == 0 && len(cfg.Announce.Interfaces) == 0
+	out, all := namedInterfaces(cfg)
+	if !all {
+		return out, nil
+	}
+	sys, err := systemInterfaces()
+	if err != nil {
+		return nil, err
+	}
+	for _, i := range sys {
+		if !slices.Contains(out, i) {
+			out = append(out, i)
+		}
+	}
+	return out, nil
+}
+
+// namedInterfaces is the union of the interfaces cfg names, and whether
+// some advertisement (or the lack of any) means every interface.
+func namedInterfaces(cfg *config.Config) (out []string, all bool) {
+	all = len(cfg.L2Advertisements) == 0 && len(cfg.Announce.Interfaces) == 0
 	for _, ad := range cfg.L2Advertisements {
 		ifs := advertInterfaces(cfg, ad)
 		all = all || len(ifs) == 0
@@ -231,19 +253,61 @@ func announceInterfaces(cfg *config.Config) ([]string, error) {
 	if len(cfg.L2Advertisements) == 0 {
 		out = append(out, cfg.Announce.Interfaces...)
 	}
-	if !all {
-		return out, nil
-	}
+	return out, all
+}
+
+// systemInterfaces lists the host's non-loopback interfaces.
+func systemInterfaces() ([]string, error) {
 	sys, err := net.Interfaces()
 	if err != nil {
 		return nil, fmt.Errorf("list interfaces: %w", err)
 	}
+	var out []string
 	for _, i := range sys {
-		if i.Flags&net.FlagLoopback == 0 && !slices.Contains(out, i.Name) {
+		if i.Flags&net.FlagLoopback == 0 {
 			out = append(out, i.Name)
 		}
 	}
 	return out, nil
+}
+
+// linkPoll is how often edged looks for interfaces created or deleted
+// while it runs when it serves every interface (MetalLB's speaker looks
+// every 10 s too).
+const linkPoll = 10 * time.Second
+
+// followLinks keeps serving every interface list returns (plus the ones
+// cfg names) until ctx ends: an interface created after start is served
+// within every, a deleted one is let go instead of retried forever.
+func (n *announcer) followLinks(ctx context.Context, every time.Duration, named []string, list func() ([]string, error)) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		sys, err := list()
+		if err != nil {
+			n.log.Warn("interfaces not re-read", "err", err)
+			continue
+		}
+		base := slices.Clone(named)
+		for _, i := range sys {
+			if !slices.Contains(base, i) {
+				base = append(base, i)
+			}
+		}
+		n.mu.Lock()
+		n.base = base
+		want := base
+		if n.follow && n.scopeCfg != nil {
+			want = servedInterfaces(base, n.scopeCfg)
+		}
+		n.serve(want)
+		n.mu.Unlock()
+	}
 }
 
 // registerCollectors adds the components' package-level metrics.

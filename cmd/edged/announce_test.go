@@ -1,13 +1,19 @@
 package main
 
 import (
+	"context"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/goldentooth/edged/edge/announce"
 	"github.com/goldentooth/edged/edge/config"
 )
 
@@ -73,5 +79,71 @@ l2Advertisements:
 	cfg.L2Advertisements = cfg.L2Advertisements[3:4] // only edge2's
 	if diff := cmp.Diff([]string{"eth9"}, servedInterfaces([]string{"eth9"}, cfg)); diff != "" {
 		t.Errorf("servedInterfaces with another node's advertisement (-want +got):\n%s", diff)
+	}
+}
+
+// TestFollowLinks: serving every interface, edged starts serving one
+// created after start and lets a deleted one go, on the next look.
+func TestFollowLinks(t *testing.T) {
+	var mu sync.Mutex
+	running := map[string]bool{}
+	ctx, cancel := context.WithCancel(context.Background())
+	a := announce.NewAnnouncer()
+	n := &announcer{a: a, log: slog.New(slog.DiscardHandler)}
+	n.ifaces = a.NewInterfaces(ctx, func(ctx context.Context, name string) {
+		mu.Lock()
+		running[name] = true
+		mu.Unlock()
+		<-ctx.Done()
+		mu.Lock()
+		delete(running, name)
+		mu.Unlock()
+	})
+	n.serve([]string{"eth0"})
+	links := make(chan []string, 1)
+	list := func() ([]string, error) {
+		select {
+		case l := <-links:
+			return l, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); n.followLinks(ctx, time.Millisecond, []string{"bond0"}, list) }()
+	t.Cleanup(func() { cancel(); <-done; n.ifaces.Wait() })
+
+	// look hands followLinks one listing and waits until it served want.
+	look := func(want []string, sys ...string) {
+		t.Helper()
+		links <- sys
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			n.mu.Lock()
+			got := n.ifaces.Served()
+			n.mu.Unlock()
+			if slices.Equal(got, want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after the listing %v: served %v, want %v", sys, got, want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	look([]string{"bond0", "eth0", "eth1"}, "eth0", "eth1") // eth1 appeared; bond0 is named in the config
+	look([]string{"bond0", "eth1"}, "eth1")                 // eth0 went away
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		stopped := !running["eth0"] && running["eth1"]
+		mu.Unlock()
+		if stopped {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("eth0's Run did not stop or eth1's did not start")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
