@@ -3,8 +3,8 @@
 # namespaces (a bridge in its own namespace, three edge hosts, a Kubernetes
 # API host, a "pods" host and a client), a real kube-apiserver, edged and
 # HAProxy on every edge host. It creates the seed's web-service and database
-# and a single-stack IPv6 web-v6, shows their addresses, sends traffic
-# through the IPv4 and IPv6 VIPs from the client, kills
+# and a dual-stack web-dual, shows their addresses, sends traffic through
+# the IPv4 and IPv6 VIPs from the client, kills
 # the announcing host, shows the failover, prints `edged status` and a stats
 # summary, and tears everything down on exit (also on failure or Ctrl-C).
 #
@@ -176,10 +176,11 @@ kubernetes: {kubeconfig: $d/kubeconfig}
 pools:
   - name: primary
     addresses: ["10.4.11.0 - 10.4.15.254"]
-  - name: primary6
-    addresses: ["fd00:4::11:0/120"]
+  - name: dual
+    addresses: ["10.4.10.0/28", "fd00:4::11:0/120"]
+    autoAssign: false
 l2Advertisements:
-  - {name: primary, ipAddressPools: [primary, primary6], interfaces: [eth0]}
+  - {name: primary, ipAddressPools: [primary, dual], interfaces: [eth0]}
 haproxy:
   configFile: $d/haproxy/edged/edged.cfg
   operatorFile: $d/haproxy/haproxy.cfg
@@ -207,7 +208,7 @@ services() {
   PIDS+=($!)
   ns pods "$WORK/labpod" -listen "$PODS:5432" -name database-pod >/dev/null 2>&1 &
   PIDS+=($!)
-  ns pods "$WORK/labpod" -listen "[$PODS6]:8080" -name web-pod-v6 >/dev/null 2>&1 &
+  ns pods "$WORK/labpod" -listen "[$PODS6]:8080" -name web-pod-ipv6 >/dev/null 2>&1 &
   PIDS+=($!)
   log "creating the seed's Services web-service (80->8080) and database (5432), with EndpointSlices"
   for svc in "web-service 80 8080 web" "database 5432 5432 database"; do
@@ -232,39 +233,50 @@ addressType: IPv4
 ports: [{name: p, port: $3, protocol: TCP}]
 endpoints: [{addresses: [\"$PODS\"], conditions: {ready: true}}]" >/dev/null
   done
-  log "creating web-v6, a single-stack IPv6 Service (80->8080) in pool primary6"
+  log "creating web-dual, a dual-stack Service (80->8080) from pool dual, endpoints of both families"
   kube POST /api/v1/namespaces/default/services "apiVersion: v1
 kind: Service
 metadata:
-  name: web-v6
+  name: web-dual
+  annotations: {metallb.universe.tf/address-pool: dual}
 spec:
   type: LoadBalancer
-  ipFamilies: [IPv6]
-  ipFamilyPolicy: SingleStack
-  selector: {app: web-v6}
+  ipFamilies: [IPv6, IPv4]
+  ipFamilyPolicy: RequireDualStack
+  selector: {app: web-dual}
   ports: [{name: p, port: 80, targetPort: 8080, protocol: TCP}]" >/dev/null
-  kube POST /apis/discovery.k8s.io/v1/namespaces/default/endpointslices "apiVersion: discovery.k8s.io/v1
+  for fam in "IPv4 $PODS" "IPv6 $PODS6"; do
+    set -- $fam
+    kube POST /apis/discovery.k8s.io/v1/namespaces/default/endpointslices "apiVersion: discovery.k8s.io/v1
 kind: EndpointSlice
 metadata:
-  name: web-v6-lab
-  labels: {kubernetes.io/service-name: web-v6}
-addressType: IPv6
+  name: web-dual-$(echo "$1" | tr A-Z a-z)
+  labels: {kubernetes.io/service-name: web-dual}
+addressType: $1
 ports: [{name: p, port: 8080, protocol: TCP}]
-endpoints: [{addresses: [\"$PODS6\"], conditions: {ready: true}}]" >/dev/null
+endpoints: [{addresses: [\"$2\"], conditions: {ready: true}}]" >/dev/null
+  done
 }
 
-vip_of() { kube GET "/api/v1/namespaces/default/services/$1" | grep -o '"ip": *"[0-9a-f.:]*"' | head -1 | sed 's/.*: *"//; s/"//'; }
+# vip_of SERVICE [4|6]: the Service's first ingress IP (of that family).
+vip_of() {
+  local pat='[0-9a-f.:]*'
+  [ "${2:-}" = 4 ] && pat='[0-9.]*'
+  [ "${2:-}" = 6 ] && pat='[0-9a-f:]*:[0-9a-f:]*'
+  kube GET "/api/v1/namespaces/default/services/$1" | grep -o "\"ip\": *\"$pat\"" | head -1 | sed 's/.*: *"//; s/"//'
+}
 
 allocations() {
   log "waiting for edged to allocate (status.loadBalancer.ingress)"
   for _ in $(seq 100); do
-    WEB=$(vip_of web-service || true); DB=$(vip_of database || true); WEB6=$(vip_of web-v6 || true)
-    [ -n "$WEB" ] && [ -n "$DB" ] && [ -n "$WEB6" ] && break
+    WEB=$(vip_of web-service || true); DB=$(vip_of database || true)
+    DUAL4=$(vip_of web-dual 4 || true); DUAL6=$(vip_of web-dual 6 || true)
+    [ -n "$WEB" ] && [ -n "$DB" ] && [ -n "$DUAL4" ] && [ -n "$DUAL6" ] && break
     sleep 0.2
   done
   echo "web-service -> ${WEB:-none}"
   echo "database    -> ${DB:-none}"
-  echo "web-v6      -> ${WEB6:-none}"
+  echo "web-dual    -> ${DUAL6:-none} ${DUAL4:-none}"
   kube GET /api/v1/namespaces/default/events | grep -o '"reason": *"[A-Za-z]*"\|"message": *"[^"]*"' | paste - - | sed 's/"//g' | head -6 || true
   [ -n "$WEB" ] || { echo "no address allocated"; tail -20 "$WORK"/e*/edged.log; exit 1; }
 }
@@ -279,14 +291,20 @@ get() {
 }
 
 traffic() {
-  log "client -> http://$WEB/ and http://[$WEB6]/ (through the VIPs, HAProxy and the pods; IPv6 resolved by NDP)"
+  log "client -> http://$WEB/, http://[$DUAL6]/ and http://$DUAL4/ (through the VIPs, HAProxy and the pods; IPv6 found by NDP)"
   local rc=0
   get "http://$WEB/" || rc=1
-  if [ -n "$WEB6" ]; then get "http://[$WEB6]/" || rc=1; fi
+  if [ -n "$DUAL6" ]; then get "http://[$DUAL6]/" || rc=1; get "http://[$DUAL6]/" || rc=1; fi
+  if [ -n "$DUAL4" ]; then get "http://$DUAL4/" || rc=1; fi
   return $rc
 }
 
-owner_of() { ns e1 "$ROOT/bin/edged" status --socket "$WORK/e1/admin.sock" 2>/dev/null | awk -v ip="$1" '$3==ip {print $4}'; }
+# owner_of IP [HOST]: the announcing host of IP in HOST's `edged status` (e1's by default).
+owner_of() {
+  local h=${2:-e1}
+  ns "$h" "$ROOT/bin/edged" status --socket "$WORK/$h/admin.sock" 2>/dev/null |
+    awk -v ip="$1" '$1 ~ /^[a-z0-9-]+\/[a-z0-9-]+$/ && $3==ip {print $4; exit}'
+}
 
 failover() {
   local owner host survivor
@@ -300,7 +318,7 @@ failover() {
   for h in e1 e2 e3; do [ "$h" != "$host" ] && survivor=$h && break; done
   for _ in $(seq 100); do
     local now
-    now=$(ns "$survivor" "$ROOT/bin/edged" status --socket "$WORK/$survivor/admin.sock" 2>/dev/null | awk -v ip="$WEB" '$3==ip {print $4}')
+    now=$(owner_of "$WEB" "$survivor")
     if [ -n "$now" ] && [ "$now" != "$owner" ]; then
       echo "$WEB moved $owner -> $now after $(( ($(date +%s%N) - start) / 1000000 )) ms (raft reassignment)"
       break

@@ -1,0 +1,76 @@
+package kube
+
+import (
+	"net/netip"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/goldentooth/edged/lbpool"
+	"github.com/goldentooth/edged/test/kubetest"
+)
+
+// TestDualStackService: a RequireDualStack Service gets one address of
+// each family from a pool that has both (MetalLB's rule), both in the
+// status in the Service's family order; a single-stack IPv6 Service gets an
+// IPv6 address; a dual-stack Service whose only pool is IPv4 fails with an
+// Event instead of getting half.
+func TestDualStackService(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the test kube-apiserver (make testapiserver)")
+	}
+	v4, _ := lbpool.ParseRange("10.4.16.0/28")
+	v6, _ := lbpool.ParseRange("fd00:4::16:0/124")
+	only4, _ := lbpool.ParseRange("10.4.17.0/28")
+	st, err := newMemStore([]lbpool.Pool{
+		{Name: "dual", Ranges: []lbpool.Range{v4, v6}, AutoAssign: true},
+		{Name: "v4", Ranges: []lbpool.Range{only4}, AutoAssign: false},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := kubetest.Start(t)
+	e := &env{srv: srv, admin: srv.Client(t), store: st, ns: srv.Namespace(t)}
+	startController(t, srv.BindClusterRole(t, kubetest.Edged, kubetest.EdgedRole(t)), st, Options{})
+
+	dual := func(name string, families ...corev1.IPFamily) *corev1.Service {
+		s := lbService(e.ns, name, 80)
+		policy := corev1.IPFamilyPolicyRequireDualStack
+		if len(families) == 1 {
+			policy = corev1.IPFamilyPolicySingleStack
+		}
+		s.Spec.IPFamilyPolicy, s.Spec.IPFamilies = &policy, families
+		return s
+	}
+	ingress := func(name string) []netip.Addr {
+		var out []netip.Addr
+		waitFor(t, name+" ingress", func() (bool, string) {
+			out = statusIPs(e.get(t, name))
+			return len(out) > 0, "no ingress"
+		})
+		return out
+	}
+
+	e.create(t, dual("both", corev1.IPv6Protocol, corev1.IPv4Protocol))
+	waitFor(t, "both: two ingress IPs", func() (bool, string) {
+		return len(statusIPs(e.get(t, "both"))) == 2, "fewer than two"
+	})
+	ips := ingress("both")
+	if !ips[0].Is6() || !ips[1].Is4() || !v6.Contains(ips[0]) || !v4.Contains(ips[1]) {
+		t.Errorf("both: ingress %v, want an IPv6 from %v then an IPv4 from %v", ips, v6, v4)
+	}
+	e.waitEvent(t, "both", ReasonAllocated)
+
+	e.create(t, dual("six", corev1.IPv6Protocol))
+	if ips := ingress("six"); len(ips) != 1 || !v6.Contains(ips[0]) {
+		t.Errorf("six: ingress %v, want one address from %v", ips, v6)
+	}
+
+	half := dual("half", corev1.IPv4Protocol, corev1.IPv6Protocol)
+	half.Annotations["metallb.universe.tf/address-pool"] = "v4"
+	e.create(t, half)
+	e.waitEvent(t, "half", ReasonFailed)
+	if ips := statusIPs(e.get(t, "half")); len(ips) != 0 {
+		t.Errorf("half: ingress %v from an IPv4-only pool, want none", ips)
+	}
+}
