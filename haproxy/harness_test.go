@@ -135,7 +135,13 @@ type backendSrv struct {
 
 func mustBackend(t testing.TB, name string) *backendSrv {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	return mustBackendAt(t, name, "127.0.0.1:0")
+}
+
+// mustBackendAt is mustBackend listening on addr (e.g. "[::1]:0").
+func mustBackendAt(t testing.TB, name, addr string) *backendSrv {
+	t.Helper()
+	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

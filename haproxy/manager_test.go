@@ -3,6 +3,7 @@ package haproxy
 import (
 	"context"
 	"errors"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -183,5 +184,37 @@ func TestReloadFailureKeepsOldWorker(t *testing.T) {
 	}
 	if body, err := get(l.opAddr); err != nil || !strings.Contains(body, "operator") {
 		t.Errorf("operator frontend after failed reload = %q, %v", body, err)
+	}
+}
+
+// TestManagerIPv6: an IPv6 frontend and IPv6 servers render, load and
+// serve, and an endpoint change moves a slot to another IPv6 address and
+// port through the runtime API, without a reload (IPv6 loopback only).
+func TestManagerIPv6(t *testing.T) {
+	if ln, err := net.Listen("tcp6", "[::1]:0"); err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	} else {
+		ln.Close()
+	}
+	ctx := context.Background()
+	l := mustLab(t)
+	vip := netip.AddrPortFrom(netip.IPv6Loopback(), freePort(t, "[::1]"))
+	a, b := mustBackendAt(t, "a", "[::1]:0"), mustBackendAt(t, "b", "[::1]:0")
+	m := NewManager(ManagerConfig{Paths: l.paths})
+	if r := m.Apply(ctx, httpModel(vip, a)); r.Err != nil || !r.Reloaded {
+		t.Fatalf("first apply = %+v, want a clean reload", r)
+	}
+	serves := func(name string) func() bool {
+		return func() bool { body, err := get(vip.String()); return err == nil && body == name }
+	}
+	waitFor(t, 5*time.Second, "a serving on "+vip.String(), serves("a"))
+	base := mustProc(t, l)
+	r := m.Apply(ctx, httpModel(vip, b))
+	if r.Err != nil || r.Reloaded || r.Ops == 0 {
+		t.Fatalf("apply = %+v, want runtime ops and no reload", r)
+	}
+	waitFor(t, 5*time.Second, "b serving after the runtime change", serves("b"))
+	if got := mustProc(t, l); got.Reloads != base.Reloads {
+		t.Errorf("reload counter %d, want unchanged %d", got.Reloads, base.Reloads)
 	}
 }
