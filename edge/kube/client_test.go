@@ -10,17 +10,24 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 
 	"github.com/goldentooth/edged/test/kubetest"
 )
 
+// asEdged starts an apiserver and returns a Client bound to edged's RBAC
+// role, an admin client and a fresh namespace.
+func asEdged(t *testing.T) (*kubetest.Server, *Client, kubernetes.Interface, string) {
+	t.Helper()
+	srv := kubetest.Start(t)
+	c := clientFor(srv.BindClusterRole(t, kubetest.Edged, kubetest.EdgedRole(t)))
+	return srv, c, srv.Client(t), srv.Namespace(t)
+}
+
 // TestClientEventSink writes, patches and updates an Event through the
 // sink the recorders use, as edged's RBAC user, and reads it back as admin.
 func TestClientEventSink(t *testing.T) {
-	srv := kubetest.Start(t)
-	c := clientFor(srv.BindClusterRole(t, kubetest.Edged, kubetest.EdgedRole(t)))
-	admin := srv.Client(t)
-	ns := srv.Namespace(t)
+	srv, c, admin, ns := asEdged(t)
 	sink := c.EventSink()
 	ev := &corev1.Event{
 		ObjectMeta:     metav1.ObjectMeta{Namespace: ns, Name: "web.1"},
@@ -90,10 +97,7 @@ func TestBinaryLeavesOutClientset(t *testing.T) {
 // kubernetes.io/tls Secrets (trimmed), and reports a rotation at once; it
 // runs as edged's RBAC user.
 func TestTLSSecrets(t *testing.T) {
-	srv := kubetest.Start(t)
-	c := clientFor(srv.BindClusterRole(t, kubetest.Edged, kubetest.EdgedRole(t)))
-	admin := srv.Client(t)
-	ns := srv.Namespace(t)
+	_, c, admin, ns := asEdged(t)
 	bg := context.Background()
 	mk := func(name string, typ corev1.SecretType, crt string) *corev1.Secret {
 		return &corev1.Secret{
