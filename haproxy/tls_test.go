@@ -2,12 +2,8 @@ package haproxy
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
 	"math/big"
@@ -16,29 +12,21 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/goldentooth/edged/test/testpki"
 )
 
 // mintPEM returns a self-signed certificate and key as one PEM, plus the
 // certificate's serial number.
 func mintPEM(t *testing.T, cn string) ([]byte, *big.Int) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	crt, key := testpki.SelfSigned(t, cn)
+	blk, _ := pem.Decode(crt)
+	c, err := x509.ParseCertificate(blk.Bytes)
 	if err != nil {
 		t.Fatal(err)
 	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: cn}, DNSNames: []string{cn},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
-	return append(out, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})...), serial
+	return append(crt, key...), c.SerialNumber
 }
 
 func TestTLSTermination(t *testing.T) {

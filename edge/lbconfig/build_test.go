@@ -2,21 +2,14 @@ package lbconfig
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"net/netip"
 	"os"
 	"testing"
-	"time"
 
 	"github.com/goldentooth/edged/haproxy"
+	"github.com/goldentooth/edged/test/testpki"
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -112,7 +105,7 @@ func TestBuildNodePortLocal(t *testing.T) {
 
 func TestWriteTLSSecret(t *testing.T) {
 	dir := t.TempDir()
-	crt, key := testPair(t)
+	crt, key := testpki.SelfSigned(t, "web")
 	s := corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web-tls"}, Type: corev1.SecretTypeTLS,
 		Data: map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}}
 	path, changed, err := WriteTLSSecret(dir, s)
@@ -139,26 +132,6 @@ func TestWriteTLSSecret(t *testing.T) {
 	if _, _, err := WriteTLSSecret(dir, s); !errors.Is(err, ErrSecret) {
 		t.Errorf("opaque secret err = %v, want ErrSecret", err)
 	}
-}
-
-// testPair returns a self-signed PEM certificate and key.
-func testPair(t *testing.T) (crt, key []byte) {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "web"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
 }
 
 func TestServiceKey(t *testing.T) {

@@ -3,8 +3,6 @@ package haproxylab
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
@@ -24,6 +22,7 @@ import (
 
 	"github.com/goldentooth/edged/edge"
 	"github.com/goldentooth/edged/edge/lbconfig"
+	"github.com/goldentooth/edged/test/testpki"
 )
 
 // httpChecked are the annotations of an HTTP Service with fast HTTP checks
@@ -109,7 +108,7 @@ func TestLab(t *testing.T) {
 	secPod := e.startPod(t, "s")
 	var secure netip.AddrPort
 	t.Run("TLS termination serves the Secret's certificate", func(t *testing.T) {
-		cert1, key1 := selfSigned(t, "secure-v1")
+		cert1, key1 := testpki.SelfSigned(t, "secure-v1")
 		e.tlsSecret(t, "secure-tls", cert1, key1, false)
 		ann := httpChecked()
 		ann[lbconfig.AnnTLSSecret] = "secure-tls"
@@ -124,7 +123,7 @@ func TestLab(t *testing.T) {
 
 		// A rotation is served as soon as the watch delivers it (a reload):
 		// well under the 10 s the Secrets were once polled at.
-		cert2, key2 := selfSigned(t, "secure-v2")
+		cert2, key2 := testpki.SelfSigned(t, "secure-v2")
 		rotated := time.Now()
 		e.tlsSecret(t, "secure-tls", cert2, key2, true)
 		e.waitCert(t, secure, cert2)
@@ -217,7 +216,7 @@ func TestLab(t *testing.T) {
 		e.setEndpoints(t, "later", endpoint{a, true})
 		e.waitServes(t, fmt.Sprintf("http://%s/", netip.AddrPortFrom(e.vip(t, "later"), 80)), a)
 		// Fixing the Secret brings the Service in.
-		good, goodKey := selfSigned(t, "broken-fixed")
+		good, goodKey := testpki.SelfSigned(t, "broken-fixed")
 		e.tlsSecret(t, "broken-tls", good, goodKey, true)
 		e.waitCert(t, broken, good)
 		e.waitServes(t, "https://"+broken.String()+"/", a)
@@ -280,32 +279,6 @@ func (e *env) tlsSecret(t testing.TB, name string, cert, key []byte, update bool
 	if err != nil {
 		t.Fatalf("secret %s: %v", name, err)
 	}
-}
-
-// selfSigned returns a PEM certificate and key for cn.
-func selfSigned(t testing.TB, cn string) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: cn},
-		DNSNames:     []string{cn},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kder, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
 }
 
 // dialTLS opens a TLS connection from the client namespace and returns the

@@ -1,7 +1,8 @@
 // Package testpki mints throwaway certificates for tests: a certificate
 // authority and node certificates valid for client and server auth, as
-// raft's mutual TLS needs. Keys are ECDSA P-256; everything is written as
-// PEM files (0600) into a directory the test owns.
+// raft's mutual TLS needs, written as PEM files (0600) into a directory the
+// test owns; and self-signed server certificates as PEM bytes, as TLS
+// Secrets carry them. Keys are ECDSA P-256.
 package testpki
 
 import (
@@ -89,6 +90,34 @@ func (ca *CA) Node(t testing.TB, id string, addr netip.Addr) (certFile, keyFile 
 	writePEM(t, certFile, "CERTIFICATE", der)
 	writePEM(t, keyFile, "EC PRIVATE KEY", kb)
 	return certFile, keyFile
+}
+
+// SelfSigned returns a self-signed certificate for cn (also its DNS name)
+// and its PKCS#8 key, as PEM: what a kubernetes.io/tls Secret holds.
+func SelfSigned(t testing.TB, cn string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, err := rand.Int(rand.Reader, big.NewInt(1<<62))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: cn}, DNSNames: []string{cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder})
 }
 
 func writePEM(t testing.TB, path, typ string, der []byte) {
