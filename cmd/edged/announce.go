@@ -103,16 +103,21 @@ func (n *announcer) serve(names []string) {
 func servedInterfaces(base []string, cfg *config.Config) []string {
 	out := slices.Clone(base)
 	for _, ad := range cfg.L2Advertisements {
-		if len(ad.Nodes) > 0 && !slices.Contains(ad.Nodes, cfg.Node.Name) {
-			continue
-		}
-		for _, i := range ad.Interfaces {
-			if !slices.Contains(out, i) {
-				out = append(out, i)
-			}
+		if len(ad.Nodes) == 0 || slices.Contains(ad.Nodes, cfg.Node.Name) {
+			out = union(out, ad.Interfaces...)
 		}
 	}
 	return out
+}
+
+// union appends to dst each of names it does not hold yet.
+func union(dst []string, names ...string) []string {
+	for _, n := range names {
+		if !slices.Contains(dst, n) {
+			dst = append(dst, n)
+		}
+	}
+	return dst
 }
 
 func (n *announcer) Close() error {
@@ -199,11 +204,7 @@ func leaseScope(cfg *config.Config) func(netip.Addr) ([]string, bool) {
 			case pools[i].ifaces == nil || ifs == nil:
 				pools[i].ifaces = nil
 			default:
-				for _, f := range ifs {
-					if !slices.Contains(pools[i].ifaces, f) {
-						pools[i].ifaces = append(pools[i].ifaces, f)
-					}
-				}
+				pools[i].ifaces = union(pools[i].ifaces, ifs...)
 			}
 		}
 	}
@@ -229,12 +230,7 @@ func announceInterfaces(cfg *config.Config) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, i := range sys {
-		if !slices.Contains(out, i) {
-			out = append(out, i)
-		}
-	}
-	return out, nil
+	return union(out, sys...), nil
 }
 
 // namedInterfaces is the union of the interfaces cfg names, and whether
@@ -244,11 +240,7 @@ func namedInterfaces(cfg *config.Config) (out []string, all bool) {
 	for _, ad := range cfg.L2Advertisements {
 		ifs := advertInterfaces(cfg, ad)
 		all = all || len(ifs) == 0
-		for _, i := range ifs {
-			if !slices.Contains(out, i) {
-				out = append(out, i)
-			}
-		}
+		out = union(out, ifs...)
 	}
 	if len(cfg.L2Advertisements) == 0 {
 		out = append(out, cfg.Announce.Interfaces...)
@@ -293,12 +285,7 @@ func (n *announcer) followLinks(ctx context.Context, every time.Duration, named 
 			n.log.Warn("interfaces not re-read", "err", err)
 			continue
 		}
-		base := slices.Clone(named)
-		for _, i := range sys {
-			if !slices.Contains(base, i) {
-				base = append(base, i)
-			}
-		}
+		base := union(slices.Clone(named), sys...)
 		n.mu.Lock()
 		n.base = base
 		want := base
