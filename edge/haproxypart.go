@@ -70,8 +70,9 @@ type quarantined struct {
 
 // trimDelay is how long after the last reload the part returns freed
 // memory to the OS. A render of the reference pool's 1,279 frontends
-// allocates ~40 MB that the runtime would otherwise hand back only slowly;
-// one forced collection of a ~20 MB heap after a burst costs milliseconds.
+// allocates ~100 MB of short-lived garbage that the runtime would otherwise
+// hand back only slowly; one forced collection of a ~15 MB heap after a
+// burst costs milliseconds.
 const trimDelay = 5 * time.Second
 
 // Event reasons the part raises on Services.
