@@ -172,7 +172,16 @@ func TestMetricsLeaderChange(t *testing.T) {
 	}
 	reg := follower.app.Registry()
 	waitMetric(t, reg, "edged_raft_state", map[string]string{"state": "follower"}, 1)
-	before, _ := metric(t, reg, "edged_raft_leader_changes_total", nil)
+	// The follower counts the first leader once that leader's first
+	// heartbeat reaches it, which may be after the leader knows itself.
+	var before float64
+	for deadline := time.Now().Add(15 * time.Second); ; {
+		before, _ = metric(t, reg, "edged_raft_leader_changes_total", nil)
+		if before >= 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
 	if before < 1 {
 		t.Fatalf("edged_raft_leader_changes_total = %v on a follower that knows a leader, want >= 1", before)
 	}
