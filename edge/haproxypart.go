@@ -20,6 +20,7 @@ import (
 	"github.com/goldentooth/edged/edge/config"
 	"github.com/goldentooth/edged/edge/lbconfig"
 	"github.com/goldentooth/edged/haproxy"
+	"github.com/goldentooth/edged/lbpool"
 	"github.com/goldentooth/edged/raft"
 )
 
@@ -36,8 +37,9 @@ type KubeCache interface {
 	Synced() bool
 }
 
-// EventSink raises a Warning Event on a Service ("namespace/name").
-type EventSink func(key, reason, message string)
+// EventSink raises a Warning Event on an object: kind is lbconfig.KindService
+// (key "namespace/name") or lbconfig.KindNode (key: the Node's name).
+type EventSink func(kind, key, reason, message string)
 
 // HAProxyPart keeps the local HAProxy in step with the raft allocations
 // and the Services' endpoints. Every host renders the same model, so every
@@ -58,15 +60,24 @@ type HAProxyPart struct {
 	qmu        sync.Mutex             // guards quarantine and fps
 	quarantine map[string]quarantined // Services HAProxy refused, by key
 	fps        map[string]string      // Service fingerprints of the last render
+	reported   map[string]string      // Events raised: kind/key/reason -> message
 }
 
-// quarantined is a Service whose render `haproxy -c` refused: it is left
-// out until its fingerprint (Service and TLS Secret resourceVersions)
-// changes, so one broken Service never blocks every other change.
+// quarantined is a Service whose sections HAProxy refused (`haproxy -c`,
+// or a listener it could not bind at reload): it is left out until its
+// fingerprint (Service and TLS Secret resourceVersions) changes, or, for a
+// bind failure, until the port may have been freed (until), so one broken
+// Service never blocks every other change.
 type quarantined struct {
-	fp  string
-	err error
+	fp    string
+	until time.Time // zero: until the fingerprint changes
+	err   error
 }
+
+// bindRetry is how long a Service whose port another process held stays
+// out before edged tries it again (a failed reload costs nothing: the old
+// worker keeps serving).
+const bindRetry = time.Minute
 
 // trimDelay is how long after the last reload the part returns freed
 // memory to the OS. A render of the reference pool's 1,279 frontends
@@ -80,12 +91,29 @@ const (
 	ReasonInvalidAnnotation    = "InvalidAnnotation"
 	ReasonInvalidTLSSecret     = "InvalidTLSSecret"
 	ReasonHAProxyConfigInvalid = "HAProxyConfigInvalid"
+	// ReasonHAProxyBindFailed: HAProxy could not listen on one of the
+	// Service's VIP:ports at reload (another process holds the port).
+	ReasonHAProxyBindFailed = "HAProxyBindFailed"
+	// ReasonInvalidEndpoint: an endpoint or Node address was refused
+	// (zone, mapped, loopback, link-local...) and left out.
+	ReasonInvalidEndpoint = "InvalidEndpoint"
+	// ReasonTooManyEndpoints: a backend was cut to haproxy.MaxServers.
+	ReasonTooManyEndpoints = "TooManyEndpoints"
+	// ReasonUnsupportedProtocol: a UDP or SCTP port, which HAProxy cannot
+	// proxy, is allocated but not forwarded.
+	ReasonUnsupportedProtocol = "UnsupportedProtocol"
+	// ReasonNoNodePort: nodePort backends are configured but the port has
+	// no NodePort (allocateLoadBalancerNodePorts: false).
+	ReasonNoNodePort = "NoNodePort"
+	// ReasonPortNotAllocated: a port the allocation did not grant (a
+	// refused sharing change) is not served.
+	ReasonPortNotAllocated = "PortNotAllocated"
 )
 
 // NewHAProxyPart returns the part; events may be nil.
 func NewHAProxyPart(cfg *config.Config, cache KubeCache, events EventSink, log *slog.Logger) *HAProxyPart {
 	p := &HAProxyPart{cfg: cfg, cache: cache, events: events, log: log,
-		retry: make(chan struct{}, 1), quarantine: map[string]quarantined{}}
+		retry: make(chan struct{}, 1), quarantine: map[string]quarantined{}, reported: map[string]string{}}
 	h := cfg.HAProxy
 	p.mgr = haproxy.NewManager(haproxy.ManagerConfig{
 		Paths: haproxy.Paths{
@@ -129,26 +157,43 @@ func (p *HAProxyPart) onResult(r haproxy.Result) {
 		return
 	}
 	p.log.Warn("haproxy update failed; the previous config keeps serving", "err", r.Err)
-	var ve *haproxy.ValidateError
-	if !errors.As(r.Err, &ve) {
-		return
+	if len(r.Refused) > 0 {
+		p.quarantineRefused(r)
 	}
+}
+
+// quarantineRefused leaves the owners HAProxy refused out of the next
+// render and asks Run for it; the Event each gets says only what HAProxy
+// said about that Service's own sections.
+func (p *HAProxyPart) quarantineRefused(r haproxy.Result) {
+	bind := !errors.Is(r.Err, haproxy.ErrValidate)
 	var keys []string
 	p.qmu.Lock()
-	for _, sec := range ve.Sections {
-		key, ok := lbconfig.ServiceKey(sec)
+	for key, why := range r.Refused {
 		fp, known := p.fps[key]
-		if _, dup := p.quarantine[key]; !ok || !known || dup {
+		if _, dup := p.quarantine[key]; !known || dup {
 			continue
 		}
-		p.quarantine[key] = quarantined{fp: fp, err: fmt.Errorf("HAProxy refused its config, left out until the Service or its Secret changes: %w", ve)}
+		q := quarantined{fp: fp, err: fmt.Errorf("HAProxy refused it, left out until the Service or its Secret changes: %s: %w", why, haproxy.ErrValidate)}
+		if bind {
+			q.until = time.Now().Add(bindRetry)
+			q.err = fmt.Errorf("%s; left out, tried again in %v: %w", why, bindRetry, haproxy.ErrReload)
+			time.AfterFunc(bindRetry, p.wake)
+		}
+		p.quarantine[key] = q
 		keys = append(keys, key)
 	}
 	p.qmu.Unlock()
 	if len(keys) == 0 {
 		return
 	}
-	p.log.Warn("services left out of HAProxy after a failed validation", "services", keys)
+	slices.Sort(keys)
+	p.log.Warn("services left out of HAProxy after it refused them", "services", keys, "err", r.Err)
+	p.wake()
+}
+
+// wake asks Run to render again.
+func (p *HAProxyPart) wake() {
 	select {
 	case p.retry <- struct{}{}:
 	default:
@@ -168,7 +213,7 @@ func (p *HAProxyPart) Run(ctx context.Context, store *raft.Store) error {
 	defer kunsub()
 	rch, runsub := store.StateChanges() // allocations only, not lease renewals
 	defer runsub()
-	var lastAllocs map[string][]netip.Addr
+	var lastAllocs map[string]lbpool.Allocation
 	dirty, stateMoved := true, true
 	for {
 		if p.cache.Synced() && (dirty || stateMoved) {
@@ -192,7 +237,7 @@ func (p *HAProxyPart) Run(ctx context.Context, store *raft.Store) error {
 	}
 }
 
-func (p *HAProxyPart) render(allocs map[string][]netip.Addr) {
+func (p *HAProxyPart) render(allocs map[string]lbpool.Allocation) {
 	h := p.cfg.HAProxy
 	in := lbconfig.Input{
 		Services:    p.cache.Services(),
@@ -208,37 +253,79 @@ func (p *HAProxyPart) render(allocs map[string][]netip.Addr) {
 	in.Exclude = p.writeCerts(in.Services, fps)
 	p.qmu.Lock()
 	p.fps = fps
+	now := time.Now()
 	for key, q := range p.quarantine {
-		if fps[key] != q.fp {
-			delete(p.quarantine, key) // changed or gone: try it again
+		if fps[key] != q.fp || (!q.until.IsZero() && now.After(q.until)) {
+			delete(p.quarantine, key) // changed, gone or due: try it again
 			continue
 		}
 		in.Exclude[key] = q.err
 	}
 	p.qmu.Unlock()
-	model, errs := lbconfig.Build(in)
-	for _, e := range errs {
-		p.log.Warn("service left out of HAProxy", "service", e.Key, "err", e.Err)
-		p.event(e.Key, reasonFor(e.Err), e.Err.Error())
-	}
+	model, problems := lbconfig.Build(in)
+	p.reportProblems(problems)
+	p.removeStaleCerts(model)
 	p.mu.Lock()
 	p.seen.Frontends, p.seen.Backends = len(model.Frontends), len(model.Backends)
 	p.mu.Unlock()
 	p.mgr.Update(model)
 }
 
-func (p *HAProxyPart) event(key, reason, msg string) {
+// reportProblems logs and raises an Event for each problem whose message
+// changed since the last render: a problem that persists is not repeated
+// on every render (each render would otherwise write an Event per bad
+// object to the apiserver), one that goes away and comes back is.
+func (p *HAProxyPart) reportProblems(problems []lbconfig.Problem) {
+	type event struct{ kind, key, reason string }
+	now := make(map[event]string, len(problems))
+	var order []event
+	for _, pr := range problems {
+		e := event{pr.Kind, pr.Key, reasonFor(pr.Err)}
+		if prev, ok := now[e]; ok {
+			now[e] = prev + "; " + pr.Err.Error()
+			continue
+		}
+		now[e] = pr.Err.Error()
+		order = append(order, e)
+	}
+	reported := make(map[string]string, len(now))
+	for _, e := range order {
+		id, msg := e.kind+"/"+e.key+"/"+e.reason, now[e]
+		reported[id] = msg
+		if p.reported[id] == msg {
+			continue
+		}
+		p.log.Warn("kubernetes object not fully served by HAProxy", "kind", e.kind, "object", e.key, "reason", e.reason, "err", msg)
+		p.event(e.kind, e.key, e.reason, msg)
+	}
+	p.reported = reported
+}
+
+func (p *HAProxyPart) event(kind, key, reason, msg string) {
 	if p.events != nil {
-		p.events(key, reason, msg)
+		p.events(kind, key, reason, msg)
 	}
 }
 
+// reasonFor maps a Problem's cause to its Event reason.
 func reasonFor(err error) string {
-	switch {
-	case errors.Is(err, haproxy.ErrValidate):
-		return ReasonHAProxyConfigInvalid
-	case errors.Is(err, lbconfig.ErrSecret):
-		return ReasonInvalidTLSSecret
+	for _, r := range []struct {
+		err    error
+		reason string
+	}{
+		{haproxy.ErrValidate, ReasonHAProxyConfigInvalid},
+		{haproxy.ErrInvalidModel, ReasonHAProxyConfigInvalid},
+		{haproxy.ErrReload, ReasonHAProxyBindFailed},
+		{lbconfig.ErrSecret, ReasonInvalidTLSSecret},
+		{lbconfig.ErrEndpoint, ReasonInvalidEndpoint},
+		{lbconfig.ErrTooManyEndpoints, ReasonTooManyEndpoints},
+		{lbconfig.ErrUnsupportedProtocol, ReasonUnsupportedProtocol},
+		{lbconfig.ErrNoNodePort, ReasonNoNodePort},
+		{lbconfig.ErrPortNotAllocated, ReasonPortNotAllocated},
+	} {
+		if errors.Is(err, r.err) {
+			return r.reason
+		}
 	}
 	return ReasonInvalidAnnotation
 }
@@ -246,8 +333,10 @@ func reasonFor(err error) string {
 // writeCerts refreshes the PEM files of TLS Secrets the Services name; a
 // changed certificate that HAProxy has loaded forces a reload. It fills fps
 // with every Service's fingerprint and returns the Services to leave out:
-// those whose Secret is missing or unusable and that have no earlier good
-// PEM (with one, the old certificate keeps serving and an Event is raised).
+// those whose Secret is missing (never a stale certificate), and those
+// whose Secret is unusable and that have no earlier good PEM (with one,
+// the old certificate of the still-existing Secret keeps serving and an
+// Event is raised).
 func (p *HAProxyPart) writeCerts(svcs []corev1.Service, fps map[string]string) map[string]error {
 	exclude := map[string]error{}
 	for _, svc := range svcs {
@@ -259,27 +348,47 @@ func (p *HAProxyPart) writeCerts(svcs []corev1.Service, fps map[string]string) m
 		}
 		sec, ok := p.cache.Secret(svc.Namespace, set.TLSSecret)
 		if !ok {
-			err = fmt.Errorf("secret %s/%s not found among the Secrets of type %s: %w",
+			exclude[key] = fmt.Errorf("secret %s/%s not found among the Secrets of type %s; the Service is not served until it exists: %w",
 				svc.Namespace, set.TLSSecret, corev1.SecretTypeTLS, lbconfig.ErrSecret)
-		} else {
-			fps[key] += "/" + sec.ResourceVersion
-			var path string
-			var changed bool
-			if path, changed, err = lbconfig.WriteTLSSecret(p.cfg.HAProxy.CertDir, *sec); changed {
-				p.mgr.InvalidateCert(path)
-			}
+			continue
+		}
+		fps[key] += "/" + sec.ResourceVersion
+		path, changed, err := lbconfig.WriteTLSSecret(p.cfg.HAProxy.CertDir, *sec)
+		if changed {
+			p.mgr.InvalidateCert(path)
 		}
 		if err == nil {
 			continue
 		}
-		p.log.Warn("TLS secret unusable", "service", key, "err", err)
 		if _, serr := os.Stat(lbconfig.CertPath(p.cfg.HAProxy.CertDir, svc.Namespace, set.TLSSecret)); serr == nil {
-			p.event(key, ReasonInvalidTLSSecret, err.Error()+"; the previous certificate keeps serving")
+			p.event(lbconfig.KindService, key, ReasonInvalidTLSSecret, err.Error()+"; the previous certificate of this Secret keeps serving")
 			continue
 		}
 		exclude[key] = err
 	}
 	return exclude
+}
+
+// removeStaleCerts deletes the PEM files that no frontend of model uses
+// (a deleted Secret, a Service left out, a removed namespace).
+func (p *HAProxyPart) removeStaleCerts(model haproxy.Model) {
+	dir := p.cfg.HAProxy.CertDir
+	if dir == "" {
+		return
+	}
+	keep := map[string]bool{}
+	for _, f := range model.Frontends {
+		if f.CertFile != "" {
+			keep[f.CertFile] = true
+		}
+	}
+	removed, err := lbconfig.RemoveStaleCerts(dir, keep)
+	if err != nil {
+		p.log.Warn("stale certificates not removed", "err", err)
+	}
+	if len(removed) > 0 {
+		p.log.Info("removed certificates no Service uses", "files", len(removed))
+	}
 }
 
 func (p *HAProxyPart) stats() *haproxy.Stats {
@@ -296,20 +405,23 @@ func (p *HAProxyPart) stats() *haproxy.Stats {
 		Prometheus: p.cfg.HAProxy.Prometheus.Bind != ""}
 }
 
-func allocationsOf(v raft.View) map[string][]netip.Addr {
-	out := make(map[string][]netip.Addr, len(v.Allocations))
+func allocationsOf(v raft.View) map[string]lbpool.Allocation {
+	out := make(map[string]lbpool.Allocation, len(v.Allocations))
 	for _, a := range v.Allocations {
-		out[a.Key] = a.IPs
+		out[a.Key] = a
 	}
 	return out
 }
 
-func sameAllocs(a, b map[string][]netip.Addr) bool {
+// sameAllocs reports whether a and b give every Service the same IPs and
+// ports (the only allocation facts a render reads).
+func sameAllocs(a, b map[string]lbpool.Allocation) bool {
 	if len(a) != len(b) {
 		return false
 	}
 	for k, v := range a {
-		if !slices.Equal(v, b[k]) {
+		w, ok := b[k]
+		if !ok || !slices.Equal(v.IPs, w.IPs) || !slices.Equal(v.Ports, w.Ports) {
 			return false
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/goldentooth/edged/edge/config"
 	"github.com/goldentooth/edged/edge/kube"
+	"github.com/goldentooth/edged/edge/lbconfig"
 	"github.com/goldentooth/edged/lbpool"
 	"github.com/goldentooth/edged/raft"
 )
@@ -142,17 +143,32 @@ func (k *KubePart) Run(ctx context.Context, store *raft.Store) error {
 	return nil
 }
 
-// Event raises a Warning Event on the Service key ("namespace/name"). Only
-// the leader records it: every host renders the same model and would
-// otherwise repeat the Event once per host.
-func (k *KubePart) Event(key, reason, message string) {
+// Event implements EventSink: a Warning Event on a Service ("namespace/name")
+// or a Node, its message cut to maxEventMessage bytes. Only the leader
+// records it: every host renders the same model and would otherwise repeat
+// the Event once per host.
+func (k *KubePart) Event(kind, key, reason, message string) {
 	if s := k.store.Load(); s == nil || !s.IsLeader() {
 		return
 	}
-	if c := k.ctrl.Load(); c != nil {
+	c := k.ctrl.Load()
+	if c == nil {
+		return
+	}
+	if len(message) > maxEventMessage {
+		message = message[:maxEventMessage-3] + "..."
+	}
+	switch kind {
+	case lbconfig.KindService:
 		c.Warn(key, reason, message)
+	case lbconfig.KindNode:
+		c.WarnNode(key, reason, message)
 	}
 }
+
+// maxEventMessage bounds an Event's message (events.k8s.io/v1 refuses
+// notes over 1 kB; a longer one would be lost, not shortened).
+const maxEventMessage = 1024
 
 func (k *KubePart) broadcast() {
 	k.mu.Lock()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -48,7 +49,9 @@ type ValidateError struct {
 	// at (by file:line or by name), sorted; empty when the alerts point
 	// elsewhere (e.g. the operator's file).
 	Sections []string
-	err      error
+	// Alerts maps each of Sections to the alert lines about it.
+	Alerts map[string][]string
+	err    error
 }
 
 // Error implements error.
@@ -96,8 +99,16 @@ var (
 
 // sectionsAt returns the frontend/backend sections of data (the candidate
 // file's content) that HAProxy's output points at: by "[file:line]" or by
-// a quoted section name.
+// a quoted section name, sorted.
 func sectionsAt(output, file string, data []byte) []string {
+	return slices.Sorted(maps.Keys(alertsBySection(output, file, data)))
+}
+
+// alertsBySection maps each frontend/backend section of data that a line
+// of output points at (by "[file:line]" or by a quoted section name) to
+// those lines, so a refusal can be reported to the owner of the section
+// alone.
+func alertsBySection(output, file string, data []byte) map[string][]string {
 	lines := strings.Split(string(data), "\n")
 	names := map[string]bool{}
 	owner := make([]string, len(lines)+1) // owner[n]: section of line n (1-based)
@@ -112,24 +123,25 @@ func sectionsAt(output, file string, data []byte) []string {
 		}
 		owner[i+1] = cur
 	}
-	found := map[string]bool{}
-	for _, m := range fileLineRE.FindAllStringSubmatch(output, -1) {
-		n, err := strconv.Atoi(m[2])
-		if m[1] == file && err == nil && n >= 1 && n < len(owner) && owner[n] != "" {
-			found[owner[n]] = true
+	found := map[string][]string{}
+	for _, l := range strings.Split(output, "\n") {
+		hit := map[string]bool{}
+		for _, m := range fileLineRE.FindAllStringSubmatch(l, -1) {
+			n, err := strconv.Atoi(m[2])
+			if m[1] == file && err == nil && n >= 1 && n < len(owner) && owner[n] != "" {
+				hit[owner[n]] = true
+			}
+		}
+		for _, m := range quotedRE.FindAllStringSubmatch(l, -1) {
+			if names[m[1]] {
+				hit[m[1]] = true
+			}
+		}
+		for sec := range hit {
+			found[sec] = append(found[sec], l)
 		}
 	}
-	for _, m := range quotedRE.FindAllStringSubmatch(output, -1) {
-		if names[m[1]] {
-			found[m[1]] = true
-		}
-	}
-	out := make([]string, 0, len(found))
-	for s := range found {
-		out = append(out, s)
-	}
-	slices.Sort(out)
-	return out
+	return found
 }
 
 // WriteChecked validates data as edged's file and only then replaces the
@@ -157,7 +169,8 @@ func (p Paths) WriteChecked(ctx context.Context, data []byte) error {
 	if err := p.Check(ctx, tmp.Name()); err != nil {
 		var ve *ValidateError
 		if errors.As(err, &ve) {
-			ve.Sections = sectionsAt(ve.Output, tmp.Name(), data)
+			ve.Alerts = alertsBySection(ve.Output, tmp.Name(), data)
+			ve.Sections = slices.Sorted(maps.Keys(ve.Alerts))
 		}
 		return err
 	}

@@ -47,6 +47,11 @@ type Result struct {
 	// Err is nil on success; wraps ErrInvalidModel, ErrValidate, ErrReload
 	// or ErrRuntime on failure. The previous config keeps serving.
 	Err error
+	// Refused maps the Owner of sections that HAProxy refused (validation)
+	// or could not bind (reload) to what it said about them alone, without
+	// host paths: safe to show that owner. The caller leaves those owners
+	// out of the next model, so one owner never blocks the others.
+	Refused map[string]string
 }
 
 // ManagerConfig configures a Manager.
@@ -307,7 +312,11 @@ func (m *Manager) applyReload(ctx context.Context, n Model) (Result, bool) {
 	previous, prevErr := os.ReadFile(m.cfg.Paths.Config)
 	if err := m.cfg.Paths.WriteChecked(ctx, data); err != nil {
 		failuresTotal.WithLabelValues("validate").Inc()
-		return Result{Err: err}, false
+		r := Result{Err: err}
+		if ve := (*ValidateError)(nil); errors.As(err, &ve) {
+			r.Refused = refusals(n, ve)
+		}
+		return r, false
 	}
 	proc, err := m.cfg.Paths.Reload(ctx)
 	reloadsTotal.WithLabelValues(result(err)).Inc()
@@ -320,8 +329,7 @@ func (m *Manager) applyReload(ctx context.Context, n Model) (Result, bool) {
 				err = errors.Join(err, werr)
 			}
 		}
-		m.live = nil
-		return Result{Reloaded: true, Err: err}, false
+		return m.reloadFailed(n, err), false
 	}
 	m.reload = proc.Reloads
 	m.applied = n
@@ -335,6 +343,23 @@ func (m *Manager) applyReload(ctx context.Context, n Model) (Result, bool) {
 		r.Err = err
 	}
 	return r, true
+}
+
+// reloadFailed reports a reload the master refused. A counted failure
+// leaves the old worker serving the old structure (live and the slots stay
+// true); an unconfirmed one leaves the state unknown, so the next apply
+// reloads. Listeners that explain the failure name their owners.
+func (m *Manager) reloadFailed(n Model, err error) Result {
+	r := Result{Reloaded: true, Err: err}
+	if listening, lerr := listeningSockets(); lerr == nil {
+		r.Refused = bindConflicts(n, m.live, listening)
+	} else {
+		m.cfg.Logger.Debug("cannot read listening sockets to explain the failed reload", "err", lerr)
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		m.live, m.slots = nil, nil
+	}
+	return r
 }
 
 // reapply reads the new worker's server state and sends only the commands

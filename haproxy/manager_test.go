@@ -122,10 +122,11 @@ func TestManagerLive(t *testing.T) {
 			t.Errorf("old worker not serving: %v", s)
 		}
 		base = mustProc(t, l) // the failed attempt moved the counters
-		if r := m.Apply(ctx, httpModel(vip, b, c)); r.Err != nil || !r.Reloaded {
-			t.Fatalf("apply after failed reload = %+v, want a clean reload", r)
+		// The old worker still serves the old structure, and edged knows
+		// it: going back to it needs no reload.
+		if r := m.Apply(ctx, httpModel(vip, b, c)); r.Err != nil || r.Reloaded {
+			t.Fatalf("apply of the serving model after a failed reload = %+v, want no reload", r)
 		}
-		base = mustProc(t, l)
 	})
 
 	t.Run("structural reload under load loses nothing", func(t *testing.T) {
@@ -153,7 +154,7 @@ func TestManagerLive(t *testing.T) {
 			t.Errorf("failed requests: vip %d (last %v), operator %d", ld.failed.Load(), ld.lastErr.Load(), opLoad.failed.Load())
 		}
 		t.Logf("requests during 3 reloads: vip ok=%d operator ok=%d", ld.ok.Load(), opLoad.ok.Load())
-		if got := mustProc(t, l); got.Reloads != base.Reloads+3 || got.Failed != base.Failed {
+		if got := mustProc(t, l); got.Reloads != base.Reloads+3 || got.Failed != 0 { // a good reload resets the failed count
 			t.Errorf("show proc = %+v, want 3 more reloads, none failed", got)
 		}
 	})

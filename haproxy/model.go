@@ -48,8 +48,13 @@ type Model struct {
 
 // Frontend is a listener on one VIP:port that forwards to one backend.
 type Frontend struct {
-	// Name is the section name (unique, HAProxy identifier charset).
+	// Name is the section name (unique, HAProxy identifier charset, at
+	// most MaxNameLen bytes).
 	Name string
+	// Owner identifies who the section belongs to (a Service key); it is
+	// never rendered, and failures HAProxy reports about the section come
+	// back under it in Result.Refused.
+	Owner string
 	// Bind is the VIP and port to listen on.
 	Bind netip.AddrPort
 	// Mode is tcp or http; empty means tcp.
@@ -62,8 +67,11 @@ type Frontend struct {
 
 // Backend is a pool of server slots for one Service port.
 type Backend struct {
-	// Name is the section name (unique, HAProxy identifier charset).
+	// Name is the section name (unique, HAProxy identifier charset, at
+	// most MaxNameLen bytes).
 	Name string
+	// Owner is as in Frontend.
+	Owner string
 	// Mode is tcp or http; empty means tcp.
 	Mode Mode
 	// Balance is the algorithm (roundrobin, leastconn, source, first,
@@ -76,8 +84,9 @@ type Backend struct {
 	// Slots is the number of server slots rendered; it is raised to fit
 	// Servers. Spare slots let endpoints come and go without a reload.
 	Slots int
-	// Servers are the live endpoints. They are runtime state: changing
-	// them never needs a reload while they fit into Slots.
+	// Servers are the live endpoints, at most MaxServers. They are
+	// runtime state: changing them never needs a reload while they fit
+	// into Slots.
 	Servers []Server
 }
 
@@ -121,6 +130,17 @@ type Stats struct {
 	// Prometheus serves HAProxy's exporter on /metrics of the same bind.
 	Prometheus bool
 }
+
+// MaxServers bounds the servers of one backend. Every server is a slot in
+// the rendered file and in every reload; 1,024 is ten times the largest
+// Deployment a homelab edge serves and keeps one backend's share of a
+// render under a megabyte (two EndpointSlices of 1,000 endpoints x 100
+// addresses once asked for 200,000 servers and 193 MB per render).
+const MaxServers = 1024
+
+// MaxNameLen is the longest section name edged renders; callers derive
+// longer names to fit (see nameRE).
+const MaxNameLen = 100
 
 // DefaultSlots is the minimum number of server slots per backend: enough
 // for a typical homelab Deployment to scale without a reload.

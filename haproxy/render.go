@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"strings"
 
@@ -17,11 +18,17 @@ var ErrInvalidModel = errors.New("invalid haproxy model")
 
 // nameRE is the charset of HAProxy section names edged generates; anything
 // else could break out of a config line.
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,100}$`)
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,100}$`) // 100: MaxNameLen
 
 // safeRE is the charset allowed in free-text values (paths, Host headers,
 // credentials, file paths): no spaces, quotes, backslashes or control bytes.
 var safeRE = regexp.MustCompile(`^[A-Za-z0-9_./:@%+=~,-]{1,255}$`)
+
+// SafeValue reports whether s may be written into edged's HAProxy file
+// as a free-text value (a path, a Host header, a credential, a file path):
+// 1 to 255 bytes of [A-Za-z0-9_./:@%+=~,-]. Config validation uses it so
+// that `edged validate` refuses what every render would refuse.
+func SafeValue(s string) bool { return safeRE.MatchString(s) }
 
 // balances are the balance algorithms edged accepts.
 var balances = map[string]bool{"roundrobin": true, "static-rr": true, "leastconn": true, "first": true, "source": true, "random": true}
@@ -50,23 +57,27 @@ func (m Model) Validate() error {
 		}
 	}
 	seen := map[string]bool{}
+	binds := map[netip.AddrPort]string{}
 	for _, f := range m.Frontends {
 		switch {
 		case !nameRE.MatchString(f.Name) || seen[f.Name]:
 			return fmt.Errorf("frontend %q: bad or duplicate name: %w", f.Name, ErrInvalidModel)
 		case !backends[f.Backend]:
 			return fmt.Errorf("frontend %s: unknown backend %q: %w", f.Name, f.Backend, ErrInvalidModel)
-		case !f.Bind.IsValid() || f.Bind.Port() == 0:
-			return fmt.Errorf("frontend %s: bad bind %v: %w", f.Name, f.Bind, ErrInvalidModel)
+		case !plainAddr(f.Bind) || f.Bind.Port() == 0:
+			return fmt.Errorf("frontend %s: bad bind %q: %w", f.Name, f.Bind, ErrInvalidModel)
+		case binds[f.Bind] != "":
+			return fmt.Errorf("frontend %s: bind %v is also frontend %s's: %w", f.Name, f.Bind, binds[f.Bind], ErrInvalidModel)
 		case f.CertFile != "" && !safeRE.MatchString(f.CertFile):
 			return fmt.Errorf("frontend %s: bad cert path: %w", f.Name, ErrInvalidModel)
 		case f.Mode != "" && f.Mode != ModeTCP && f.Mode != ModeHTTP:
 			return fmt.Errorf("frontend %s: bad mode %q: %w", f.Name, f.Mode, ErrInvalidModel)
 		}
 		seen[f.Name] = true
+		binds[f.Bind] = f.Name
 	}
 	if s := m.Stats; s != nil {
-		if !s.Bind.IsValid() || !safeRE.MatchString(s.URI) || !strings.HasPrefix(s.URI, "/") ||
+		if !plainAddr(s.Bind) || !safeRE.MatchString(s.URI) || !strings.HasPrefix(s.URI, "/") ||
 			(s.User != "" && !safeRE.MatchString(s.User)) || (s.Password != "" && !safeRE.MatchString(s.Password)) {
 			return fmt.Errorf("stats: bad bind, uri or credentials: %w", ErrInvalidModel)
 		}
@@ -90,12 +101,22 @@ func (b Backend) validate() error {
 	case c.Rise < 0 || c.Rise > 100 || c.Fall < 0 || c.Fall > 100 || c.Interval < 0:
 		return fmt.Errorf("bad check rise/fall/interval: %w", ErrInvalidModel)
 	}
+	if len(b.Servers) > MaxServers {
+		return fmt.Errorf("%d servers, at most %d: %w", len(b.Servers), MaxServers, ErrInvalidModel)
+	}
 	for _, s := range b.Servers {
-		if !s.Addr.IsValid() || s.Addr.Port() == 0 {
-			return fmt.Errorf("bad server %v: %w", s.Addr, ErrInvalidModel)
+		if !plainAddr(s.Addr) || s.Addr.Port() == 0 {
+			return fmt.Errorf("bad server %q: %w", s.Addr, ErrInvalidModel)
 		}
 	}
 	return nil
+}
+
+// plainAddr reports whether a renders as a bare address: valid, no zone
+// (a zone may hold any bytes, newlines included) and not IPv4-mapped.
+func plainAddr(a netip.AddrPort) bool {
+	ip := a.Addr()
+	return a.IsValid() && ip.Zone() == "" && !ip.Is4In6()
 }
 
 // Render returns edged's config file for m: a defaults section of its own

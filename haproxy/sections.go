@@ -143,10 +143,35 @@ func (r *renderer) stats(s Stats) error {
 		return err
 	}
 	if s.Prometheus {
-		rule := &actions.UseService{Name: "prometheus-exporter", Cond: "if", CondTest: "{ path /metrics }"}
-		if err := p.Insert(parser.Frontends, statsFrontend, "http-request", rule, -1); err != nil {
+		if err := r.exporter(p, s); err != nil {
 			return fmt.Errorf("prometheus rule: %w", err)
 		}
 	}
 	return p.Insert(parser.Frontends, statsFrontend, "bind", bind(s.Bind.String(), "stats", ""), -1)
+}
+
+// statsUsers is the userlist holding the stats credentials for the
+// Prometheus exporter, which `stats auth` does not cover.
+const statsUsers = "edged_stats_users"
+
+// exporter serves HAProxy's Prometheus exporter on /metrics of the stats
+// frontend, behind the stats page's credentials when it has them: the
+// exporter shows every Service's backends and servers.
+func (r *renderer) exporter(p parser.Parser, s Stats) error {
+	use := &actions.UseService{Name: "prometheus-exporter", Cond: "if", CondTest: "{ path /metrics }"}
+	if s.User == "" || s.Password == "" {
+		return p.Insert(parser.Frontends, statsFrontend, "http-request", use, -1)
+	}
+	if err := p.SectionsCreate(parser.UserList, statsUsers); err != nil {
+		return err
+	}
+	user := types.User{Name: s.User, Password: s.Password, IsInsecure: true}
+	if err := p.Set(parser.UserList, statsUsers, "user", user); err != nil {
+		return err
+	}
+	auth := &httpactions.Auth{Realm: "edged", Cond: "if", CondTest: "{ path /metrics } !{ http_auth(" + statsUsers + ") }"}
+	if err := p.Insert(parser.Frontends, statsFrontend, "http-request", auth, -1); err != nil {
+		return err
+	}
+	return p.Insert(parser.Frontends, statsFrontend, "http-request", use, -1)
 }

@@ -140,14 +140,49 @@ func TestBadInput(t *testing.T) {
 			want: []string{"pools.yaml:5: IPAddressPool \"p\" spec.adresses: unknown key"}},
 		{name: "missing manifest", files: map[string]string{"edged.yaml": minimal + "metallbManifests:\n  - nowhere.yaml\n"},
 			want: []string{"edged.yaml:5: metallbManifests: cannot read MetalLB manifest", "nowhere.yaml", "no such file"}},
-		{name: "TLS missing for peers", files: map[string]string{"edged.yaml": "raft:\n  peers: [{id: a, address: \"10.0.0.1:7950\"}]\n" + minimal},
-			want: []string{"edged.yaml:2: raft.tls", "insecurePlaintext"}},
+		{name: "TLS missing for peers", files: map[string]string{"edged.yaml": "node: {name: a}\nraft:\n  peers: [{id: a, address: \"10.0.0.1:7950\"}]\n" + minimal},
+			want: []string{"edged.yaml:3: raft.tls", "insecurePlaintext"}},
 		{name: "ipMode", files: map[string]string{"edged.yaml": "kubernetes:\n  ipMode: Direct\n" + minimal},
 			want: []string{"edged.yaml:2: kubernetes.ipMode", "want VIP or Proxy"}},
 		{name: "qps", files: map[string]string{"edged.yaml": "kubernetes:\n  qps: 0\n" + minimal},
 			want: []string{"edged.yaml:2: kubernetes.qps", "want more than 0"}},
 		{name: "burst", files: map[string]string{"edged.yaml": "kubernetes:\n  burst: -1\n" + minimal},
 			want: []string{"edged.yaml:2: kubernetes.burst", "want 1 to 100000"}},
+		// What every HAProxy render refuses is refused here too (validate = run).
+		{name: "stats password with a space", files: map[string]string{"edged.yaml": stats("user: admin", "password: pass word")},
+			want: []string{"edged.yaml:5: haproxy.stats.password", "no spaces, quotes or #"}},
+		{name: "stats password with a quote", files: map[string]string{"edged.yaml": stats("user: admin", `password: "pa'ss"`)},
+			want: []string{"edged.yaml:5: haproxy.stats.password", "A-Z a-z 0-9"}},
+		{name: "stats user with a hash", files: map[string]string{"edged.yaml": stats(`user: "ad#min"`, "password: secret")},
+			want: []string{"edged.yaml:4: haproxy.stats.user", "no spaces, quotes or #"}},
+		{name: "stats user without password", files: map[string]string{"edged.yaml": stats("user: admin")},
+			want: []string{"edged.yaml:4: haproxy.stats.user", "set password too, or neither"}},
+		{name: "stats password without user", files: map[string]string{"edged.yaml": stats("password: secret")},
+			want: []string{"edged.yaml:4: haproxy.stats.password", "set user too, or neither"}},
+		{name: "stats uri without slash", files: map[string]string{"edged.yaml": stats("uri: stats")},
+			want: []string{"edged.yaml:4: haproxy.stats.uri", `"stats": want a path starting with /`}},
+		{name: "stats uri with a space", files: map[string]string{"edged.yaml": stats("uri: /my stats")},
+			want: []string{"edged.yaml:4: haproxy.stats.uri", "want a path starting with /"}},
+		{name: "stats uri empty", files: map[string]string{"edged.yaml": stats(`uri: ""`)},
+			want: []string{"edged.yaml:4: haproxy.stats.uri", "(default /stats)"}},
+		{name: "stats bind without address", files: map[string]string{"edged.yaml": "haproxy:\n  stats:\n    bind: \":8404\"\n" + minimal},
+			want: []string{"edged.yaml:3: haproxy.stats.bind", `":8404" is not ip:port`, "0.0.0.0:8404"}},
+		{name: "stats bind hostname", files: map[string]string{"edged.yaml": "haproxy:\n  stats:\n    bind: localhost:8404\n" + minimal},
+			want: []string{"edged.yaml:3: haproxy.stats.bind", "is not ip:port"}},
+		{name: "stats bind port 0", files: map[string]string{"edged.yaml": "haproxy:\n  stats:\n    bind: 127.0.0.1:0\n" + minimal},
+			want: []string{"edged.yaml:3: haproxy.stats.bind", "is not ip:port"}},
+		{name: "stats bind with zone", files: map[string]string{"edged.yaml": "haproxy:\n  stats:\n    bind: \"[fe80::1%eth0]:8404\"\n" + minimal},
+			want: []string{"edged.yaml:3: haproxy.stats.bind", "is not ip:port"}},
+		{name: "certDir relative", files: map[string]string{"edged.yaml": "haproxy:\n  certDir: certs\n" + minimal},
+			want: []string{"edged.yaml:2: haproxy.certDir", `"certs": want an absolute path`}},
+		{name: "certDir with a space", files: map[string]string{"edged.yaml": "haproxy:\n  certDir: /etc/haproxy/my certs\n" + minimal},
+			want: []string{"edged.yaml:2: haproxy.certDir", "A-Z a-z 0-9"}},
+		{name: "certDir too long", files: map[string]string{"edged.yaml": "haproxy:\n  certDir: /" + strings.Repeat("d", 128) + "\n" + minimal},
+			want: []string{"edged.yaml:2: haproxy.certDir", "at most 128 bytes"}},
+		{name: "node not a peer", files: map[string]string{"edged.yaml": "node: {name: edge9}\nraft:\n  insecurePlaintext: true\n  peers: [{id: edge1, address: \"10.0.0.1:7950\"}, {id: edge2, address: \"10.0.0.2:7950\"}]\n" + minimal},
+			want: []string{"edged.yaml:1: node.name", `"edge9" is not one of raft.peers[].id (edge1, edge2)`}},
+		{name: "hostname not a peer", files: map[string]string{"edged.yaml": "raft:\n  insecurePlaintext: true\n  peers: [{id: edge-not-this-host, address: \"10.0.0.1:7950\"}]\n" + minimal},
+			want: []string{"edged.yaml:", "node.name", "(the hostname: node.name is not set) is not one of raft.peers[].id (edge-not-this-host)"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -169,6 +204,26 @@ func TestBadInput(t *testing.T) {
 				rest = rest[i+len(w):]
 			}
 		})
+	}
+}
+
+// stats returns the minimal config with a haproxy.stats section holding
+// lines, from line 4 on.
+func stats(lines ...string) string {
+	return "haproxy:\n  stats:\n    bind: 127.0.0.1:8404\n    " + strings.Join(lines, "\n    ") + "\n" + minimal
+}
+
+// TestHAProxySettingsAccepted: settings every render accepts load.
+func TestHAProxySettingsAccepted(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"edged.yaml": stats("uri: /haproxy/stats", "user: admin", "password: s3cret.pw-2026") +
+		"node: {name: edge1}\nraft:\n  insecurePlaintext: true\n  peers: [{id: edge1, address: \"10.0.0.1:7950\"}]\n"})
+	cfg, err := Load(filepath.Join(dir, "edged.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Stats{Bind: "127.0.0.1:8404", URI: "/haproxy/stats", User: "admin", Password: "s3cret.pw-2026", Refresh: DefaultStatsRefresh}
+	if diff := cmp.Diff(want, cfg.HAProxy.Stats); diff != "" {
+		t.Errorf("stats (-want +got):\n%s", diff)
 	}
 }
 

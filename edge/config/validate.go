@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/goldentooth/edged/lbpool"
 )
 
@@ -154,6 +156,9 @@ func (l *loaded) checkSections() error {
 			return l.failRoot(field+".address", append(at, "address"), "%q is not host:port", p.Address)
 		}
 	}
+	if err := l.checkNodeInPeers(); err != nil {
+		return err
+	}
 	if _, _, err := net.SplitHostPort(c.Raft.BindAddress); err != nil {
 		return l.failRoot("raft.bindAddress", []any{"raft", "bindAddress"}, "%q is not host:port", c.Raft.BindAddress)
 	}
@@ -180,14 +185,28 @@ func (l *loaded) checkSections() error {
 	if c.Kubernetes.MetallbCRDs && c.Kubernetes.MetallbNamespace == "" {
 		return l.failRoot("kubernetes.metallbNamespace", []any{"kubernetes", "metallbNamespace"}, "empty: name the namespace of MetalLB's IPAddressPool objects (default %s)", DefaultMetallbNamespace)
 	}
-	if m := c.HAProxy.BackendMode; m != "endpoints" && m != "nodePort" {
-		return l.failRoot("haproxy.backendMode", []any{"haproxy", "backendMode"}, "%q: want endpoints or nodePort", m)
-	}
-	if s := c.HAProxy.ServerSlots; s < 1 || s > 4096 {
-		return l.failRoot("haproxy.serverSlots", []any{"haproxy", "serverSlots"}, "%d: want 1 to 4096", s)
-	}
 	if _, _, err := net.SplitHostPort(c.Metrics.Address); err != nil {
 		return l.failRoot("metrics.address", []any{"metrics", "address"}, "%q is not host:port", c.Metrics.Address)
 	}
-	return nil
+	return l.checkHAProxy()
+}
+
+// checkNodeInPeers refuses a node.name that is not a raft peer ID when peers
+// are listed: raft would start this host as a member nobody knows, and the
+// group would never hear from it.
+func (l *loaded) checkNodeInPeers() error {
+	c := l.cfg
+	if len(c.Raft.Peers) == 0 || slices.ContainsFunc(c.Raft.Peers, func(p Peer) bool { return p.ID == c.Node.Name }) {
+		return nil
+	}
+	ids := make([]string, len(c.Raft.Peers))
+	for i, p := range c.Raft.Peers {
+		ids[i] = p.ID
+	}
+	origin := ""
+	if n := locate(l.root, "node", "name"); n == nil || n.Kind != yaml.ScalarNode {
+		origin = " (the hostname: node.name is not set)"
+	}
+	return l.failRoot("node.name", []any{"node", "name"}, "%q%s is not one of raft.peers[].id (%s): set node.name to this host's peer id",
+		c.Node.Name, origin, strings.Join(ids, ", "))
 }

@@ -27,3 +27,13 @@ func (c *Controller) Warn(key, reason, message string) {
 	}
 	c.recorder.Event(svc, corev1.EventTypeWarning, reason, message)
 }
+
+// WarnNode records a Warning Event on the Node name if the cache holds it
+// (a Node whose addresses the HAProxy part refused).
+func (c *Controller) WarnNode(name, reason, message string) {
+	n, err := c.Nodes.Get(name)
+	if err != nil {
+		return
+	}
+	c.recorder.Event(n, corev1.EventTypeWarning, reason, message)
+}

@@ -58,7 +58,8 @@ const leaderPoll = time.Second
 
 // Options configures a Controller.
 type Options struct {
-	// Class is the loadBalancerClass served besides the unset class.
+	// Class is the loadBalancerClass served; empty serves the Services
+	// without a class instead (MetalLB's rule, see Handled).
 	Class string
 	// IPMode is written into the status; empty means DefaultIPMode.
 	IPMode corev1.LoadBalancerIPMode

@@ -17,7 +17,7 @@ func TestServiceController(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs the test kube-apiserver (make testapiserver)")
 	}
-	e := startEnv(t, Options{Class: "edged"}, "default="+referencePool, "other=192.168.50.0/30")
+	e := startEnv(t, Options{}, "default="+referencePool, "other=192.168.50.0/30")
 	ctx := context.Background()
 
 	t.Run("seed services", func(t *testing.T) {
@@ -77,6 +77,20 @@ func TestServiceController(t *testing.T) {
 		e.waitEvent(t, "conflict", ReasonBadConfig)
 		if _, ok := e.store.Lookup(e.ns + "/conflict"); ok {
 			t.Error("conflicting annotations allocated an address")
+		}
+	})
+
+	t.Run("zone in requested ip", func(t *testing.T) {
+		// The apiserver checks spec.loadBalancerIP but not annotations.
+		s := lbService(e.ns, "zoned", 80)
+		s.Annotations["metallb.universe.tf/loadBalancerIPs"] = "fd00:4::5%x]:1\nglobal\n  program evil"
+		e.create(t, s)
+		msg := e.waitEvent(t, "zoned", ReasonBadConfig)
+		if !strings.Contains(msg, "metallb.universe.tf/loadBalancerIPs: ") || strings.ContainsAny(msg, "\n\r") {
+			t.Errorf("InvalidConfiguration message %q: want the annotation named and no raw line break", msg)
+		}
+		if _, ok := e.store.Lookup(e.ns + "/zoned"); ok {
+			t.Error("a zoned address was allocated")
 		}
 	})
 

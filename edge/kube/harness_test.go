@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -60,19 +61,25 @@ func startEnv(t testing.TB, opts Options, pools ...string) *env {
 	return e
 }
 
-func startController(t testing.TB, cfg *rest.Config, st Store, opts Options) context.CancelFunc {
+// startController runs a controller until the test ends; the returned stop
+// ends it earlier and returns once it has stopped (it may be called twice).
+func startController(t testing.TB, cfg *rest.Config, st Store, opts Options) (stop func()) {
 	t.Helper()
 	c := New(clientFor(cfg), st, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx, 2) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("controller: %v", err)
-		}
-	})
-	return cancel
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("controller: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 func lbService(ns, name string, ports ...int32) *corev1.Service {

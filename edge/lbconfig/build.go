@@ -2,6 +2,9 @@ package lbconfig
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -10,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/goldentooth/edged/haproxy"
+	"github.com/goldentooth/edged/lbpool"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 )
@@ -22,8 +26,11 @@ type Input struct {
 	Slices []discoveryv1.EndpointSlice
 	// Nodes supply InternalIPs in nodeport mode.
 	Nodes []corev1.Node
-	// Allocations maps "namespace/name" to the Service's VIPs.
-	Allocations map[string][]netip.Addr
+	// Allocations maps "namespace/name" to the Service's raft allocation:
+	// its VIPs and the ports granted with them. Only granted ports get a
+	// frontend, so a Service whose port change the allocator refused (a
+	// port another Service on a shared IP holds) never binds it.
+	Allocations map[string]lbpool.Allocation
 	// NodePort makes nodeport the default backend mode.
 	NodePort bool
 	// CertDir is where WriteTLSSecret puts PEM files.
@@ -35,32 +42,59 @@ type Input struct {
 	Stats *haproxy.Stats
 	// Exclude leaves these Services ("namespace/name") out with the given
 	// error (e.g. one whose render HAProxy refused, or whose TLS Secret is
-	// missing or unusable); each is reported like a bad annotation.
+	// missing or unusable); each is reported as a Problem.
 	Exclude map[string]error
 }
 
-// ServiceError is a problem with one Service; the caller raises an Event.
-type ServiceError struct {
-	// Key is "namespace/name".
+// Kinds of objects a Problem is about.
+const (
+	KindService = "Service"
+	KindNode    = "Node"
+)
+
+// Problem is something wrong with one Kubernetes object; the caller raises
+// an Event on it. Build reports every Problem and keeps going: a Service
+// with one is left out, or served without the part that is wrong, and no
+// other object is affected.
+type Problem struct {
+	// Kind is KindService or KindNode.
+	Kind string
+	// Key is "namespace/name" for a Service, the name for a Node.
 	Key string
-	// Err wraps ErrAnnotation.
+	// Err wraps one of this package's sentinels or haproxy.ErrInvalidModel.
 	Err error
 }
 
 // Error implements error.
-func (e ServiceError) Error() string { return e.Key + ": " + e.Err.Error() }
+func (p Problem) Error() string { return p.Kind + " " + p.Key + ": " + p.Err.Error() }
 
 // Unwrap returns the cause.
-func (e ServiceError) Unwrap() error { return e.Err }
+func (p Problem) Unwrap() error { return p.Err }
+
+// Errors wrapped by Problems; the message says what and where.
+var (
+	// ErrEndpoint: an endpoint or Node address was refused and left out.
+	ErrEndpoint = errors.New("unusable endpoint address")
+	// ErrTooManyEndpoints: a backend was cut to haproxy.MaxServers servers.
+	ErrTooManyEndpoints = errors.New("too many endpoints")
+	// ErrUnsupportedProtocol: a UDP or SCTP port is not proxied.
+	ErrUnsupportedProtocol = errors.New("protocol not proxied by HAProxy")
+	// ErrNoNodePort: a nodeport backend without a NodePort is not served.
+	ErrNoNodePort = errors.New("no NodePort")
+	// ErrPortNotAllocated: a port outside the allocation is not served.
+	ErrPortNotAllocated = errors.New("port not allocated")
+)
 
 // healthzPath is kube-proxy's health check path on healthCheckNodePort.
 const healthzPath = "/healthz"
 
-// Build returns the desired model. A Service with a bad annotation is left
-// out and reported; every other Service still renders.
-func Build(in Input) (haproxy.Model, []ServiceError) {
-	m := haproxy.Model{Stats: in.Stats}
-	var errs []ServiceError
+// Build returns the desired model. Every frontend and backend carries its
+// Service's key as Owner. A Service with a bad annotation, a refused TLS
+// Secret or a section HAProxy would refuse is left out and reported; bad
+// endpoints and ports are left out of their Service and reported; every
+// other Service still renders.
+func Build(in Input) (haproxy.Model, []Problem) {
+	b := builder{in: in, bySvc: slicesByService(in.Slices), binds: map[netip.AddrPort]string{}}
 	svcs := make([]*corev1.Service, len(in.Services))
 	for i := range in.Services {
 		svcs[i] = &in.Services[i]
@@ -68,27 +102,57 @@ func Build(in Input) (haproxy.Model, []ServiceError) {
 	slices.SortFunc(svcs, func(a, b *corev1.Service) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
-	bySvc := slicesByService(in.Slices)
 	for _, svc := range svcs {
-		key := svc.Namespace + "/" + svc.Name
-		vips := in.Allocations[key]
-		if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || len(vips) == 0 {
-			continue
-		}
-		if err, ok := in.Exclude[key]; ok {
-			errs = append(errs, ServiceError{Key: key, Err: err})
-			continue
-		}
-		set, err := ParseAnnotations(svc.Annotations, in.NodePort)
-		if err != nil {
-			errs = append(errs, ServiceError{Key: key, Err: err})
-			continue
-		}
-		fes, bes := service(in, svc, bySvc[key], set, vips)
-		m.Frontends = append(m.Frontends, fes...)
-		m.Backends = append(m.Backends, bes...)
+		b.add(svc)
 	}
-	return m, errs
+	return b.m, b.problems
+}
+
+// builder accumulates the model and the problems of one Build.
+type builder struct {
+	in       Input
+	bySvc    map[string][]*discoveryv1.EndpointSlice
+	nodes    []netip.Addr // parsed once, on the first nodeport Service
+	nodesOK  bool
+	binds    map[netip.AddrPort]string // bind -> owner, across Services
+	m        haproxy.Model
+	problems []Problem
+}
+
+func (b *builder) problem(kind, key string, err error) {
+	b.problems = append(b.problems, Problem{Kind: kind, Key: key, Err: err})
+}
+
+// add renders one Service, or reports why it is left out.
+func (b *builder) add(svc *corev1.Service) {
+	key := svc.Namespace + "/" + svc.Name
+	alloc := b.in.Allocations[key]
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || len(alloc.IPs) == 0 {
+		return
+	}
+	if err, ok := b.in.Exclude[key]; ok {
+		b.problem(KindService, key, err)
+		return
+	}
+	set, err := ParseAnnotations(svc.Annotations, b.in.NodePort)
+	if err != nil {
+		b.problem(KindService, key, err)
+		return
+	}
+	fes, bes := b.service(key, svc, set, alloc)
+	if err := (haproxy.Model{Frontends: fes, Backends: bes}).Validate(); err != nil {
+		b.problem(KindService, key, fmt.Errorf("left out: %w", err))
+		return
+	}
+	for _, fe := range fes {
+		if other := b.binds[fe.Bind]; other != "" {
+			b.problem(KindService, key, fmt.Errorf("%v is served for %s: %w", fe.Bind, other, ErrPortNotAllocated))
+			continue
+		}
+		b.binds[fe.Bind] = key
+		b.m.Frontends = append(b.m.Frontends, fe)
+	}
+	b.m.Backends = append(b.m.Backends, bes...)
 }
 
 // slicesByService indexes EndpointSlices by "namespace/service name", so
@@ -105,81 +169,173 @@ func slicesByService(all []discoveryv1.EndpointSlice) map[string][]*discoveryv1.
 	return out
 }
 
-func service(in Input, svc *corev1.Service, eps []*discoveryv1.EndpointSlice, set Settings, vips []netip.Addr) ([]haproxy.Frontend, []haproxy.Backend) {
+// service returns the Service's sections: one backend per proxied,
+// granted port and one frontend per VIP of it.
+func (b *builder) service(key string, svc *corev1.Service, set Settings, alloc lbpool.Allocation) ([]haproxy.Frontend, []haproxy.Backend) {
 	var fes []haproxy.Frontend
 	var bes []haproxy.Backend
+	eps := b.bySvc[key]
+	var skipped []string
+	bad := &badAddrs{}
 	for _, p := range svc.Spec.Ports {
-		if p.Protocol != "" && p.Protocol != corev1.ProtocolTCP {
-			continue // HAProxy proxies TCP only
+		proto := protocol(p.Protocol)
+		switch {
+		case proto != corev1.ProtocolTCP:
+			skipped = append(skipped, fmt.Sprintf("%d/%s", p.Port, proto))
+			continue
+		case !granted(alloc, p):
+			b.problem(KindService, key, fmt.Errorf("port %d/TCP is not part of the allocation of %v (the change was refused; see the AllocationFailed Event), so it is not served: %w",
+				p.Port, alloc.IPs, ErrPortNotAllocated))
+			continue
+		case set.NodePort && p.NodePort == 0:
+			b.problem(KindService, key, fmt.Errorf("port %d has no NodePort (allocateLoadBalancerNodePorts: false?) and the backend is nodeport, so it is not served: %w", p.Port, ErrNoNodePort))
+			continue
 		}
 		be := haproxy.Backend{
-			Name:    fmt.Sprintf("%s_%s_%d", svc.Namespace, svc.Name, p.Port),
+			Name:    SectionName(svc.Namespace, svc.Name, strconv.Itoa(int(p.Port))),
+			Owner:   key,
 			Mode:    set.Mode,
 			Balance: set.Balance,
 			Check:   set.Check,
 			ProxyV2: set.ProxyV2,
-			Slots:   in.Slots,
+			Slots:   b.in.Slots,
 		}
 		if set.NodePort {
-			be.Servers = nodeServers(in.Nodes, p.NodePort)
-			if svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal && svc.Spec.HealthCheckNodePort != 0 {
+			be.Servers = b.nodeServers(p.NodePort)
+			if svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal && svc.Spec.HealthCheckNodePort > 0 && svc.Spec.HealthCheckNodePort < 65536 {
 				be.Check.Kind = haproxy.CheckHTTP
 				be.Check.Path = healthzPath
 				be.Check.Host = ""
 				be.Check.Port = uint16(svc.Spec.HealthCheckNodePort)
 			}
 		} else {
-			be.Servers = endpointServers(eps, p)
+			be.Servers = endpointServers(eps, p, bad)
+		}
+		if len(be.Servers) > haproxy.MaxServers {
+			b.problem(KindService, key, fmt.Errorf("port %d has %d endpoints; only the first %d (by address) are served: %w",
+				p.Port, len(be.Servers), haproxy.MaxServers, ErrTooManyEndpoints))
+			be.Servers = be.Servers[:haproxy.MaxServers]
 		}
 		bes = append(bes, be)
-		for _, ip := range vips {
+		for _, ip := range alloc.IPs {
 			fe := haproxy.Frontend{
-				Name:    be.Name + "_" + ip.String(),
+				Name:    SectionName(svc.Namespace, svc.Name, strconv.Itoa(int(p.Port)), ip.String()),
+				Owner:   key,
 				Bind:    netip.AddrPortFrom(ip, uint16(p.Port)),
 				Mode:    set.Mode,
 				Backend: be.Name,
 			}
 			if set.TLSSecret != "" {
-				fe.CertFile = CertPath(in.CertDir, svc.Namespace, set.TLSSecret)
+				fe.CertFile = CertPath(b.in.CertDir, svc.Namespace, set.TLSSecret)
 			}
 			fes = append(fes, fe)
 		}
 	}
+	if len(skipped) > 0 {
+		b.problem(KindService, key, fmt.Errorf("ports %s are allocated and announced but not forwarded: %w", strings.Join(skipped, ", "), ErrUnsupportedProtocol))
+	}
+	if bad.n > 0 {
+		b.problem(KindService, key, fmt.Errorf("%d endpoint addresses left out, e.g. %v: %w", bad.n, bad.first, ErrEndpoint))
+	}
 	return fes, bes
 }
 
-// ServiceKey returns the Service ("namespace/name") a frontend or backend
-// section rendered by Build belongs to. Section names are
-// <namespace>_<name>_<port>[_<vip>]; Kubernetes names cannot hold "_".
-func ServiceKey(section string) (string, bool) {
-	f := strings.Split(section, "_")
-	if len(f) < 3 || f[0] == "" || f[1] == "" {
-		return "", false
+// protocol is p's protocol with the API's default (TCP) filled in.
+func protocol(p corev1.Protocol) corev1.Protocol {
+	if p == "" {
+		return corev1.ProtocolTCP
 	}
-	if _, err := strconv.ParseUint(f[2], 10, 16); err != nil {
-		return "", false
-	}
-	return f[0] + "/" + f[1], true
+	return p
 }
 
-// CertPath is where WriteTLSSecret stores a Secret's PEM.
+// granted reports whether the allocation holds port p.
+func granted(alloc lbpool.Allocation, p corev1.ServicePort) bool {
+	return slices.ContainsFunc(alloc.Ports, func(g lbpool.Port) bool {
+		return g.Port == p.Port && protocol(corev1.Protocol(g.Protocol)) == protocol(p.Protocol)
+	})
+}
+
+// SectionName joins parts with "_" into a HAProxy section name. Names
+// longer than haproxy.MaxNameLen (a 63-character namespace and Service
+// name already are) are cut and end in "_" plus 12 hex digits of the
+// SHA-256 of the whole name: stable across renders and restarts, and
+// distinct from every name short enough to stay whole (those end in a port
+// or an address, never in 12 hex digits after "_"). Kubernetes names
+// cannot hold "_", so joined names of different Services never meet.
+func SectionName(parts ...string) string {
+	return fitName(strings.Join(parts, "_"), haproxy.MaxNameLen)
+}
+
+// hashLen is how many hex digits of the SHA-256 a shortened name keeps
+// (48 bits: a collision among a cluster's names is not a practical risk).
+const hashLen = 12
+
+func fitName(n string, limit int) string {
+	if len(n) <= limit {
+		return n
+	}
+	sum := sha256.Sum256([]byte(n))
+	return n[:limit-hashLen-1] + "_" + hex.EncodeToString(sum[:])[:hashLen]
+}
+
+// maxCertFile bounds a PEM file's name, so CertPath stays far below
+// HAProxy's 255-byte path limit under a certDir of up to 128 bytes (the
+// limit config validation enforces).
+const maxCertFile = 100
+
+// CertPath is where WriteTLSSecret stores a Secret's PEM:
+// <certDir>/<namespace>_<secret>.pem, shortened like SectionName when
+// long (a Secret name may have 253 characters).
 func CertPath(certDir, namespace, secret string) string {
-	return filepath.Join(certDir, namespace+"_"+secret+".pem")
+	return filepath.Join(certDir, fitName(namespace+"_"+secret, maxCertFile-len(".pem"))+".pem")
 }
 
-func nodeServers(nodes []corev1.Node, nodePort int32) []haproxy.Server {
-	if nodePort == 0 {
+// badAddrs counts refused addresses for one Problem per Service.
+type badAddrs struct {
+	n     int
+	first error
+}
+
+func (b *badAddrs) add(err error) {
+	if b.n == 0 {
+		b.first = err
+	}
+	b.n++
+}
+
+// nodeServers returns every Node's InternalIPs at nodePort. Node
+// addresses are parsed (and bad ones reported, once per Node) on first use.
+func (b *builder) nodeServers(nodePort int32) []haproxy.Server {
+	if !b.nodesOK {
+		b.nodes, b.nodesOK = b.nodeAddrs(), true
+	}
+	if nodePort <= 0 || nodePort > 65535 {
 		return nil
 	}
-	var out []haproxy.Server
-	for _, n := range nodes {
+	out := make([]haproxy.Server, 0, len(b.nodes))
+	for _, ip := range b.nodes {
+		out = append(out, haproxy.Server{Addr: netip.AddrPortFrom(ip, uint16(nodePort))})
+	}
+	return haproxy.SortServers(out)
+}
+
+func (b *builder) nodeAddrs() []netip.Addr {
+	var out []netip.Addr
+	for _, n := range b.in.Nodes {
+		var bad badAddrs
 		for _, a := range n.Status.Addresses {
 			if a.Type != corev1.NodeInternalIP {
 				continue
 			}
-			if ip, err := netip.ParseAddr(a.Address); err == nil {
-				out = append(out, haproxy.Server{Addr: netip.AddrPortFrom(ip.Unmap(), uint16(nodePort))})
+			ip, err := lbpool.ParseUnicast(a.Address)
+			if err != nil {
+				bad.add(err)
+				continue
 			}
+			out = append(out, ip)
+		}
+		if bad.n > 0 {
+			b.problem(KindNode, n.Name, fmt.Errorf("%d InternalIP addresses left out of nodeport backends, e.g. %v: %w", bad.n, bad.first, ErrEndpoint))
 		}
 	}
 	return out
@@ -188,13 +344,12 @@ func nodeServers(nodes []corev1.Node, nodePort int32) []haproxy.Server {
 // endpointServers returns ready endpoints, plus serving-but-terminating
 // ones as draining servers, for one Service port of the Service that owns
 // eps; sorted by address, each address once (haproxy.Model's normal form,
-// so the model is not copied again to normalise it).
-func endpointServers(eps []*discoveryv1.EndpointSlice, p corev1.ServicePort) []haproxy.Server {
+// so the model is not copied again to normalise it). Like kube-proxy it
+// uses each endpoint's first address; a refused one is counted in bad.
+func endpointServers(eps []*discoveryv1.EndpointSlice, p corev1.ServicePort, bad *badAddrs) []haproxy.Server {
 	n := 0
 	for _, es := range eps {
-		for _, ep := range es.Endpoints {
-			n += len(ep.Addresses)
-		}
+		n += len(es.Endpoints)
 	}
 	if n == 0 {
 		return nil
@@ -209,14 +364,15 @@ func endpointServers(eps []*discoveryv1.EndpointSlice, p corev1.ServicePort) []h
 			c := ep.Conditions
 			ready := c.Ready == nil || *c.Ready
 			draining := !ready && c.Serving != nil && *c.Serving && c.Terminating != nil && *c.Terminating
-			if !ready && !draining {
+			if (!ready && !draining) || len(ep.Addresses) == 0 {
 				continue
 			}
-			for _, a := range ep.Addresses {
-				if ip, err := netip.ParseAddr(a); err == nil {
-					out = append(out, haproxy.Server{Addr: netip.AddrPortFrom(ip.Unmap(), port), Drain: draining})
-				}
+			ip, err := lbpool.ParseUnicast(ep.Addresses[0])
+			if err != nil {
+				bad.add(err)
+				continue
 			}
+			out = append(out, haproxy.Server{Addr: netip.AddrPortFrom(ip, port), Drain: draining})
 		}
 	}
 	return haproxy.SortServers(out)

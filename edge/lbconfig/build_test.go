@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/goldentooth/edged/haproxy"
+	"github.com/goldentooth/edged/lbpool"
 	"github.com/goldentooth/edged/test/testpki"
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
@@ -17,6 +18,14 @@ import (
 )
 
 func ptr[T any](v T) *T { return &v }
+
+// tcp80 is the port lbService asks for, as the allocator grants it.
+var tcp80 = []lbpool.Port{{Protocol: "TCP", Port: 80}}
+
+// alloc is an allocation of ip with port 80/TCP granted.
+func alloc(ip string) lbpool.Allocation {
+	return lbpool.Allocation{IPs: []netip.Addr{netip.MustParseAddr(ip)}, Ports: tcp80}
+}
 
 func lbService(ns, name string, ann map[string]string) corev1.Service {
 	return corev1.Service{
@@ -47,15 +56,15 @@ func TestBuild(t *testing.T) {
 			discoveryv1.Endpoint{Addresses: []string{"10.244.0.6"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(false)}},
 			discoveryv1.Endpoint{Addresses: []string{"10.244.0.7"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(false), Serving: ptr(true), Terminating: ptr(true)}},
 		)},
-		Allocations: map[string][]netip.Addr{"default/web": {vip}, "default/bad": {netip.MustParseAddr("10.4.11.2")}},
+		Allocations: map[string]lbpool.Allocation{"default/web": {IPs: []netip.Addr{vip}, Ports: tcp80}, "default/bad": alloc("10.4.11.2")},
 	}
 	got, errs := Build(in)
 	if len(errs) != 1 || errs[0].Key != "default/bad" || !errors.Is(errs[0], ErrAnnotation) {
 		t.Errorf("errs = %v, want one ErrAnnotation for default/bad", errs)
 	}
 	want := haproxy.Model{
-		Frontends: []haproxy.Frontend{{Name: "default_web_80_10.4.11.1", Bind: netip.AddrPortFrom(vip, 80), Mode: "tcp", Backend: "default_web_80"}},
-		Backends: []haproxy.Backend{{Name: "default_web_80", Mode: "tcp", Balance: "roundrobin", Check: haproxy.Check{Kind: "tcp"},
+		Frontends: []haproxy.Frontend{{Name: "default_web_80_10.4.11.1", Owner: "default/web", Bind: netip.AddrPortFrom(vip, 80), Mode: "tcp", Backend: "default_web_80"}},
+		Backends: []haproxy.Backend{{Name: "default_web_80", Owner: "default/web", Mode: "tcp", Balance: "roundrobin", Check: haproxy.Check{Kind: "tcp"},
 			Servers: []haproxy.Server{{Addr: netip.MustParseAddrPort("10.244.0.5:8080")}, {Addr: netip.MustParseAddrPort("10.244.0.7:8080"), Drain: true}}}},
 	}
 	if d := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b }), cmp.Comparer(func(a, b netip.Addr) bool { return a == b })); d != "" {
@@ -70,7 +79,7 @@ func TestBuildExclude(t *testing.T) {
 	refused := errors.New("refused by haproxy -c")
 	in := Input{
 		Services:    []corev1.Service{lbService("default", "web", nil), lbService("default", "tls", nil)},
-		Allocations: map[string][]netip.Addr{"default/web": {netip.MustParseAddr("10.4.11.1")}, "default/tls": {netip.MustParseAddr("10.4.11.2")}},
+		Allocations: map[string]lbpool.Allocation{"default/web": alloc("10.4.11.1"), "default/tls": alloc("10.4.11.2")},
 		Exclude:     map[string]error{"default/tls": refused},
 	}
 	got, errs := Build(in)
@@ -89,7 +98,7 @@ func TestBuildNodePortLocal(t *testing.T) {
 	node := corev1.Node{Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{
 		{Type: corev1.NodeInternalIP, Address: "10.4.0.11"}, {Type: corev1.NodeHostName, Address: "n1"}}}}
 	got, errs := Build(Input{Services: []corev1.Service{svc}, Nodes: []corev1.Node{node},
-		Allocations: map[string][]netip.Addr{"default/web": {netip.MustParseAddr("10.4.11.1")}}})
+		Allocations: map[string]lbpool.Allocation{"default/web": alloc("10.4.11.1")}})
 	if len(errs) != 0 {
 		t.Fatal(errs)
 	}
@@ -134,18 +143,6 @@ func TestWriteTLSSecret(t *testing.T) {
 	}
 }
 
-func TestServiceKey(t *testing.T) {
-	for in, want := range map[string]string{
-		"default_web_80": "default/web", "kube-system_api.x_443_10.4.11.2": "kube-system/api.x",
-		"edged_stats": "", "a_b_c": "", "_b_80": "", "a_b_70000": "",
-	} {
-		got, ok := ServiceKey(in)
-		if got != want || ok != (want != "") {
-			t.Errorf("ServiceKey(%q) = %q, %v; want %q", in, got, ok, want)
-		}
-	}
-}
-
 // TestBuildSlicesMerged: a Service's endpoints from several slices come out
 // sorted by address, each address once, and other Services' slices (same
 // name in another namespace) are not mixed in.
@@ -157,7 +154,7 @@ func TestBuildSlicesMerged(t *testing.T) {
 			slice("b", "web", discoveryv1.Endpoint{Addresses: []string{"10.244.0.1"}}),
 			slice("a", "web", discoveryv1.Endpoint{Addresses: []string{"10.244.0.2"}}, discoveryv1.Endpoint{Addresses: []string{"10.244.0.5"}}),
 		},
-		Allocations: map[string][]netip.Addr{"a/web": {netip.MustParseAddr("10.4.11.1")}},
+		Allocations: map[string]lbpool.Allocation{"a/web": alloc("10.4.11.1")},
 	}
 	got, _ := Build(in)
 	var addrs []string
@@ -175,7 +172,7 @@ func TestBuildSlicesMerged(t *testing.T) {
 //
 //	go test ./edge/lbconfig -run '^$' -bench Build1279 -benchmem
 func BenchmarkBuild1279(b *testing.B) {
-	in := Input{Allocations: map[string][]netip.Addr{}}
+	in := Input{Allocations: map[string]lbpool.Allocation{}}
 	for i := range 1279 {
 		name := fmt.Sprintf("svc-%04d", i)
 		in.Services = append(in.Services, lbService("default", name, nil))
@@ -184,7 +181,7 @@ func BenchmarkBuild1279(b *testing.B) {
 			eps = append(eps, discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf("10.244.%d.%d", (i*10+j)/250, (i*10+j)%250+1)}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}})
 		}
 		in.Slices = append(in.Slices, slice("default", name, eps...))
-		in.Allocations["default/"+name] = []netip.Addr{netip.AddrFrom4([4]byte{10, 4, byte(11 + i/256), byte(i)})}
+		in.Allocations["default/"+name] = lbpool.Allocation{IPs: []netip.Addr{netip.AddrFrom4([4]byte{10, 4, byte(11 + i/256), byte(i)})}, Ports: tcp80}
 	}
 	b.ReportAllocs()
 	for b.Loop() {

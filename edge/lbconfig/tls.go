@@ -5,7 +5,9 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/goldentooth/edged/haproxy"
 	corev1 "k8s.io/api/core/v1"
@@ -48,4 +50,28 @@ func WriteTLSSecret(certDir string, s corev1.Secret) (string, bool, error) {
 	path := CertPath(certDir, s.Namespace, s.Name)
 	changed, err := haproxy.WriteFileAtomic(path, buf.Bytes(), pemMode)
 	return path, changed, err
+}
+
+// RemoveStaleCerts deletes the PEM files in certDir (edged's own directory:
+// only "*.pem" files directly in it) that keep does not hold, so a deleted
+// Secret's key leaves the host and a namespace re-created under the same
+// name never inherits it. It returns the paths it removed.
+func RemoveStaleCerts(certDir string, keep map[string]bool) ([]string, error) {
+	found, err := filepath.Glob(filepath.Join(certDir, "*.pem"))
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", certDir, err)
+	}
+	var removed []string
+	var errs []error
+	for _, path := range found {
+		if keep[path] {
+			continue
+		}
+		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("remove stale certificate: %w", err))
+			continue
+		}
+		removed = append(removed, path)
+	}
+	return removed, errors.Join(errs...)
 }

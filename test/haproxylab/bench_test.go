@@ -14,6 +14,7 @@ import (
 
 	"github.com/goldentooth/edged/edge/lbconfig"
 	"github.com/goldentooth/edged/haproxy"
+	"github.com/goldentooth/edged/lbpool"
 )
 
 // BenchmarkLabChurn makes b.N endpoint changes through the apiserver
@@ -204,9 +205,9 @@ func (c *churner) startBaseline(b *testing.B) {
 	ch, unsub := e.kp.Changes()
 	ctx, cancel := context.WithCancel(context.Background())
 	apply := func() error {
-		allocs := map[string][]netip.Addr{}
+		allocs := map[string]lbpool.Allocation{}
 		for _, a := range e.store.State().Allocations {
-			allocs[a.Key] = a.IPs
+			allocs[a.Key] = a
 		}
 		model, _ := lbconfig.Build(lbconfig.Input{Services: e.kp.Services(), Slices: e.kp.EndpointSlices(),
 			Nodes: e.kp.Nodes(), Allocations: allocs, CertDir: e.cfg.HAProxy.CertDir})

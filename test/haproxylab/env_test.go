@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,7 @@ import (
 	"github.com/goldentooth/edged/edge"
 	"github.com/goldentooth/edged/edge/config"
 	"github.com/goldentooth/edged/edge/kube"
+	"github.com/goldentooth/edged/edge/lbconfig"
 	"github.com/goldentooth/edged/haproxy"
 	"github.com/goldentooth/edged/lbpool"
 	"github.com/goldentooth/edged/raft"
@@ -608,7 +610,7 @@ func (e *env) serverUp(be string, addr netip.AddrPort) (bool, error) {
 
 // backendName is edged's backend for the Service's "http" port.
 func (e *env) backendName(svc string, port int32) string {
-	return fmt.Sprintf("%s_%s_%d", e.ns, svc, port)
+	return lbconfig.SectionName(e.ns, svc, strconv.Itoa(int(port)))
 }
 
 // operatorLoad requests the operator's frontend every 20ms until stop and
