@@ -40,6 +40,28 @@ func (a *Allocator) Allocate(req Request) (Allocation, error) {
 	return a.allocate(req)
 }
 
+// Current returns req.Key's allocation when Allocate(req) would return it
+// unchanged: same addresses and pool, and the same sharing facts. Callers
+// use it to compare before they write (a raft entry per unchanged Service
+// and resync is pure cost). It changes nothing.
+func (a *Allocator) Current(req Request) (Allocation, bool) {
+	req, err := normalize(req)
+	if err != nil {
+		return Allocation{}, false
+	}
+	cur, ok := a.allocs[req.Key]
+	if !ok || !a.satisfies(cur, req) || !sameFacts(cur, req) {
+		return Allocation{}, false
+	}
+	return cloneAlloc(cur), true
+}
+
+// sameFacts reports whether al already records req's sharing facts.
+func sameFacts(al Allocation, req Request) bool {
+	return al.SharingKey == req.SharingKey && slices.Equal(al.Ports, req.Ports) &&
+		al.TrafficPolicyCluster == req.TrafficPolicyCluster && al.Selector == req.Selector
+}
+
 // normalize checks req and fills Families from the requested IPs.
 func normalize(req Request) (Request, error) {
 	bad := func(format string, args ...any) (Request, error) {

@@ -55,7 +55,14 @@ func (s *Store) write(ctx context.Context, k kind, payload any) (applyResult, er
 
 // Allocate commits an allocation for req.Key (leader only) and returns it.
 // Allocator errors (lbpool.ErrPoolExhausted, ...) are wrapped unchanged.
+// It compares before it writes: when the leader's state already holds
+// exactly what req would commit, it returns that without a raft entry, so a
+// Service whose sync changes nothing (a resync, edged's own status write
+// coming back) costs no fsync'd entry and wakes no subscriber.
 func (s *Store) Allocate(ctx context.Context, req lbpool.Request) (lbpool.Allocation, error) {
+	if cur, ok := s.current(req); ok {
+		return cur, nil
+	}
 	r, err := s.write(ctx, kindAllocate, allocateCmd{Request: req})
 	if err != nil {
 		return lbpool.Allocation{}, fmt.Errorf("allocate %s: %w", req.Key, err)
@@ -113,4 +120,17 @@ func (s *Store) RemoveServer(ctx context.Context, id string) error {
 		s.refreshMembers(ls)
 	}
 	return nil
+}
+
+// current is the allocation req would leave unchanged, read from this
+// leader's applied state; only when every entry in its log is applied (a
+// new leader may still be applying its predecessor's), so the answer is
+// never based on a state the log has already moved past.
+func (s *Store) current(req lbpool.Request) (lbpool.Allocation, bool) {
+	if !s.IsLeader() || s.raft.AppliedIndex() < s.raft.LastIndex() {
+		return lbpool.Allocation{}, false
+	}
+	s.fsm.mu.RLock()
+	defer s.fsm.mu.RUnlock()
+	return s.fsm.alloc.Current(req)
 }

@@ -32,6 +32,10 @@ CLIENT6=fd00:4::100
 PODS6=fd00:4::1:10
 
 log() { printf '\n== %s\n' "$*"; }
+# ns HOST CMD...: run CMD in HOST's namespace in the foreground. Daemons are
+# started as `ip netns exec "$P-HOST" CMD &` directly, so that $! is the
+# daemon's own PID (through a function it would be the subshell's, and a kill
+# would miss the daemon).
 ns() { local n=$1; shift; ip netns exec "$P-$n" "$@"; }
 
 cleanup() {
@@ -101,7 +105,7 @@ apiserver() {
   mkdir -p "$d/etcd" "$d/certs"
   printf '%s,admin,admin,system:masters\n%s,edged,edged\n' "$TOKEN" "$EDGED_TOKEN" >"$d/tokens.csv"
   openssl genrsa -out "$d/sa.key" 2048 2>/dev/null
-  ns api "$ROOT/test/apiserver/bin/testapiserver" --etcd-dir "$d/etcd" --etcd-port 2379 --etcd-peer-port 2380 -- \
+  ip netns exec "$P-api" "$ROOT/test/apiserver/bin/testapiserver" --etcd-dir "$d/etcd" --etcd-port 2379 --etcd-peer-port 2380 -- \
     --bind-address=0.0.0.0 --advertise-address=$API --secure-port=6443 --cert-dir="$d/certs" \
     --token-auth-file="$d/tokens.csv" --authorization-mode=RBAC \
     --service-account-key-file="$d/sa.key" --service-account-signing-key-file="$d/sa.key" \
@@ -189,9 +193,9 @@ haproxy:
   certDir: $d/haproxy/certs
 metrics: {address: "$ip:7472"}
 EOF
-    ns "$h" haproxy -W -S "$d/haproxy/master.sock" -f "$d/haproxy/haproxy.cfg" -f "$d/haproxy/edged/edged.cfg" >"$d/haproxy.log" 2>&1 &
+    ip netns exec "$P-$h" haproxy -W -S "$d/haproxy/master.sock" -f "$d/haproxy/haproxy.cfg" -f "$d/haproxy/edged/edged.cfg" >"$d/haproxy.log" 2>&1 &
     PIDS+=($!)
-    ns "$h" "$ROOT/bin/edged" run --config "$d/edged.yaml" >"$d/edged.log" 2>&1 &
+    ip netns exec "$P-$h" "$ROOT/bin/edged" run --config "$d/edged.yaml" >"$d/edged.log" 2>&1 &
     PIDS+=($!)
     eval "EDGED_PID_$h=$!"
   done
@@ -204,11 +208,11 @@ EOF
 
 services() {
   log "pods: labpod servers on $PODS:8080 and $PODS:5432"
-  ns pods "$WORK/labpod" -listen "$PODS:8080" -name web-pod >/dev/null 2>&1 &
+  ip netns exec "$P-pods" "$WORK/labpod" -listen "$PODS:8080" -name web-pod >/dev/null 2>&1 &
   PIDS+=($!)
-  ns pods "$WORK/labpod" -listen "$PODS:5432" -name database-pod >/dev/null 2>&1 &
+  ip netns exec "$P-pods" "$WORK/labpod" -listen "$PODS:5432" -name database-pod >/dev/null 2>&1 &
   PIDS+=($!)
-  ns pods "$WORK/labpod" -listen "[$PODS6]:8080" -name web-pod-ipv6 >/dev/null 2>&1 &
+  ip netns exec "$P-pods" "$WORK/labpod" -listen "[$PODS6]:8080" -name web-pod-ipv6 >/dev/null 2>&1 &
   PIDS+=($!)
   log "creating the seed's Services web-service (80->8080) and database (5432), with EndpointSlices"
   for svc in "web-service 80 8080 web" "database 5432 5432 database"; do
@@ -312,20 +316,28 @@ failover() {
   host=e${owner#edge}
   log "killing the announcing host $owner ($host): SIGKILL edged, link down"
   local pidvar=EDGED_PID_$host
-  kill -9 "${!pidvar}"
+  local pid=${!pidvar}
+  grep -q 'edged' "/proc/$pid/cmdline" 2>/dev/null || { echo "PID $pid is not edged: refusing to report a kill"; exit 1; }
+  kill -9 "$pid"
+  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then echo "edged (PID $pid) on $host survived SIGKILL"; exit 1; fi
+  echo "edged (PID $pid) on $host is dead"
   ns "$host" ip link set eth0 down
   local start=$(date +%s%N)
   for h in e1 e2 e3; do [ "$h" != "$host" ] && survivor=$h && break; done
+  local moved=
   for _ in $(seq 100); do
     local now
     now=$(owner_of "$WEB" "$survivor")
     if [ -n "$now" ] && [ "$now" != "$owner" ]; then
       echo "$WEB moved $owner -> $now after $(( ($(date +%s%N) - start) / 1000000 )) ms (raft reassignment)"
+      moved=1
       break
     fi
     sleep 0.05
   done
-  traffic || true
+  [ -n "$moved" ] || { echo "FAIL: $WEB did not move off $owner within 5 s"; tail -20 "$WORK"/e*/edged.log; exit 1; }
+  traffic || { echo "FAIL: traffic through the VIPs after the failover"; exit 1; }
   log "edged status (from $survivor)"
   ns "$survivor" "$ROOT/bin/edged" status --socket "$WORK/$survivor/admin.sock"
   log "HAProxy stats on $survivor (frontend/backend, status, sessions; idle MAINT server slots hidden)"
@@ -341,6 +353,6 @@ rbac
 edges
 services
 allocations
-traffic || true
+traffic || { echo "FAIL: traffic through the VIPs"; tail -20 "$WORK"/e*/edged.log; exit 1; }
 failover
-log "done; tearing the lab down"
+log "done: traffic served before and after the failover; tearing the lab down"
