@@ -66,12 +66,6 @@ func (f *freeSet) containing(a u128) (ival, bool) {
 	return found, ok
 }
 
-// isFree reports whether a can be taken.
-func (f *freeSet) isFree(a u128) bool {
-	_, ok := f.containing(a)
-	return ok
-}
-
 // take removes a from the set; false if it was not free.
 func (f *freeSet) take(a u128) bool {
 	// Allocation nearly always takes the lowest free address: the minimum

@@ -33,7 +33,7 @@ func (s *Store) close(ctx context.Context) error {
 		log.Warn("raft close: hand-over incomplete, leases will expire instead", "err", ctx.Err())
 	}
 	s.dropLeases()
-	s.notifySubs()
+	s.subs.Notify()
 	if s.cfg.LeaveOnShutdown {
 		s.leave(ctx)
 	} else if s.IsLeader() {

@@ -34,7 +34,6 @@ type fsm struct {
 	mu          sync.RWMutex
 	version     uint64
 	alloc       *lbpool.Allocator
-	pools       []lbpool.Pool
 	eligibility map[string][]string
 	hosts       map[string]HostState
 	assign      map[netip.Addr]Assignment
@@ -120,7 +119,6 @@ func (f *fsm) dispatch(idx uint64, e envelope) applyResult {
 		if err := f.alloc.SetPools(c.Pools); err != nil {
 			return applyResult{Err: err}
 		}
-		f.pools = f.alloc.Pools()
 		f.eligibility = copyElig(c.Eligibility)
 		f.version++
 		f.freeEpoch++
@@ -262,7 +260,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
 	f.mu.Lock()
-	f.version, f.alloc, f.pools, f.eligibility = nf.version, nf.alloc, nf.pools, nf.eligibility
+	f.version, f.alloc, f.eligibility = nf.version, nf.alloc, nf.eligibility
 	f.hosts, f.assign, f.poolOf, f.byOwner, f.unsettled = nf.hosts, nf.assign, nf.poolOf, nf.byOwner, nf.unsettled
 	f.applied = d.Applied
 	f.freeEpoch++

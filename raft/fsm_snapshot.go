@@ -69,7 +69,7 @@ func fromSnapshot(d snapshotData) (*fsm, error) {
 	if err := a.Restore(d.Allocations); err != nil {
 		return nil, fmt.Errorf("allocations: %w", err)
 	}
-	nf.alloc, nf.pools, nf.version, nf.applied = a, a.Pools(), d.Version, d.Applied
+	nf.alloc, nf.version, nf.applied = a, d.Version, d.Applied
 	nf.eligibility = copyElig(d.Eligibility)
 	for _, h := range d.Hosts {
 		nf.hosts[h.ID] = h

@@ -115,7 +115,7 @@ func (s *Store) renewOnce() (renewResponse, bool) {
 		return resp, false
 	}
 	s.installLeases(t0, resp.IPs)
-	s.notifySubs()
+	s.subs.Notify()
 	return resp, true
 }
 

@@ -13,6 +13,7 @@ import (
 	hraft "github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 
+	"github.com/goldentooth/edged/broadcast"
 	"github.com/goldentooth/edged/lbpool"
 )
 
@@ -43,10 +44,8 @@ type Store struct {
 	trans  *hraft.NetworkTransport
 	bolt   *raftboltdb.BoltStore
 
-	subsMu    sync.Mutex
-	subs      map[int]chan struct{}
-	stateSubs map[int]chan struct{}
-	nextSub   int
+	subs      broadcast.Group // every applied change and lease change
+	stateSubs broadcast.Group // applied changes only
 
 	renewNow chan struct{}
 	// reconcileNow wakes the leader loop early (a renewal or apply that
@@ -86,7 +85,7 @@ func Open(c Config) (*Store, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("raft data dir: %w", err)
 	}
-	s := &Store{cfg: cfg, subs: map[int]chan struct{}{}, stateSubs: map[int]chan struct{}{}, renewNow: make(chan struct{}, 1), reconcileNow: make(chan struct{}, 1),
+	s := &Store{cfg: cfg, renewNow: make(chan struct{}, 1), reconcileNow: make(chan struct{}, 1),
 		stop: make(chan struct{}), met: newMetrics()}
 	s.fsm = newFSM(s.changed)
 	if err := s.openRaft(); err != nil {
@@ -224,50 +223,19 @@ func (s *Store) PoolConfig() ([]lbpool.Pool, map[string][]string) {
 // applied change and after every renewal or change of this host's leases
 // (about every LeaseDuration/4), and a function to stop the subscription.
 // An announcer calls Leases on each notification to learn new Until times.
-func (s *Store) Changes() (<-chan struct{}, func()) { return s.subscribe(s.subs) }
+func (s *Store) Changes() (<-chan struct{}, func()) { return s.subs.Subscribe() }
 
 // StateChanges is Changes without the lease renewals: it fires (coalesced)
 // only after an applied change or a restore of the replicated state. Parts
 // that read State but not Leases use it; lease renewals come every
 // LeaseDuration/4 and would make them copy the whole state that often.
-func (s *Store) StateChanges() (<-chan struct{}, func()) { return s.subscribe(s.stateSubs) }
-
-func (s *Store) subscribe(m map[int]chan struct{}) (<-chan struct{}, func()) {
-	ch := make(chan struct{}, 1)
-	s.subsMu.Lock()
-	id := s.nextSub
-	s.nextSub++
-	m[id] = ch
-	s.subsMu.Unlock()
-	return ch, func() {
-		s.subsMu.Lock()
-		delete(m, id)
-		s.subsMu.Unlock()
-	}
-}
+func (s *Store) StateChanges() (<-chan struct{}, func()) { return s.stateSubs.Subscribe() }
 
 // changed is called by the FSM after every apply and restore.
 func (s *Store) changed() {
-	s.notifySubs()
-	s.subsMu.Lock()
-	notifyAll(s.stateSubs)
-	s.subsMu.Unlock()
+	s.subs.Notify()
+	s.stateSubs.Notify()
 	s.kickRenew()
-}
-
-func (s *Store) notifySubs() {
-	s.subsMu.Lock()
-	notifyAll(s.subs)
-	s.subsMu.Unlock()
-}
-
-func notifyAll(m map[int]chan struct{}) {
-	for _, ch := range m {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
 }
 
 // kickRenew asks for a lease renewal now; anything that does may also
@@ -289,6 +257,3 @@ func (s *Store) kickReconcile() {
 
 // Stats returns hashicorp/raft's counters (term, indexes, state).
 func (s *Store) Stats() map[string]string { return s.raft.Stats() }
-
-// Snapshot forces a raft snapshot now (tests, operators).
-func (s *Store) Snapshot() error { return s.raft.Snapshot().Error() }

@@ -41,9 +41,6 @@ type PoolWatcherOptions struct {
 	Resync    time.Duration
 	// IsLeader gates Events: every host watches, only the leader reports.
 	IsLeader func() bool
-	// OnChange is called after the merged configuration changed; it must
-	// not block.
-	OnChange func()
 	Logger   *slog.Logger
 }
 
@@ -186,9 +183,6 @@ func (w *PoolWatcher) rebuild() {
 	w.mu.Unlock()
 	if changed {
 		w.log.Info("pools from MetalLB objects", "namespace", w.opts.Namespace, "pools", len(cfg.LBPools), "objects", len(objs))
-		if w.opts.OnChange != nil {
-			w.opts.OnChange()
-		}
 	}
 }
 

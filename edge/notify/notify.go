@@ -31,11 +31,6 @@ func (n *Notifier) Ready(status string) error {
 	return n.send(daemon.SdNotifyReady + "\nSTATUS=" + status)
 }
 
-// Status updates the STATUS line `systemctl status` shows.
-func (n *Notifier) Status(status string) error {
-	return n.send("STATUS=" + status)
-}
-
 // Stopping reports STOPPING=1: the graceful shutdown has begun.
 func (n *Notifier) Stopping() error {
 	return n.send(daemon.SdNotifyStopping)
