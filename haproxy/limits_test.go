@@ -50,7 +50,7 @@ func TestFDNeed(t *testing.T) {
 }
 
 // checkedModel is n frontends on loopback VIPs, each with a backend of
-// health-checked slots (DefaultSlots each, all empty).
+// health-checked slots (MinSlots each, all empty).
 func checkedModel(n int, port uint16) Model {
 	var m Model
 	base := testVIP(0).As4()

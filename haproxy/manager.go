@@ -12,9 +12,11 @@ import (
 )
 
 // DefaultWindow is how long structural changes are coalesced before one
-// reload: long enough to absorb an informer resync burst, short next to a
-// human creating a Service.
-const DefaultWindow = 500 * time.Millisecond
+// reload: long enough to absorb a burst of Service creations, short next
+// to a human creating a Service. It is edged.yaml's haproxy.coalesce
+// default; the Manager stretches it to the last reload's cost when that is
+// longer.
+const DefaultWindow = 100 * time.Millisecond
 
 // Retry backoff after a failed structural apply: the same model is not
 // rendered and reloaded again before the backoff ends (it doubles up to

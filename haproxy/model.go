@@ -142,17 +142,17 @@ const MaxServers = 1024
 // longer names to fit (see nameRE).
 const MaxNameLen = 100
 
-// DefaultSlots is the minimum number of server slots per backend: enough
+// MinSlots is the minimum number of server slots per backend: enough
 // for a typical homelab Deployment to scale without a reload.
-const DefaultSlots = 8
+const MinSlots = 8
 
-// slotsFor returns the rendered slot count: at least DefaultSlots, at least
+// slotsFor returns the rendered slot count: at least MinSlots, at least
 // the requested Slots, and enough for the servers rounded up to a multiple of
-// DefaultSlots so growth by one endpoint does not reload every time.
+// MinSlots so growth by one endpoint does not reload every time.
 func slotsFor(b Backend) int {
-	n := max(b.Slots, DefaultSlots)
+	n := max(b.Slots, MinSlots)
 	if len(b.Servers) > n {
-		n = (len(b.Servers) + DefaultSlots - 1) / DefaultSlots * DefaultSlots
+		n = (len(b.Servers) + MinSlots - 1) / MinSlots * MinSlots
 	}
 	return n
 }

@@ -4,6 +4,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/goldentooth/edged/haproxy"
 	"github.com/goldentooth/edged/raft"
 )
 
@@ -43,7 +44,7 @@ const (
 	// DefaultServerSlots pre-allocates servers per backend so endpoint
 	// changes never need a reload.
 	DefaultServerSlots  = 16
-	DefaultCoalesce     = 100 * time.Millisecond
+	DefaultCoalesce     = haproxy.DefaultWindow
 	DefaultBackendMode  = "endpoints"
 	DefaultStatsURI     = "/stats"
 	DefaultStatsRefresh = 10 * time.Second

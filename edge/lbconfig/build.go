@@ -36,7 +36,7 @@ type Input struct {
 	// CertDir is where WriteTLSSecret puts PEM files.
 	CertDir string
 	// Slots is the number of server slots per backend (haproxy.serverSlots);
-	// zero means haproxy.DefaultSlots. More endpoints still fit (rounded up).
+	// zero means haproxy.MinSlots. More endpoints still fit (rounded up).
 	Slots int
 	// Stats is copied into the model.
 	Stats *haproxy.Stats
