@@ -17,6 +17,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/goldentooth/edged/edge/admin"
+	"github.com/goldentooth/edged/edge/certs"
 	"github.com/goldentooth/edged/edge/config"
 	"github.com/goldentooth/edged/edge/lbconfig"
 	"github.com/goldentooth/edged/haproxy"
@@ -316,7 +317,7 @@ func reasonFor(err error) string {
 		{haproxy.ErrValidate, ReasonHAProxyConfigInvalid},
 		{haproxy.ErrInvalidModel, ReasonHAProxyConfigInvalid},
 		{haproxy.ErrReload, ReasonHAProxyBindFailed},
-		{lbconfig.ErrSecret, ReasonInvalidTLSSecret},
+		{certs.ErrSecret, ReasonInvalidTLSSecret},
 		{lbconfig.ErrEndpoint, ReasonInvalidEndpoint},
 		{lbconfig.ErrTooManyEndpoints, ReasonTooManyEndpoints},
 		{lbconfig.ErrUnsupportedProtocol, ReasonUnsupportedProtocol},
@@ -349,18 +350,18 @@ func (p *HAProxyPart) writeCerts(svcs []corev1.Service, fps map[string]string) m
 		sec, ok := p.cache.Secret(svc.Namespace, set.TLSSecret)
 		if !ok {
 			exclude[key] = fmt.Errorf("secret %s/%s not found among the Secrets of type %s; the Service is not served until it exists: %w",
-				svc.Namespace, set.TLSSecret, corev1.SecretTypeTLS, lbconfig.ErrSecret)
+				svc.Namespace, set.TLSSecret, corev1.SecretTypeTLS, certs.ErrSecret)
 			continue
 		}
 		fps[key] += "/" + sec.ResourceVersion
-		path, changed, err := lbconfig.WriteTLSSecret(p.cfg.HAProxy.CertDir, *sec)
+		path, changed, err := certs.Write(p.cfg.HAProxy.CertDir, *sec)
 		if changed {
 			p.mgr.InvalidateCert(path)
 		}
 		if err == nil {
 			continue
 		}
-		if _, serr := os.Stat(lbconfig.CertPath(p.cfg.HAProxy.CertDir, svc.Namespace, set.TLSSecret)); serr == nil {
+		if _, serr := os.Stat(certs.Path(p.cfg.HAProxy.CertDir, svc.Namespace, set.TLSSecret)); serr == nil {
 			p.event(lbconfig.KindService, key, ReasonInvalidTLSSecret, err.Error()+"; the previous certificate of this Secret keeps serving")
 			continue
 		}
@@ -382,7 +383,7 @@ func (p *HAProxyPart) removeStaleCerts(model haproxy.Model) {
 			keep[f.CertFile] = true
 		}
 	}
-	removed, err := lbconfig.RemoveStaleCerts(dir, keep)
+	removed, err := certs.RemoveStale(dir, keep)
 	if err != nil {
 		p.log.Warn("stale certificates not removed", "err", err)
 	}

@@ -2,6 +2,8 @@ package haproxy
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -23,6 +25,22 @@ var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,100}$`) // 100: MaxNameLen
 // safeRE is the charset allowed in free-text values (paths, Host headers,
 // credentials, file paths): no spaces, quotes, backslashes or control bytes.
 var safeRE = regexp.MustCompile(`^[A-Za-z0-9_./:@%+=~,-]{1,255}$`)
+
+// FitName returns name if it has at most limit bytes; a longer name is cut
+// and ends in "_" plus 12 hex digits of the SHA-256 of the whole name:
+// stable across renders, restarts and hosts, and distinct for distinct
+// names (48 bits: a collision among one cluster's names is not a practical
+// risk). limit must exceed 13.
+func FitName(name string, limit int) string {
+	if len(name) <= limit {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	return name[:limit-fitHashLen-1] + "_" + hex.EncodeToString(sum[:])[:fitHashLen]
+}
+
+// fitHashLen is how many hex digits of the SHA-256 a fitted name keeps.
+const fitHashLen = 12
 
 // SafeValue reports whether s may be written into edged's HAProxy file
 // as a free-text value (a path, a Host header, a credential, a file path):

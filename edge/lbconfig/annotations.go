@@ -1,5 +1,6 @@
 // Package lbconfig computes edged's desired HAProxy model from Kubernetes
-// objects and raft allocations. It is pure: no I/O except WriteTLSSecret.
+// objects and raft allocations. It is pure: no I/O (certificate files are
+// package certs' business).
 // It guarantees that nothing taken from a Service annotation can inject
 // HAProxy configuration (strict charsets, bounded integers) and that a bad
 // Service is reported on its own while every other Service still renders.

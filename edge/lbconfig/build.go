@@ -2,16 +2,14 @@ package lbconfig
 
 import (
 	"cmp"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/netip"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/goldentooth/edged/edge/certs"
 	"github.com/goldentooth/edged/haproxy"
 	"github.com/goldentooth/edged/lbpool"
 	corev1 "k8s.io/api/core/v1"
@@ -33,7 +31,7 @@ type Input struct {
 	Allocations map[string]lbpool.Allocation
 	// NodePort makes nodeport the default backend mode.
 	NodePort bool
-	// CertDir is where WriteTLSSecret puts PEM files.
+	// CertDir is where certs.Write puts PEM files.
 	CertDir string
 	// Slots is the number of server slots per backend (haproxy.serverSlots);
 	// zero means haproxy.MinSlots. More endpoints still fit (rounded up).
@@ -226,7 +224,7 @@ func (b *builder) service(key string, svc *corev1.Service, set Settings, alloc l
 				Backend: be.Name,
 			}
 			if set.TLSSecret != "" {
-				fe.CertFile = CertPath(b.in.CertDir, svc.Namespace, set.TLSSecret)
+				fe.CertFile = certs.Path(b.in.CertDir, svc.Namespace, set.TLSSecret)
 			}
 			fes = append(fes, fe)
 		}
@@ -255,39 +253,14 @@ func granted(alloc lbpool.Allocation, p corev1.ServicePort) bool {
 	})
 }
 
-// SectionName joins parts with "_" into a HAProxy section name. Names
-// longer than haproxy.MaxNameLen (a 63-character namespace and Service
-// name already are) are cut and end in "_" plus 12 hex digits of the
-// SHA-256 of the whole name: stable across renders and restarts, and
-// distinct from every name short enough to stay whole (those end in a port
-// or an address, never in 12 hex digits after "_"). Kubernetes names
-// cannot hold "_", so joined names of different Services never meet.
+// SectionName joins parts with "_" into a HAProxy section name, fitted
+// to haproxy.MaxNameLen by haproxy.FitName (a 63-character namespace and
+// Service name already need it). A name that stays whole ends in a port or
+// an address, never in "_" and 12 hex digits, so whole and fitted names
+// never meet; Kubernetes names cannot hold "_", so joined names of
+// different Services never meet either.
 func SectionName(parts ...string) string {
-	return fitName(strings.Join(parts, "_"), haproxy.MaxNameLen)
-}
-
-// hashLen is how many hex digits of the SHA-256 a shortened name keeps
-// (48 bits: a collision among a cluster's names is not a practical risk).
-const hashLen = 12
-
-func fitName(n string, limit int) string {
-	if len(n) <= limit {
-		return n
-	}
-	sum := sha256.Sum256([]byte(n))
-	return n[:limit-hashLen-1] + "_" + hex.EncodeToString(sum[:])[:hashLen]
-}
-
-// maxCertFile bounds a PEM file's name, so CertPath stays far below
-// HAProxy's 255-byte path limit under a certDir of up to 128 bytes (the
-// limit config validation enforces).
-const maxCertFile = 100
-
-// CertPath is where WriteTLSSecret stores a Secret's PEM:
-// <certDir>/<namespace>_<secret>.pem, shortened like SectionName when
-// long (a Secret name may have 253 characters).
-func CertPath(certDir, namespace, secret string) string {
-	return filepath.Join(certDir, fitName(namespace+"_"+secret, maxCertFile-len(".pem"))+".pem")
+	return haproxy.FitName(strings.Join(parts, "_"), haproxy.MaxNameLen)
 }
 
 // badAddrs counts refused addresses for one Problem per Service.

@@ -1,16 +1,13 @@
 package lbconfig
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"testing"
 
 	"github.com/goldentooth/edged/haproxy"
 	"github.com/goldentooth/edged/lbpool"
-	"github.com/goldentooth/edged/test/testpki"
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -109,37 +106,6 @@ func TestBuildNodePortLocal(t *testing.T) {
 	}
 	if len(be.Servers) != 1 || be.Servers[0].Addr != netip.MustParseAddrPort("10.4.0.11:30080") {
 		t.Errorf("servers = %v, want 10.4.0.11:30080", be.Servers)
-	}
-}
-
-func TestWriteTLSSecret(t *testing.T) {
-	dir := t.TempDir()
-	crt, key := testpki.SelfSigned(t, "web")
-	s := corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "web-tls"}, Type: corev1.SecretTypeTLS,
-		Data: map[string][]byte{corev1.TLSCertKey: crt, corev1.TLSPrivateKeyKey: key}}
-	path, changed, err := WriteTLSSecret(dir, s)
-	if err != nil || !changed {
-		t.Fatalf("first write = %v, %v", changed, err)
-	}
-	st, err := os.Stat(path)
-	if err != nil || st.Mode().Perm() != 0o600 {
-		t.Fatalf("stat = %v, %v; want mode 0600", st, err)
-	}
-	if _, changed, _ := WriteTLSSecret(dir, s); changed {
-		t.Error("unchanged secret rewritten")
-	}
-	good, _ := os.ReadFile(path)
-	bad := s
-	bad.Data = map[string][]byte{corev1.TLSCertKey: []byte("CERT"), corev1.TLSPrivateKeyKey: []byte("KEY")}
-	if _, changed, err := WriteTLSSecret(dir, bad); !errors.Is(err, ErrSecret) || changed {
-		t.Errorf("garbage pair: changed=%v err=%v, want ErrSecret", changed, err)
-	}
-	if now, _ := os.ReadFile(path); !bytes.Equal(now, good) {
-		t.Error("a refused Secret replaced the working PEM")
-	}
-	s.Type = corev1.SecretTypeOpaque
-	if _, _, err := WriteTLSSecret(dir, s); !errors.Is(err, ErrSecret) {
-		t.Errorf("opaque secret err = %v, want ErrSecret", err)
 	}
 }
 

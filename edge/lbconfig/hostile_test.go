@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/goldentooth/edged/edge/certs"
 	"github.com/goldentooth/edged/haproxy"
 	"github.com/goldentooth/edged/lbpool"
 	"github.com/google/go-cmp/cmp"
@@ -34,7 +35,7 @@ func problems(ps []Problem) []string {
 	var out []string
 	for _, p := range ps {
 		s := "?"
-		for _, e := range []error{ErrAnnotation, ErrSecret, ErrEndpoint, ErrTooManyEndpoints, ErrUnsupportedProtocol,
+		for _, e := range []error{ErrAnnotation, certs.ErrSecret, ErrEndpoint, ErrTooManyEndpoints, ErrUnsupportedProtocol,
 			ErrNoNodePort, ErrPortNotAllocated, haproxy.ErrInvalidModel} {
 			if errors.Is(p.Err, e) {
 				s = e.Error()
@@ -165,19 +166,5 @@ func TestBuildTooManyEndpoints(t *testing.T) {
 	}
 	if n := len(m.Backends[0].Servers); n != haproxy.MaxServers {
 		t.Errorf("%d servers, want %d", n, haproxy.MaxServers)
-	}
-}
-
-// TestCertPathFits: a 253-character Secret name in a 63-character
-// namespace gets a short, distinct PEM path that the renderer accepts.
-func TestCertPathFits(t *testing.T) {
-	dir := "/etc/haproxy/edged/certs"
-	ns := strings.Repeat("n", 63)
-	a, b := CertPath(dir, ns, strings.Repeat("a", 253)), CertPath(dir, ns, strings.Repeat("a", 252)+"b")
-	if a == b || len(a) > len(dir)+1+maxCertFile || !haproxy.SafeValue(a) {
-		t.Errorf("CertPath = %q, %q: want distinct safe paths of at most %d bytes", a, b, len(dir)+1+maxCertFile)
-	}
-	if got, want := CertPath(dir, "default", "web-tls"), dir+"/default_web-tls.pem"; got != want {
-		t.Errorf("short name: %q, want %q (unchanged)", got, want)
 	}
 }

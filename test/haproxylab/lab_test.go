@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/goldentooth/edged/edge"
+	"github.com/goldentooth/edged/edge/certs"
 	"github.com/goldentooth/edged/edge/lbconfig"
 	"github.com/goldentooth/edged/test/testpki"
 )
@@ -117,7 +118,7 @@ func TestLab(t *testing.T) {
 		secure = netip.AddrPortFrom(e.vip(t, "secure"), 443)
 		e.waitCert(t, secure, cert1)
 		e.waitServes(t, "https://"+secure.String()+"/", secPod)
-		if fi, err := os.Stat(lbconfig.CertPath(e.cfg.HAProxy.CertDir, e.ns, "secure-tls")); err != nil || fi.Mode().Perm() != 0o600 {
+		if fi, err := os.Stat(certs.Path(e.cfg.HAProxy.CertDir, e.ns, "secure-tls")); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("PEM file: %v, mode %v; want 0600", err, fi.Mode().Perm())
 		}
 
