@@ -15,6 +15,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/goldentooth/edged/edge/admin"
 	"github.com/goldentooth/edged/edge/certs"
@@ -341,7 +342,7 @@ func reasonFor(err error) string {
 func (p *HAProxyPart) writeCerts(svcs []corev1.Service, fps map[string]string) map[string]error {
 	exclude := map[string]error{}
 	for _, svc := range svcs {
-		key := svc.Namespace + "/" + svc.Name
+		key := cache.MetaObjectToName(&svc).String()
 		fps[key] = svc.ResourceVersion
 		set, err := lbconfig.ParseAnnotations(svc.Annotations, false)
 		if err != nil || set.TLSSecret == "" {

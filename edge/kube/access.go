@@ -17,11 +17,11 @@ func (c *Controller) WaitForSync(ctx context.Context) bool {
 // the cache holds it; other parts (HAProxy) report per-Service problems
 // through it.
 func (c *Controller) Warn(key, reason, message string) {
-	ns, name, ok := splitKey(key)
-	if !ok {
+	name, err := cache.ParseObjectName(key)
+	if err != nil {
 		return
 	}
-	svc, err := c.Services.Services(ns).Get(name)
+	svc, err := c.Services.Services(name.Namespace).Get(name.Name)
 	if err != nil {
 		return
 	}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,7 +81,7 @@ type Controller struct {
 	log       *slog.Logger
 	informers []cache.SharedIndexInformer
 	synced    []cache.InformerSynced
-	queue     workqueue.TypedRateLimitingInterface[string]
+	queue     workqueue.TypedRateLimitingInterface[cache.ObjectName]
 	recorder  record.EventRecorder
 	bcast     record.EventBroadcaster
 
@@ -92,7 +93,7 @@ type Controller struct {
 	Nodes corelisters.NodeLister
 
 	mu      sync.Mutex
-	waiting map[string]uint64 // keys that failed allocation -> the free epoch read before that attempt
+	waiting map[cache.ObjectName]uint64 // Services that failed allocation -> the free epoch read before that attempt
 }
 
 // New builds a Controller; Run starts it.
@@ -106,9 +107,9 @@ func New(client *Client, store Store, opts Options) *Controller {
 	c := &Controller{
 		client: client, store: store, opts: opts, log: opts.Logger,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
-			workqueue.DefaultTypedControllerRateLimiter[string](),
-			workqueue.TypedRateLimitingQueueConfig[string]{Name: "services"}),
-		waiting: map[string]uint64{},
+			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
+			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "services"}),
+		waiting: map[cache.ObjectName]uint64{},
 	}
 	c.bcast = newBroadcaster()
 	c.recorder = c.bcast.NewRecorder(Scheme, corev1.EventSource{Component: "edged"})
@@ -165,12 +166,12 @@ func (c *Controller) changed() {
 }
 
 func (c *Controller) enqueue(obj any) {
-	key, err := cache.DeletionHandlingMetaNamespaceKeyFunc(obj)
+	name, err := cache.DeletionHandlingObjectToName(obj)
 	if err != nil {
 		utilruntime.HandleError(err)
 		return
 	}
-	c.queue.Add(key)
+	c.queue.Add(name)
 }
 
 // enqueueAll queues every Service in the cache.
@@ -180,7 +181,7 @@ func (c *Controller) enqueueAll() {
 		return
 	}
 	for _, s := range svcs {
-		c.queue.Add(s.Namespace + "/" + s.Name)
+		c.queue.Add(cache.MetaObjectToName(s))
 	}
 }
 
@@ -267,15 +268,15 @@ func (c *Controller) retryWaiting() {
 
 // due returns (sorted) the waiting keys whose attempt predates epoch and
 // marks them as seen at epoch, so each is retried once per change.
-func due(waiting map[string]uint64, epoch uint64) []string {
-	var keys []string
+func due(waiting map[cache.ObjectName]uint64, epoch uint64) []cache.ObjectName {
+	var keys []cache.ObjectName
 	for k, e := range waiting {
 		if e < epoch {
 			keys = append(keys, k)
 			waiting[k] = epoch
 		}
 	}
-	slices.Sort(keys)
+	slices.SortFunc(keys, func(a, b cache.ObjectName) int { return strings.Compare(a.String(), b.String()) })
 	return keys
 }
 
@@ -296,14 +297,14 @@ func (c *Controller) processNext(ctx context.Context) bool {
 
 // wait marks key as waiting for an address; epoch is the free epoch read
 // before its failed attempt.
-func (c *Controller) wait(key string, epoch uint64) {
+func (c *Controller) wait(key cache.ObjectName, epoch uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.waiting[key] = epoch
 }
 
 // unwait forgets key as waiting.
-func (c *Controller) unwait(key string) {
+func (c *Controller) unwait(key cache.ObjectName) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.waiting, key)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/goldentooth/edged/raft"
 	"github.com/goldentooth/edged/test/kubetest"
@@ -108,17 +109,18 @@ func eventCount(t *testing.T, e *env, name, reason string) int {
 }
 
 func TestDue(t *testing.T) {
-	waiting := map[string]uint64{"ns/a": 3, "ns/b": 5, "ns/c": 4}
+	a, b, c := cache.NewObjectName("ns", "a"), cache.NewObjectName("ns", "b"), cache.NewObjectName("ns", "c")
+	waiting := map[cache.ObjectName]uint64{a: 3, b: 5, c: 4}
 	if got := due(waiting, 3); len(got) != 0 {
 		t.Errorf("due at the epoch of every attempt: %v, want none", got)
 	}
-	if got, want := due(waiting, 5), []string{"ns/a", "ns/c"}; !slices.Equal(got, want) {
+	if got, want := due(waiting, 5), []cache.ObjectName{a, c}; !slices.Equal(got, want) {
 		t.Errorf("due(5) = %v, want %v", got, want)
 	}
 	if got := due(waiting, 5); len(got) != 0 {
 		t.Errorf("due(5) again = %v, want none: each change retries a key once", got)
 	}
-	if got, want := due(waiting, 6), []string{"ns/a", "ns/b", "ns/c"}; !slices.Equal(got, want) {
+	if got, want := due(waiting, 6), []cache.ObjectName{a, b, c}; !slices.Equal(got, want) {
 		t.Errorf("due(6) = %v, want %v", got, want)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/goldentooth/edged/lbpool"
 )
@@ -23,22 +24,22 @@ const (
 )
 
 // sync brings one Service in line with the Store. Only the leader acts.
-func (c *Controller) sync(ctx context.Context, key string) error {
+func (c *Controller) sync(ctx context.Context, name cache.ObjectName) error {
 	if !c.store.IsLeader() {
 		return nil
 	}
 	epoch := c.store.FreeEpoch() // before any attempt: see retryWaiting
-	ns, name, _ := splitKey(key)
-	svc, err := c.Services.Services(ns).Get(name)
+	key := name.String()         // the raft state's Service key
+	svc, err := c.Services.Services(name.Namespace).Get(name.Name)
 	if isNotFound(err) {
-		c.unwait(key)
+		c.unwait(name)
 		return c.release(ctx, key, nil)
 	}
 	if err != nil {
 		return err
 	}
 	if !Handled(svc, c.opts.Class) {
-		c.unwait(key)
+		c.unwait(name)
 		return c.release(ctx, key, svc)
 	}
 	req, err := BuildRequest(svc)
@@ -54,7 +55,7 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 			if _, err := c.store.Allocate(ctx, req); err != nil {
 				c.recorder.Eventf(svc, corev1.EventTypeWarning, ReasonNotAdopting,
 					"existing ingress %v kept but not adopted: %v", ips, err)
-				c.wait(key, epoch)
+				c.wait(name, epoch)
 				return nil
 			}
 		}
@@ -64,12 +65,12 @@ func (c *Controller) sync(ctx context.Context, key string) error {
 		if errors.Is(err, lbpool.ErrBadRequest) || isAllocErr(err) {
 			c.recorder.Eventf(svc, corev1.EventTypeWarning, ReasonFailed, "Failed to allocate IP for %q: %v", key, err)
 			c.log.Debug("allocation failed", "service", key, "err", err)
-			c.wait(key, epoch)
+			c.wait(name, epoch)
 			return nil
 		}
 		return fmt.Errorf("allocate %s: %w", key, err)
 	}
-	c.unwait(key)
+	c.unwait(name)
 	if err := c.writeStatus(ctx, svc, alloc); err != nil {
 		return err
 	}
@@ -164,13 +165,4 @@ func sameIngress(a, b []corev1.LoadBalancerIngress) bool {
 		}
 	}
 	return true
-}
-
-func splitKey(key string) (ns, name string, ok bool) {
-	for i := 0; i < len(key); i++ {
-		if key[i] == '/' {
-			return key[:i], key[i+1:], true
-		}
-	}
-	return "", key, false
 }

@@ -9,6 +9,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/goldentooth/edged/lbpool"
 )
@@ -89,7 +90,7 @@ func Handled(svc *corev1.Service, class string) bool {
 
 // BuildRequest turns a Service into an allocation request. Pure.
 func BuildRequest(svc *corev1.Service) (lbpool.Request, error) {
-	key := svc.Namespace + "/" + svc.Name
+	key := cache.MetaObjectToName(svc).String()
 	req := lbpool.Request{
 		Key: key, Namespace: svc.Namespace, ServiceLabels: svc.Labels,
 		TrafficPolicyCluster: svc.Spec.ExternalTrafficPolicy != corev1.ServiceExternalTrafficPolicyLocal,

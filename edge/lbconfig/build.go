@@ -14,6 +14,7 @@ import (
 	"github.com/goldentooth/edged/lbpool"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/client-go/tools/cache"
 )
 
 // Input is everything Build needs.
@@ -123,7 +124,7 @@ func (b *builder) problem(kind, key string, err error) {
 
 // add renders one Service, or reports why it is left out.
 func (b *builder) add(svc *corev1.Service) {
-	key := svc.Namespace + "/" + svc.Name
+	key := cache.MetaObjectToName(svc).String()
 	alloc := b.in.Allocations[key]
 	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || len(alloc.IPs) == 0 {
 		return
@@ -160,7 +161,7 @@ func slicesByService(all []discoveryv1.EndpointSlice) map[string][]*discoveryv1.
 	for i := range all {
 		es := &all[i]
 		if name, ok := es.Labels[discoveryv1.LabelServiceName]; ok {
-			k := es.Namespace + "/" + name
+			k := cache.NewObjectName(es.Namespace, name).String()
 			out[k] = append(out[k], es)
 		}
 	}
