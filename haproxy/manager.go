@@ -354,7 +354,7 @@ func (m *Manager) applyReload(ctx context.Context, n Model) (Result, bool) {
 func (m *Manager) reloadFailed(n Model, err error) Result {
 	r := Result{Reloaded: true, Err: err}
 	if listening, lerr := listeningSockets(); lerr == nil {
-		r.Refused = bindConflicts(n, m.live, listening)
+		r.Refused = bindConflicts(n, m.cfg.Paths.loadedBinds(m.live), listening)
 	} else {
 		m.cfg.Logger.Debug("cannot read listening sockets to explain the failed reload", "err", lerr)
 	}

@@ -67,31 +67,68 @@ func ownersByName(n Model) map[string]string {
 }
 
 // bindConflicts explains a reload that `haproxy -c` accepted but the new
-// worker could not start: it returns the owners of n's frontends that bind
-// an address:port the old config did not (live) while some socket already
-// listens on it or on the wildcard of its family (another process on
-// 0.0.0.0:PORT keeps HAProxy from binding VIP:PORT). It reads the kernel's
+// worker could not start: it returns the owners of n's frontends whose
+// address:port, or the wildcard of its family on that port, has a listening
+// socket that is not HAProxy's own (another process on 0.0.0.0:PORT keeps
+// HAProxy from binding VIP:PORT). HAProxy's own sockets are the binds of
+// the loaded files (ours: the binds of the file on disk, which is always
+// the loaded one, since a failed reload puts the previous file back), so
+// this also holds right after edged restarted. It reads the kernel's
 // listening sockets, so it needs no privilege and binds nothing.
-func bindConflicts(n Model, live *Model, listening map[netip.AddrPort]bool) map[string]string {
-	old := map[netip.AddrPort]bool{}
-	if live != nil {
-		for _, f := range live.Frontends {
-			old[f.Bind] = true
-		}
-	}
+func bindConflicts(n Model, own, listening map[netip.AddrPort]bool) map[string]string {
 	out := map[string]string{}
 	for _, f := range n.Frontends {
-		if f.Owner == "" || old[f.Bind] {
+		if f.Owner == "" || own[f.Bind] {
 			continue
 		}
 		for _, c := range []netip.AddrPort{f.Bind, wildcard(f.Bind, false), wildcard(f.Bind, true)} {
-			if listening[c] {
+			if listening[c] && !own[c] {
 				out[f.Owner] = fmt.Sprintf("HAProxy could not listen on %s: another process on the edge host already listens on %s", f.Bind, c)
 				break
 			}
 		}
 	}
 	return out
+}
+
+// loadedBinds returns the addresses the running HAProxy listens on per its
+// files: every "bind" line's address in the operator's files and in
+// edged's file on disk, plus live's frontends. A bind without an address
+// (":80", "*:80") is the IPv4 wildcard.
+func (p Paths) loadedBinds(live *Model) map[netip.AddrPort]bool {
+	out := map[netip.AddrPort]bool{}
+	if live != nil {
+		for _, f := range live.Frontends {
+			out[f.Bind] = true
+		}
+	}
+	for _, file := range append(slices.Clone(p.OperatorConfigs), p.Config) {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(data), "\n") {
+			if f := strings.Fields(l); len(f) >= 2 && f[0] == "bind" {
+				if a, ok := parseBind(f[1]); ok {
+					out[a] = true
+				}
+			}
+		}
+	}
+	return out
+}
+
+// parseBind parses a bind line's address: "1.2.3.4:80", "[::]:80",
+// ":80", "*:80", with an optional "ipv4@"/"ipv6@" prefix.
+func parseBind(s string) (netip.AddrPort, bool) {
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "ipv4@"), "ipv6@")
+	if rest, ok := strings.CutPrefix(s, "*:"); ok {
+		s = "0.0.0.0:" + rest
+	} else if strings.HasPrefix(s, ":") {
+		s = "0.0.0.0" + s
+	}
+	a, err := netip.ParseAddrPort(s)
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()), err == nil
 }
 
 // wildcard is the any-address of a's family (v6: the IPv6 any-address,

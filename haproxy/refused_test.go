@@ -44,14 +44,14 @@ func TestBindConflicts(t *testing.T) {
 		return Frontend{Name: fmt.Sprintf("%s_%d", owner, port), Owner: owner, Bind: netip.AddrPortFrom(vip, port)}
 	}
 	n := Model{Frontends: []Frontend{fe("a", 80), fe("b", 8443), fe("c", 9000), fe("d", 53)}}
-	live := &Model{Frontends: []Frontend{fe("a", 80)}}
+	own := map[netip.AddrPort]bool{netip.MustParseAddrPort("10.4.11.1:80"): true}
 	listening := map[netip.AddrPort]bool{
 		netip.MustParseAddrPort("10.4.11.1:80"):   true, // a's own, already live: not a conflict
 		netip.MustParseAddrPort("0.0.0.0:8443"):   true, // another process on the wildcard
 		netip.MustParseAddrPort("[::]:53"):        true, // a dual-stack wildcard
 		netip.MustParseAddrPort("127.0.0.1:9000"): true, // another address: no conflict
 	}
-	got := bindConflicts(n, live, listening)
+	got := bindConflicts(n, own, listening)
 	if d := cmp.Diff([]string{"b", "d"}, sortedKeys(got)); d != "" {
 		t.Errorf("owners (-want +got):\n%s", d)
 	}
@@ -102,6 +102,13 @@ func TestManagerBindConflict(t *testing.T) {
 	if !strings.Contains(r.Refused["ns/bad"], fmt.Sprintf("0.0.0.0:%d", port)) {
 		t.Errorf("refusal %q does not name the listener", r.Refused["ns/bad"])
 	}
+	// Right after a restart edged has no live model: HAProxy's own
+	// listeners (the loaded file's binds) must still not be blamed.
+	restarted := NewManager(ManagerConfig{Paths: l.paths})
+	r = restarted.Apply(ctx, bad)
+	if d := cmp.Diff([]string{"ns/bad"}, sortedKeys(r.Refused)); !errors.Is(r.Err, ErrReload) || d != "" {
+		t.Fatalf("after a restart: %v, refused (-want +got):\n%s", r.Err, d)
+	}
 	moved := good
 	moved.Backends = []Backend{good.Backends[0]}
 	moved.Backends[0].Servers = []Server{{Addr: b.addr}}
@@ -133,5 +140,21 @@ func TestManagerRefusalRedacted(t *testing.T) {
 	}
 	if why := r.Refused["ns/tls"]; why == "" || strings.Contains(why, "/") {
 		t.Errorf("refusal %q: want HAProxy's words without paths", why)
+	}
+}
+
+func TestParseBind(t *testing.T) {
+	for in, want := range map[string]string{
+		"10.4.11.1:80": "10.4.11.1:80", "[fd00::1]:443": "[fd00::1]:443", ":8404": "0.0.0.0:8404",
+		"*:80": "0.0.0.0:80", "ipv4@10.0.0.1:1": "10.0.0.1:1", "[::]:53": "[::]:53",
+	} {
+		if got, ok := parseBind(in); !ok || got.String() != want {
+			t.Errorf("parseBind(%q) = %v, %v; want %s", in, got, ok, want)
+		}
+	}
+	for _, bad := range []string{"unix@/run/x.sock", "/run/x.sock", "10.0.0.1:80-90", "abns@x"} {
+		if got, ok := parseBind(bad); ok {
+			t.Errorf("parseBind(%q) = %v, want refused", bad, got)
+		}
 	}
 }

@@ -5,9 +5,13 @@
 // the real test kube-apiserver on root loopback, reached from every edge
 // host through a proxy the test opens inside the host's namespace.
 //
-// HAProxy is not run (edged's HAProxy part only logs that it cannot
-// reload): announcing is under test here, and a plain HTTP server bound on
-// each VIP in every edge host stands in for HAProxy's frontends.
+// By default HAProxy is not run (edged's HAProxy part only logs that it
+// cannot reload): announcing is under test, and a plain HTTP server bound
+// on each VIP in every edge host stands in for HAProxy's frontends. With
+// Options.HAProxy every edge host runs Debian's haproxy in master-worker
+// mode on the files edged's config names, a pods host carries Pod servers,
+// and the pool's addresses sit on a veth of every edge host so a test
+// reaches each host's own HAProxy (HTTPVia) without an ARP move.
 //
 // It also holds the instruments the tests judge by: that HTTP server, a
 // client probe that sends one request every few milliseconds and reports
@@ -17,6 +21,7 @@
 //
 // It guarantees that the root namespace gets no address or route, that all
 // traffic stays inside namespaces the lab created, and that every process
-// it started (by PID) and every namespace it made (by name, prefix
-// edl-fo) is gone after the test, also when the test fails.
+// it started (by PID; HAProxy's master and workers by the master's process
+// group) and every namespace it made (by name, prefix edl-fo) is gone after
+// the test, also when the test fails.
 package edgelab

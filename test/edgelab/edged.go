@@ -42,9 +42,10 @@ type Edge struct {
 	// Socket is the admin socket `edged status` reads.
 	Socket string
 	// Config is edged.yaml.
-	Config string
-	proc   *Proc
-	admin  *http.Client
+	Config  string
+	proc    *Proc
+	haproxy *Proc
+	admin   *http.Client
 }
 
 var (
@@ -107,8 +108,10 @@ current-context: lab
 	for _, p := range l.Edges {
 		peers = append(peers, fmt.Sprintf("{id: %s, address: \"%s:%d\"}", p.ID, p.Addr, raftPort))
 	}
-	// HAProxy is not run here: its paths point into the lab directory so
-	// edged never touches /etc/haproxy, and its failures only log.
+	// HAProxy's paths point into the lab directory so edged never touches
+	// /etc/haproxy; Options.HAProxy runs an HAProxy on them (startHAProxy
+	// then rewrites the operator file), otherwise edged's applies fail and
+	// only log.
 	cfg := fmt.Sprintf(`node: {name: %s, dataDir: %s, adminSocket: %s}
 raft:
   bindAddress: "%s:%d"

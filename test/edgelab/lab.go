@@ -45,6 +45,11 @@ type Options struct {
 	Edges int
 	// Edged is the edged binary; empty builds ./cmd/edged once per process.
 	Edged string
+	// HAProxy runs Debian's haproxy (master-worker) in every edge host on
+	// the files and sockets edged's config names, adds a pods host for Pod
+	// servers, and makes New wait until every edged is ready (/readyz).
+	// Without it edged's HAProxy part fails and only logs.
+	HAProxy bool
 }
 
 // Host is one namespace on the segment.
@@ -70,12 +75,14 @@ type Lab struct {
 	Edges []*Edge
 	// Client is the client host.
 	Client *Host
+	pods   *Host
 	kube   *kubeEnv
 	edged  string
 
 	mu      sync.Mutex
 	procs   []*Proc
 	closers []func()
+	nextPod int
 }
 
 // New builds the lab on test/lab (namespaces, bridge, segment), starts the
@@ -91,7 +98,11 @@ func New(t testing.TB, opts Options) *Lab {
 	for i := 0; i < opts.Edges; i++ {
 		names = append(names, fmt.Sprintf("e%d", i+1))
 	}
-	base := lab.NewWithPrefix(t, Prefix, append(names, "cl")...) // skips when not root
+	hosts := append(names, "cl")
+	if opts.HAProxy {
+		hosts = append(hosts, "pd") // after the client: its address is unchanged
+	}
+	base := lab.NewWithPrefix(t, Prefix, hosts...) // skips when not root
 	l := &Lab{t: t, base: base, dir: t.TempDir()}
 	t.Cleanup(l.Close) // runs before base's cleanup deletes the namespaces
 	for i, name := range names {
@@ -107,6 +118,9 @@ func New(t testing.TB, opts Options) *Lab {
 	}
 	l.Client = l.host(t, "cl")
 	l.addIPv6(t, l.Client, "99")
+	if opts.HAProxy {
+		l.pods = l.host(t, "pd")
+	}
 	start := time.Now()
 	l.edged = opts.Edged
 	if l.edged == "" {
@@ -118,6 +132,9 @@ func New(t testing.TB, opts Options) *Lab {
 	ca := testpki.New(t, filepath.Join(l.dir, "pki"), "edgelab-raft")
 	for _, e := range l.Edges {
 		l.writeEdgedFiles(t, e, ca)
+		if opts.HAProxy {
+			l.startHAProxy(t, e) // before edged, whose first apply reloads it
+		}
 	}
 	for _, e := range l.Edges {
 		if err := l.StartEdged(e); err != nil {
@@ -127,8 +144,11 @@ func New(t testing.TB, opts Options) *Lab {
 	if _, err := l.WaitHealthy(healthyTimeout); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("edgelab: edged built in %v, kube-apiserver up in %v, raft healthy in %v",
-		built.Sub(start).Round(time.Millisecond), kubeUp.Sub(built).Round(time.Millisecond), time.Since(kubeUp).Round(time.Millisecond))
+	if opts.HAProxy {
+		l.waitReady(t)
+	}
+	t.Logf("edgelab: edged built in %v, kube-apiserver up in %v, raft healthy (and HAProxy ready: %t) in %v",
+		built.Sub(start).Round(time.Millisecond), kubeUp.Sub(built).Round(time.Millisecond), opts.HAProxy, time.Since(kubeUp).Round(time.Millisecond))
 	return l
 }
 
@@ -191,6 +211,11 @@ func (l *Lab) Do(h *Host, fn func() error) error { return l.base.Do(h.Name, fn) 
 func (l *Lab) Close() {
 	if l.t.Failed() && l.edged != "" {
 		l.t.Logf("edged logs:\n%s", l.LogTails(4000))
+		for _, e := range l.Edges {
+			if e.haproxy != nil {
+				l.t.Logf("%s haproxy.log (tail):\n%s", e.ID, l.haproxyLog(e, 2000))
+			}
+		}
 	}
 	l.mu.Lock()
 	closers, procs := l.closers, l.procs
