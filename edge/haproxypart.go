@@ -393,18 +393,17 @@ func (p *HAProxyPart) removeStaleCerts(model haproxy.Model) {
 	}
 }
 
+// stats is the stats page and exporter of the config (checked by config
+// validation: an address that does not parse is off).
 func (p *HAProxyPart) stats() *haproxy.Stats {
-	s := p.cfg.HAProxy.Stats
-	if s.Bind == "" {
+	h := p.cfg.HAProxy
+	if h.Stats.Bind == "" && h.Prometheus.Bind == "" {
 		return nil
 	}
-	bind, err := netip.ParseAddrPort(s.Bind)
-	if err != nil {
-		p.log.Warn("haproxy.stats.bind is not ip:port; stats page off", "bind", s.Bind)
-		return nil
-	}
-	return &haproxy.Stats{Bind: bind, URI: s.URI, User: s.User, Password: s.Password, Refresh: s.Refresh,
-		Prometheus: p.cfg.HAProxy.Prometheus.Bind != ""}
+	page, _ := netip.ParseAddrPort(h.Stats.Bind)
+	exporter, _ := netip.ParseAddrPort(h.Prometheus.Bind)
+	s := h.Stats
+	return &haproxy.Stats{Bind: page, URI: s.URI, User: s.User, Password: s.Password, Refresh: s.Refresh, Prometheus: exporter}
 }
 
 func allocationsOf(v raft.View) map[string]lbpool.Allocation {

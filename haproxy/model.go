@@ -117,9 +117,10 @@ type Server struct {
 	Drain bool
 }
 
-// Stats configures the stats page and the Prometheus exporter.
+// Stats configures the stats page and the Prometheus exporter; at least
+// one of Bind and Prometheus is set.
 type Stats struct {
-	// Bind is the address:port of the stats frontend.
+	// Bind is the address:port of the stats page; zero: no stats page.
 	Bind netip.AddrPort
 	// URI is the stats page path, e.g. "/stats".
 	URI string
@@ -127,8 +128,10 @@ type Stats struct {
 	User, Password string
 	// Refresh is the page's auto-refresh interval; zero disables it.
 	Refresh time.Duration
-	// Prometheus serves HAProxy's exporter on /metrics of the same bind.
-	Prometheus bool
+	// Prometheus, when valid, serves HAProxy's exporter on /metrics at this
+	// address: on the stats frontend when it is Bind, else on a frontend of
+	// its own. User and Password protect it too.
+	Prometheus netip.AddrPort
 }
 
 // MaxServers bounds the servers of one backend. Every server is a slot in

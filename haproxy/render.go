@@ -95,7 +95,7 @@ func (m Model) Validate() error {
 		binds[f.Bind] = f.Name
 	}
 	if s := m.Stats; s != nil {
-		if !plainAddr(s.Bind) || !safeRE.MatchString(s.URI) || !strings.HasPrefix(s.URI, "/") ||
+		if !s.Bind.IsValid() && !s.Prometheus.IsValid() || badListen(s.Bind) || badListen(s.Prometheus) || !safeRE.MatchString(s.URI) || !strings.HasPrefix(s.URI, "/") ||
 			(s.User != "" && !safeRE.MatchString(s.User)) || (s.Password != "" && !safeRE.MatchString(s.Password)) {
 			return fmt.Errorf("stats: bad bind, uri or credentials: %w", ErrInvalidModel)
 		}
@@ -128,6 +128,11 @@ func (b Backend) validate() error {
 		}
 	}
 	return nil
+}
+
+// badListen reports whether a, when set, is not a bare address with a port.
+func badListen(a netip.AddrPort) bool {
+	return a.IsValid() && (!plainAddr(a) || a.Port() == 0)
 }
 
 // plainAddr reports whether a renders as a bare address: valid, no zone

@@ -15,7 +15,7 @@ import (
 
 func sampleModel() Model {
 	return Model{
-		Stats: &Stats{Bind: netip.MustParseAddrPort("127.0.0.1:8404"), URI: "/stats", User: "admin", Password: "pw", Refresh: 10 * time.Second, Prometheus: true},
+		Stats: &Stats{Bind: netip.MustParseAddrPort("127.0.0.1:8404"), URI: "/stats", User: "admin", Password: "pw", Refresh: 10 * time.Second, Prometheus: netip.MustParseAddrPort("127.0.0.1:8404")},
 		Frontends: []Frontend{
 			{Name: "b_fe", Bind: netip.MustParseAddrPort("10.4.11.2:443"), Backend: "b", CertFile: "/etc/edged/certs/x.pem"},
 			{Name: "a_fe", Bind: netip.MustParseAddrPort("10.4.11.1:80"), Mode: ModeHTTP, Backend: "a"},

@@ -124,9 +124,33 @@ func server(b Backend, i int) *types.Server {
 const statsFrontend = "edged_stats"
 
 func (r *renderer) stats(s Stats) error {
+	var p parser.Parser
+	if s.Bind.IsValid() {
+		var err error
+		if p, err = r.statsPage(s); err != nil {
+			return err
+		}
+	}
+	if !s.Prometheus.IsValid() {
+		return nil
+	}
+	if s.Prometheus != s.Bind {
+		var err error
+		if p, err = r.section(parser.Frontends, exporterFrontend); err != nil {
+			return err
+		}
+	}
+	if err := r.exporter(p, s); err != nil {
+		return fmt.Errorf("prometheus exporter: %w", err)
+	}
+	return nil
+}
+
+// statsPage renders the stats page frontend and returns its parser.
+func (r *renderer) statsPage(s Stats) (parser.Parser, error) {
 	p, err := r.section(parser.Frontends, statsFrontend)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	settings := []types.StatsSettings{&stats.OneWord{Name: "enable"}}
 	if s.Refresh > 0 {
@@ -140,27 +164,37 @@ func (r *renderer) stats(s Stats) error {
 		{"mode", &types.StringC{Value: string(ModeHTTP)}},
 		{"stats", settings},
 	}); err != nil {
-		return err
+		return nil, err
 	}
-	if s.Prometheus {
-		if err := r.exporter(p, s); err != nil {
-			return fmt.Errorf("prometheus rule: %w", err)
-		}
-	}
-	return p.Insert(parser.Frontends, statsFrontend, "bind", bind(s.Bind.String(), "stats", ""), -1)
+	return p, p.Insert(parser.Frontends, statsFrontend, "bind", bind(s.Bind.String(), "stats", ""), -1)
 }
+
+// exporterFrontend is the Prometheus exporter's frontend when it does not
+// share the stats page's address.
+const exporterFrontend = "edged_prometheus"
 
 // statsUsers is the userlist holding the stats credentials for the
 // Prometheus exporter, which `stats auth` does not cover.
 const statsUsers = "edged_stats_users"
 
 // exporter serves HAProxy's Prometheus exporter on /metrics of the stats
-// frontend, behind the stats page's credentials when it has them: the
+// frontend (or its own, at another address), behind the stats page's
+// credentials when it has them: the
 // exporter shows every Service's backends and servers.
 func (r *renderer) exporter(p parser.Parser, s Stats) error {
+	fe := statsFrontend
+	if s.Prometheus != s.Bind {
+		fe = exporterFrontend
+		if err := set(p, parser.Frontends, fe, []attr{{"mode", &types.StringC{Value: string(ModeHTTP)}}}); err != nil {
+			return err
+		}
+		if err := p.Insert(parser.Frontends, fe, "bind", bind(s.Prometheus.String(), "prometheus", ""), -1); err != nil {
+			return err
+		}
+	}
 	use := &actions.UseService{Name: "prometheus-exporter", Cond: "if", CondTest: "{ path /metrics }"}
 	if s.User == "" || s.Password == "" {
-		return p.Insert(parser.Frontends, statsFrontend, "http-request", use, -1)
+		return p.Insert(parser.Frontends, fe, "http-request", use, -1)
 	}
 	if err := p.SectionsCreate(parser.UserList, statsUsers); err != nil {
 		return err
@@ -170,8 +204,8 @@ func (r *renderer) exporter(p parser.Parser, s Stats) error {
 		return err
 	}
 	auth := &httpactions.Auth{Realm: "edged", Cond: "if", CondTest: "{ path /metrics } !{ http_auth(" + statsUsers + ") }"}
-	if err := p.Insert(parser.Frontends, statsFrontend, "http-request", auth, -1); err != nil {
+	if err := p.Insert(parser.Frontends, fe, "http-request", auth, -1); err != nil {
 		return err
 	}
-	return p.Insert(parser.Frontends, statsFrontend, "http-request", use, -1)
+	return p.Insert(parser.Frontends, fe, "http-request", use, -1)
 }

@@ -33,7 +33,20 @@ func (l *loaded) checkHAProxy() error {
 		return l.failRoot("haproxy.certDir", []any{"haproxy", "certDir"},
 			"%q: want an absolute path of at most %d bytes of %s (default %s)", d, maxCertDirLen, safeCharset, DefaultCertDir)
 	}
-	return l.checkStats(h.Stats)
+	if err := l.checkStats(h.Stats); err != nil {
+		return err
+	}
+	if b := h.Prometheus.Bind; b != "" && !listenAddr(b) {
+		return l.failRoot("haproxy.prometheus.bind", []any{"haproxy", "prometheus", "bind"},
+			"%q is not ip:port (e.g. 127.0.0.1:8405, or the stats bind to share its frontend); leave it empty to turn the exporter off", b)
+	}
+	return nil
+}
+
+// listenAddr reports whether s is an ip:port HAProxy can be told to bind.
+func listenAddr(s string) bool {
+	ap, err := netip.ParseAddrPort(s)
+	return err == nil && ap.Port() != 0 && ap.Addr().Zone() == "" && !ap.Addr().Is4In6()
 }
 
 // checkStats checks the stats page settings the way the renderer does.
@@ -42,7 +55,7 @@ func (l *loaded) checkStats(s Stats) error {
 		return l.failRoot("haproxy.stats."+key, []any{"haproxy", "stats", key}, format, args...)
 	}
 	if s.Bind != "" {
-		if ap, err := netip.ParseAddrPort(s.Bind); err != nil || ap.Port() == 0 || ap.Addr().Zone() != "" {
+		if !listenAddr(s.Bind) {
 			return fail("bind", "%q is not ip:port (e.g. 127.0.0.1:8404, 0.0.0.0:8404 or [fd00::1]:8404); leave it empty to turn the stats page off", s.Bind)
 		}
 	}
