@@ -26,12 +26,16 @@ import (
 // unit's TimeoutStopSec (30 s) so systemd never has to SIGKILL edged.
 const shutdownBudget = 20 * time.Second
 
-// Announcer announces the addresses this host holds leases for. SetLeases
-// is called with the leased IPs (sorted; shared, not to be modified) and
-// the end of their leases whenever they change and at least every quarter
-// lease, so usually with the same IPs and a later end; Close withdraws
-// every announcement.
+// Announcer announces the addresses this host holds leases for
+// (edge/l2.Speaker). The Appliance owns it: Run calls Start before opening
+// raft and, once Start succeeded, Close on every way out, also when Run
+// fails before serving. SetLeases is called with the leased IPs (sorted;
+// shared, not to be modified) and the end of their leases whenever they
+// change and at least every quarter lease, so usually with the same IPs and
+// a later end; SetLeases(nil, zero time) before Close withdraws every
+// announcement.
 type Announcer interface {
+	Start() error
 	SetLeases(ips []netip.Addr, until time.Time)
 	Close() error
 }
@@ -59,9 +63,9 @@ type Appliance struct {
 	store *raft.Store
 }
 
-// New returns an Appliance for cfg. announcer may be nil (no announcing,
-// e.g. a host that only serves HAProxy); parts are started in order and
-// stopped in reverse.
+// New returns an Appliance for cfg; it starts nothing. announcer may be
+// nil (no announcing, e.g. a host that only serves HAProxy) and is started
+// and closed by Run; parts are started in order and stopped in reverse.
 func New(cfg *config.Config, log *slog.Logger, announcer Announcer, parts ...Part) *Appliance {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -88,39 +92,19 @@ func (a *Appliance) Store() *raft.Store {
 
 // Run starts everything, serves until ctx ends, then shuts down in order:
 // stop taking work, hand IPs over and withdraw announcements, step down,
-// close raft, stop serving status. It returns the first fatal error.
+// close raft, stop serving status. It returns the first fatal error; what
+// it started is stopped on every path.
 func (a *Appliance) Run(ctx context.Context) error {
-	store, err := raft.Open(RaftConfig(a.cfg, a.log))
-	if err != nil {
-		return fmt.Errorf("open raft: %w", err)
-	}
-	a.mu.Lock()
-	a.store = store
-	a.mu.Unlock()
-	a.registry.MustRegister(stateCollector{view: store.State}, store.Collector())
-
-	peers := map[string]string{}
-	for _, p := range a.cfg.Raft.Peers {
-		peers[p.ID] = p.Address
-	}
-	adm, err := admin.Listen(a.cfg.Node.AdminSocket, func() admin.Status {
-		st := statusOf(store.State(), store.Leases(time.Now()), peers)
-		st.Term, _ = strconv.ParseUint(store.Stats()["term"], 10, 64)
-		for _, p := range a.parts {
-			if r, ok := p.(statusReporter); ok {
-				r.report(&st)
-			}
+	// The announcer starts first, so the VIPs a crash left on lo are gone
+	// and the interfaces are served before the first lease comes in.
+	if a.announcer != nil {
+		if err := a.announcer.Start(); err != nil {
+			return fmt.Errorf("start announcer: %w", err)
 		}
-		return st
-	}, a.log)
-	if err != nil {
-		store.Close(context.Background())
-		return err
 	}
-	met, err := metricsrv.Listen(a.cfg.Metrics.Address, a.registry, nil, a.readyErr)
+	store, adm, met, err := a.open()
 	if err != nil {
-		adm.Shutdown(context.Background())
-		store.Close(context.Background())
+		a.closeAnnouncer()
 		return err
 	}
 	go adm.Serve()
@@ -163,16 +147,61 @@ func (a *Appliance) Run(ctx context.Context) error {
 	}
 	close(closed)
 	<-followed
-	if a.announcer != nil {
-		a.announcer.SetLeases(nil, time.Time{})
-		if cerr := a.announcer.Close(); cerr != nil {
-			a.log.Warn("announcer close", "err", cerr)
-		}
-	}
+	a.closeAnnouncer()
 	wg.Wait()
 	met.Shutdown(done)
 	adm.Shutdown(done)
 	return err
+}
+
+// open opens raft and starts listening on the admin socket and the
+// metrics address; on error it closes what it had opened.
+func (a *Appliance) open() (*raft.Store, *admin.Server, *metricsrv.Server, error) {
+	store, err := raft.Open(RaftConfig(a.cfg, a.log))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("open raft: %w", err)
+	}
+	a.mu.Lock()
+	a.store = store
+	a.mu.Unlock()
+	a.registry.MustRegister(stateCollector{view: store.State}, store.Collector())
+
+	peers := map[string]string{}
+	for _, p := range a.cfg.Raft.Peers {
+		peers[p.ID] = p.Address
+	}
+	adm, err := admin.Listen(a.cfg.Node.AdminSocket, func() admin.Status {
+		st := statusOf(store.State(), store.Leases(time.Now()), peers)
+		st.Term, _ = strconv.ParseUint(store.Stats()["term"], 10, 64)
+		for _, p := range a.parts {
+			if r, ok := p.(statusReporter); ok {
+				r.report(&st)
+			}
+		}
+		return st
+	}, a.log)
+	if err != nil {
+		store.Close(context.Background())
+		return nil, nil, nil, err
+	}
+	met, err := metricsrv.Listen(a.cfg.Metrics.Address, a.registry, nil, a.readyErr)
+	if err != nil {
+		adm.Shutdown(context.Background())
+		store.Close(context.Background())
+		return nil, nil, nil, err
+	}
+	return store, adm, met, nil
+}
+
+// closeAnnouncer withdraws every announcement and closes the announcer.
+func (a *Appliance) closeAnnouncer() {
+	if a.announcer == nil {
+		return
+	}
+	a.announcer.SetLeases(nil, time.Time{})
+	if err := a.announcer.Close(); err != nil {
+		a.log.Warn("announcer close", "err", err)
+	}
 }
 
 // serve hands leases to the announcer and reports readiness until ctx ends
@@ -253,7 +282,7 @@ func (a *Appliance) pushPools(ctx context.Context, store *raft.Store) {
 	changes, unsub := store.StateChanges()
 	defer unsub()
 	want := a.cfg.LBPools
-	elig := Eligibility(a.cfg)
+	elig := a.cfg.Eligibility()
 	var src PoolSource // the Kubernetes part, when it merges MetalLB's objects
 	for _, p := range a.parts {
 		if ps, ok := p.(PoolSource); ok && src == nil {

@@ -114,11 +114,12 @@ type segment struct {
 // A SetLeases call at t with Until u means "announce from t until u", and a
 // later call at t2 ends that at t2 (the new call replaces the old leases).
 type fakeAnnouncer struct {
-	host   string
-	mu     sync.Mutex
-	segs   map[netip.Addr][]segment
-	open   []netip.Addr // IPs whose last segment is the current one
-	closed bool
+	host    string
+	mu      sync.Mutex
+	segs    map[netip.Addr][]segment
+	open    []netip.Addr // IPs whose last segment is the current one
+	started bool
+	closed  bool
 }
 
 func newFakeAnnouncer(host string) *fakeAnnouncer {
@@ -143,6 +144,13 @@ func (f *fakeAnnouncer) SetLeases(ips []netip.Addr, until time.Time) {
 		f.segs[ip] = append(f.segs[ip], segment{host: f.host, start: now, end: until})
 		f.open = append(f.open, ip)
 	}
+}
+
+func (f *fakeAnnouncer) Start() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.started = true
+	return nil
 }
 
 func (f *fakeAnnouncer) Close() error {

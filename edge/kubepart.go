@@ -67,7 +67,7 @@ type PoolSource interface {
 // merge).
 func (k *KubePart) Pools() ([]lbpool.Pool, map[string][]string, bool) {
 	if !k.crds() {
-		return k.cfg.LBPools, Eligibility(k.cfg), true
+		return k.cfg.LBPools, k.cfg.Eligibility(), true
 	}
 	w := k.metallb.Load()
 	if w == nil {
@@ -77,7 +77,7 @@ func (k *KubePart) Pools() ([]lbpool.Pool, map[string][]string, bool) {
 	if !ok {
 		return nil, nil, false
 	}
-	return cfg.LBPools, Eligibility(cfg), true
+	return cfg.LBPools, cfg.Eligibility(), true
 }
 
 // PoolConfig is the configuration whose pools and advertisements are in

@@ -14,8 +14,11 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/goldentooth/edged/edge"
+	"github.com/goldentooth/edged/edge/announce"
 	"github.com/goldentooth/edged/edge/config"
 	"github.com/goldentooth/edged/edge/kube"
+	"github.com/goldentooth/edged/edge/l2"
+	"github.com/goldentooth/edged/haproxy"
 )
 
 func init() { extraCommands = append(extraCommands, newRunCmd) }
@@ -70,9 +73,11 @@ func signalContext(log *slog.Logger) (context.Context, func()) {
 	return ctx, func() { signal.Stop(ch); cancel() }
 }
 
-// wire builds the appliance from its parts: the Service controller (when a
-// kubeconfig or an in-cluster environment is there), HAProxy fed from its
-// caches, and the ARP/NDP announcer.
+// wire builds the appliance from its parts, none of them started: the
+// Service controller (when a kubeconfig or an in-cluster environment is
+// there), HAProxy fed from its caches, and the layer-2 speaker following
+// the pools and advertisements in force. The appliance starts and stops
+// them.
 func wire(cfg *config.Config, log *slog.Logger) (*edge.Appliance, error) {
 	rest, err := kubeConfig(cfg.Kubernetes.Kubeconfig)
 	if err != nil {
@@ -93,12 +98,10 @@ func wire(cfg *config.Config, log *slog.Logger) (*edge.Appliance, error) {
 		kp.WatchMetalLB(dyn)
 	}
 	hp := edge.NewHAProxyPart(cfg, kp, kp.Event, log.With("part", "haproxy"))
-	ann, err := newAnnouncer(cfg, kp.PoolConfig, log.With("part", "announce"))
-	if err != nil {
-		return nil, err
-	}
-	app := edge.New(cfg, log, ann, kp, hp)
-	registerCollectors(app.Registry())
+	speaker := l2.New(cfg, kp.PoolConfig, log.With("part", "announce"))
+	app := edge.New(cfg, log, speaker, kp, hp)
+	app.Registry().MustRegister(announce.Collectors()...)
+	app.Registry().MustRegister(haproxy.Collectors()...)
 	return app, nil
 }
 

@@ -1,6 +1,9 @@
 // Package config loads and validates edged.yaml. It owns the file's
 // structure, its defaults and every check that can be made without touching
 // the system; an error always names the file, the line and the field.
+// It is also the one home of the L2Advertisement rules (advertise.go):
+// which pools an advertisement announces, on which interfaces and from
+// which hosts, as pure methods on Config.
 //
 // Pools and L2 advertisements use MetalLB's IPAddressPool and L2Advertisement
 // vocabulary, and MetalLB's own manifests can be merged in through

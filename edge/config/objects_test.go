@@ -42,7 +42,7 @@ spec:
 		if got.LBPools[1].AutoAssign || got.LBPools[1].Ranges[0].String() != "192.168.60.0 - 192.168.60.3" {
 			t.Errorf("crd pool converted to %+v", got.LBPools[1])
 		}
-		if ads := got.AdvertisementsFor(1); len(ads) != 1 || ads[0].Name != "l2" {
+		if ads := got.AdvertisementsFor("crd"); len(ads) != 1 || ads[0].Name != "l2" {
 			t.Errorf("advertisements for crd pool: %+v", ads)
 		}
 		if len(base.Pools) != 1 || len(base.LBPools) != 1 || len(base.L2Advertisements) != 0 {

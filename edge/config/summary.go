@@ -3,7 +3,6 @@ package config
 import (
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -31,11 +30,8 @@ func (c *Config) Summary() ([]PoolSummary, error) {
 	out := make([]PoolSummary, len(c.LBPools))
 	for i, p := range c.LBPools {
 		out[i] = PoolSummary{Name: p.Name, V4: stats[i].TotalV4, V6: stats[i].TotalV6, AutoAssign: p.AutoAssign, AvoidBuggyIPs: p.AvoidBuggyIPs}
-		for _, ad := range c.AdvertisementsFor(i) {
-			ifs := ad.Interfaces
-			if len(ifs) == 0 {
-				ifs = c.Announce.Interfaces
-			}
+		for _, ad := range c.AdvertisementsFor(p.Name) {
+			ifs := c.InterfacesOf(ad)
 			desc := "all interfaces"
 			if len(ifs) > 0 {
 				desc = strings.Join(ifs, ",")
@@ -47,29 +43,6 @@ func (c *Config) Summary() ([]PoolSummary, error) {
 		}
 	}
 	return out, nil
-}
-
-// AdvertisementsFor returns the advertisements that announce pool i: those
-// naming it, those whose selectors match its labels, and those that name
-// and select nothing (MetalLB: all pools).
-func (c *Config) AdvertisementsFor(i int) []L2Advertisement {
-	p := c.Pools[i]
-	var out []L2Advertisement
-	for _, ad := range c.L2Advertisements {
-		all := len(ad.IPAddressPools) == 0 && len(ad.IPAddressPoolSelectors) == 0
-		match := all || slices.Contains(ad.IPAddressPools, p.Name)
-		for _, s := range ad.IPAddressPoolSelectors {
-			sel := lbpool.Selector{MatchLabels: s.MatchLabels}
-			for _, r := range s.MatchExpressions {
-				sel.MatchExpressions = append(sel.MatchExpressions, lbpool.SelectorRequirement{Key: r.Key, Operator: r.Operator, Values: r.Values})
-			}
-			match = match || sel.Matches(p.Labels)
-		}
-		if match {
-			out = append(out, ad)
-		}
-	}
-	return out
 }
 
 // WriteSummary prints the summary as a table.
