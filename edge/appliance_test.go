@@ -16,6 +16,7 @@ import (
 
 	"github.com/goldentooth/edged/edge/admin"
 	"github.com/goldentooth/edged/lbpool"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // referencePoolSize is the address count of MetalLB's reference pool
@@ -57,7 +58,7 @@ func TestApplianceLifecycle(t *testing.T) {
 	hosts := startCluster(t)
 
 	// Readiness: READY=1 only once raft has a leader.
-	waitFor(t, 20*time.Second, "READY=1 on NOTIFY_SOCKET", func() bool {
+	wait.ForBool(t, 20*time.Second, "READY=1 on NOTIFY_SOCKET", func() bool {
 		_, ok := ns.find("READY=1")
 		return ok
 	})
@@ -83,7 +84,7 @@ func TestApplianceLifecycle(t *testing.T) {
 
 	// Status: every host sees three healthy members, the leader and the pool.
 	for _, h := range hosts {
-		waitFor(t, 15*time.Second, h.name+" admin status: 3 healthy members and pool primary", func() bool {
+		wait.ForBool(t, 15*time.Second, h.name+" admin status: 3 healthy members and pool primary", func() bool {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()
 			st, err := admin.Fetch(ctx, h.admin)
@@ -124,7 +125,7 @@ metallb_allocator_addresses_total{pool="primary"} %d
 `, allocated, referencePoolSize)
 	for _, h := range hosts {
 		var last error
-		waitFor(t, 10*time.Second, h.name+" metrics", func() bool {
+		wait.ForBool(t, 10*time.Second, h.name+" metrics", func() bool {
 			last = testutil.GatherAndCompare(h.app.Registry(), strings.NewReader(want),
 				"metallb_allocator_addresses_total", "metallb_allocator_addresses_in_use_total")
 			return last == nil
@@ -137,7 +138,7 @@ metallb_allocator_addresses_total{pool="primary"} %d
 		byHost[h.name] = h
 	}
 	owners := map[netip.Addr]string{}
-	waitFor(t, 10*time.Second, "every allocated IP announced by its owner", func() bool {
+	wait.ForBool(t, 10*time.Second, "every allocated IP announced by its owner", func() bool {
 		v := store.State()
 		clear(owners)
 		for _, a := range v.Assignments {
@@ -179,7 +180,7 @@ metallb_allocator_addresses_total{pool="primary"} %d
 	if victim.ann.announcing(moved[0], time.Now()) {
 		t.Errorf("%s still announces %v after shutdown", victim.name, moved[0])
 	}
-	waitFor(t, 10*time.Second, fmt.Sprintf("%v moved off %s and announced elsewhere", moved, victim.name), func() bool {
+	wait.ForBool(t, 10*time.Second, fmt.Sprintf("%v moved off %s and announced elsewhere", moved, victim.name), func() bool {
 		v := store.State()
 		now := time.Now()
 		for _, a := range v.Assignments {

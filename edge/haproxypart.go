@@ -29,9 +29,11 @@ import (
 // KubeCache is what the HAProxy part reads from the Kubernetes informers
 // every host keeps warm. Changes fires after any cached object changed.
 type KubeCache interface {
-	Services() []corev1.Service
-	EndpointSlices() []discoveryv1.EndpointSlice
-	Nodes() []corev1.Node
+	// Services, EndpointSlices and Nodes return the cached objects
+	// themselves: read-only.
+	Services() []*corev1.Service
+	EndpointSlices() []*discoveryv1.EndpointSlice
+	Nodes() []*corev1.Node
 	// Secret returns a kubernetes.io/tls Secret (watched: a change of one
 	// fires Changes).
 	Secret(namespace, name string) (*corev1.Secret, bool)
@@ -339,10 +341,10 @@ func reasonFor(err error) string {
 // whose Secret is unusable and that have no earlier good PEM (with one,
 // the old certificate of the still-existing Secret keeps serving and an
 // Event is raised).
-func (p *HAProxyPart) writeCerts(svcs []corev1.Service, fps map[string]string) map[string]error {
+func (p *HAProxyPart) writeCerts(svcs []*corev1.Service, fps map[string]string) map[string]error {
 	exclude := map[string]error{}
 	for _, svc := range svcs {
-		key := cache.MetaObjectToName(&svc).String()
+		key := cache.MetaObjectToName(svc).String()
 		fps[key] = svc.ResourceVersion
 		set, err := lbconfig.ParseAnnotations(svc.Annotations, false)
 		if err != nil || set.TLSSecret == "" {

@@ -14,20 +14,8 @@ import (
 
 	"github.com/goldentooth/edged/edge"
 	"github.com/goldentooth/edged/edge/config"
+	"github.com/goldentooth/edged/test/wait"
 )
-
-// waitFor polls cond every 20 ms until it holds or d passes; then it fails
-// the test with what.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval, not synchronisation
-	}
-}
 
 // freePort returns a loopback host:port nothing listens on right now.
 func freePort(t *testing.T) string {
@@ -258,7 +246,7 @@ func startCluster(t *testing.T) []*host {
 func leader(t *testing.T, hosts []*host) *host {
 	t.Helper()
 	var l *host
-	waitFor(t, 15*time.Second, "a raft leader", func() bool {
+	wait.ForBool(t, 15*time.Second, "a raft leader", func() bool {
 		for _, h := range hosts {
 			if s := h.app.Store(); s != nil && s.IsLeader() {
 				l = h

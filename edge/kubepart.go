@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/goldentooth/edged/broadcast"
 	"github.com/goldentooth/edged/edge/config"
 	"github.com/goldentooth/edged/edge/kube"
 	"github.com/goldentooth/edged/edge/lbconfig"
@@ -25,28 +26,27 @@ import (
 // are the slow part and the apiserver takes several in parallel.
 const kubeWorkers = 4
 
-// KubePart runs the Service controller (informers on every host, writes
-// on the leader) and serves its caches to the HAProxy part.
+// KubePart builds the one Kubernetes cache (kube.Cache) every host keeps,
+// runs the Service controller on it (writes on the leader only) and serves
+// the same cache, read-only, to the HAProxy part.
 type KubePart struct {
 	cfg    *config.Config
 	client *kube.Client
 	dyn    dynamic.Interface
 	log    *slog.Logger
 
+	cache   atomic.Pointer[kube.Cache]
 	ctrl    atomic.Pointer[kube.Controller]
 	metallb atomic.Pointer[kube.PoolWatcher]
 	store   atomic.Pointer[raft.Store]
 	secrets atomic.Pointer[kube.TLSSecrets]
 	synced  atomic.Bool
-
-	mu     sync.Mutex
-	subs   map[int]chan struct{}
-	nextID int
+	changes broadcast.Group // cached objects, TLS Secrets, first sync
 }
 
 // NewKubePart returns the part for client.
 func NewKubePart(cfg *config.Config, client *kube.Client, log *slog.Logger) *KubePart {
-	return &KubePart{cfg: cfg, client: client, log: log, subs: map[int]chan struct{}{}}
+	return &KubePart{cfg: cfg, client: client, log: log}
 }
 
 // WatchMetalLB makes the part read MetalLB's IPAddressPool and
@@ -104,16 +104,19 @@ func (k *KubePart) Ready() bool { return k.Synced() }
 
 // Run starts the controller against store until ctx ends.
 func (k *KubePart) Run(ctx context.Context, store *raft.Store) error {
-	c := kube.New(k.client, store, kube.Options{
-		Class:    k.cfg.Kubernetes.LoadBalancerClass,
-		IPMode:   corev1.LoadBalancerIPMode(k.cfg.Kubernetes.IPMode),
-		Resync:   k.cfg.Kubernetes.Resync,
-		OnChange: k.broadcast,
-		Logger:   k.log,
+	shared := kube.NewCache(k.client, k.cfg.Kubernetes.Resync, k.changes.Notify)
+	c := kube.New(k.client, shared, store, kube.Options{
+		Class:  k.cfg.Kubernetes.LoadBalancerClass,
+		IPMode: corev1.LoadBalancerIPMode(k.cfg.Kubernetes.IPMode),
+		Logger: k.log,
 	})
+	k.cache.Store(shared)
 	k.ctrl.Store(c)
 	k.store.Store(store)
-	secrets := kube.NewTLSSecrets(ctx, k.client, k.cfg.Kubernetes.Resync, k.broadcast)
+	var informers sync.WaitGroup
+	informers.Go(func() { shared.Run(ctx) })
+	defer informers.Wait() // ctx has ended: they stop too
+	secrets := kube.NewTLSSecrets(ctx, k.client, k.cfg.Kubernetes.Resync, k.changes.Notify)
 	k.secrets.Store(secrets)
 	defer secrets.Wait() // ctx has ended: it stops too
 	if k.cfg.Kubernetes.MetallbCRDs && k.dyn == nil {
@@ -132,9 +135,9 @@ func (k *KubePart) Run(ctx context.Context, store *raft.Store) error {
 		defer func() { <-done }() // ctx has ended: it stops too
 	}
 	go func() {
-		if c.WaitForSync(ctx) {
+		if shared.WaitForSync(ctx) {
 			k.synced.Store(true)
-			k.broadcast()
+			k.changes.Notify()
 		}
 	}()
 	if err := c.Run(ctx, kubeWorkers); err != nil {
@@ -170,75 +173,38 @@ func (k *KubePart) Event(kind, key, reason, message string) {
 // notes over 1 kB; a longer one would be lost, not shortened).
 const maxEventMessage = 1024
 
-func (k *KubePart) broadcast() {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	for _, ch := range k.subs {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
-}
-
 // Changes implements KubeCache.
-func (k *KubePart) Changes() (<-chan struct{}, func()) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	ch := make(chan struct{}, 1)
-	id := k.nextID
-	k.nextID++
-	k.subs[id] = ch
-	return ch, func() {
-		k.mu.Lock()
-		delete(k.subs, id)
-		k.mu.Unlock()
-	}
-}
+func (k *KubePart) Changes() (<-chan struct{}, func()) { return k.changes.Subscribe() }
 
 // Synced implements KubeCache.
 func (k *KubePart) Synced() bool { return k.synced.Load() }
 
-// Services implements KubeCache.
-func (k *KubePart) Services() []corev1.Service {
-	c := k.ctrl.Load()
-	if c == nil {
-		return nil
+// Services implements KubeCache: the cached objects themselves, shared
+// with the controller; callers must not modify them.
+func (k *KubePart) Services() []*corev1.Service {
+	if c := k.cache.Load(); c != nil {
+		list, _ := c.Services.List(labels.Everything())
+		return list
 	}
-	list, _ := c.Services.List(labels.Everything())
-	out := make([]corev1.Service, 0, len(list))
-	for _, s := range list {
-		out = append(out, *s)
-	}
-	return out
+	return nil
 }
 
-// EndpointSlices implements KubeCache.
-func (k *KubePart) EndpointSlices() []discoveryv1.EndpointSlice {
-	c := k.ctrl.Load()
-	if c == nil {
-		return nil
+// EndpointSlices implements KubeCache (shared objects, read-only).
+func (k *KubePart) EndpointSlices() []*discoveryv1.EndpointSlice {
+	if c := k.cache.Load(); c != nil {
+		list, _ := c.EndpointSlices.List(labels.Everything())
+		return list
 	}
-	list, _ := c.EndpointSlices.List(labels.Everything())
-	out := make([]discoveryv1.EndpointSlice, 0, len(list))
-	for _, s := range list {
-		out = append(out, *s)
-	}
-	return out
+	return nil
 }
 
-// Nodes implements KubeCache.
-func (k *KubePart) Nodes() []corev1.Node {
-	c := k.ctrl.Load()
-	if c == nil {
-		return nil
+// Nodes implements KubeCache (shared objects, read-only).
+func (k *KubePart) Nodes() []*corev1.Node {
+	if c := k.cache.Load(); c != nil {
+		list, _ := c.Nodes.List(labels.Everything())
+		return list
 	}
-	list, _ := c.Nodes.List(labels.Everything())
-	out := make([]corev1.Node, 0, len(list))
-	for _, n := range list {
-		out = append(out, *n)
-	}
-	return out
+	return nil
 }
 
 // Secret implements KubeCache from a watch of the cluster's

@@ -20,6 +20,7 @@ import (
 	"github.com/goldentooth/edged/edge/config"
 	"github.com/goldentooth/edged/edge/kube"
 	"github.com/goldentooth/edged/test/kubetest"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // kubeWait bounds each wait on the apiserver and the raft state.
@@ -94,7 +95,7 @@ metrics: {address: %q}
 			t.Errorf("Run did not return within 30s of cancel")
 		}
 	})
-	waitFor(t, kubeWait, "raft leader", func() bool { s := e.app.Store(); return s != nil && s.IsLeader() })
+	wait.ForBool(t, kubeWait, "raft leader", func() bool { s := e.app.Store(); return s != nil && s.IsLeader() })
 	return e
 }
 
@@ -114,7 +115,7 @@ func (e *crdEnv) raftPools() map[string]string {
 func (e *crdEnv) waitPools(t *testing.T, what string, cond func(map[string]string) bool) {
 	t.Helper()
 	var last map[string]string
-	waitFor(t, kubeWait, what, func() bool { last = e.raftPools(); return cond(last) })
+	wait.ForBool(t, kubeWait, what, func() bool { last = e.raftPools(); return cond(last) })
 	t.Logf("raft pools: %v", last)
 }
 
@@ -192,7 +193,7 @@ func (e *crdEnv) ip(t *testing.T, name string) string {
 func (e *crdEnv) waitIP(t *testing.T, name, prefix string) string {
 	t.Helper()
 	var ip string
-	waitFor(t, kubeWait, name+" ingress in "+prefix, func() bool { ip = e.ip(t, name); return strings.HasPrefix(ip, prefix) })
+	wait.ForBool(t, kubeWait, name+" ingress in "+prefix, func() bool { ip = e.ip(t, name); return strings.HasPrefix(ip, prefix) })
 	return ip
 }
 
@@ -201,7 +202,7 @@ func (e *crdEnv) waitIP(t *testing.T, name, prefix string) string {
 func (e *crdEnv) waitEvent(t *testing.T, ns, name, reason, text string) string {
 	t.Helper()
 	var msg string
-	waitFor(t, kubeWait, fmt.Sprintf("%s event on %s/%s containing %q", reason, ns, name, text), func() bool {
+	wait.ForBool(t, kubeWait, fmt.Sprintf("%s event on %s/%s containing %q", reason, ns, name, text), func() bool {
 		evs, err := e.admin.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
 		if err != nil {
 			return false

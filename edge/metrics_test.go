@@ -19,6 +19,7 @@ import (
 	"github.com/goldentooth/edged/edge/kube"
 	"github.com/goldentooth/edged/lbpool"
 	"github.com/goldentooth/edged/test/kubetest"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // metric returns the value of the series name{labels} in reg (counter,
@@ -65,16 +66,10 @@ func value(typ dto.MetricType, m *dto.Metric) float64 {
 // waitMetric polls until name{labels} == want.
 func waitMetric(t *testing.T, reg prometheus.Gatherer, name string, labels map[string]string, want float64) {
 	t.Helper()
-	var got float64
-	var ok bool
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if got, ok = metric(t, reg, name, labels); ok && got == want {
-			return
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval
-	}
-	t.Fatalf("%s%v = %v (present %v), want %v", name, labels, got, ok, want)
+	wait.For(t, 15*time.Second, fmt.Sprintf("%s%v = %v", name, labels, want), func() (bool, string) {
+		got, ok := metric(t, reg, name, labels)
+		return ok && got == want, fmt.Sprintf("%v (present %v)", got, ok)
+	})
 }
 
 // TestMetricsSingleHost runs a one-host raft appliance and checks the
@@ -175,16 +170,10 @@ func TestMetricsLeaderChange(t *testing.T) {
 	// The follower counts the first leader once that leader's first
 	// heartbeat reaches it, which may be after the leader knows itself.
 	var before float64
-	for deadline := time.Now().Add(15 * time.Second); ; {
+	wait.For(t, 15*time.Second, "edged_raft_leader_changes_total >= 1 on a follower that knows a leader", func() (bool, string) {
 		before, _ = metric(t, reg, "edged_raft_leader_changes_total", nil)
-		if before >= 1 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval
-	}
-	if before < 1 {
-		t.Fatalf("edged_raft_leader_changes_total = %v on a follower that knows a leader, want >= 1", before)
-	}
+		return before >= 1, fmt.Sprint(before)
+	})
 	if err := stop(t, ldr); err != nil {
 		t.Fatalf("stop leader: %v", err)
 	}
@@ -252,7 +241,7 @@ metrics: {address: "127.0.0.1:0"}
 		t.Fatal(err)
 	}
 	waitMetric(t, reg, "metallb_allocator_addresses_in_use_total", map[string]string{"pool": "primary"}, 1)
-	waitFor(t, kubeWait, "status written", func() bool {
+	wait.ForBool(t, kubeWait, "status written", func() bool {
 		s, err := admin.CoreV1().Services(ns).Get(ctx, "web", metav1.GetOptions{})
 		return err == nil && len(s.Status.LoadBalancer.Ingress) == 1
 	})

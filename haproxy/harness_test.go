@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // lab is a real HAProxy in master-worker mode with an operator file and
@@ -107,23 +109,11 @@ frontend operator
 		_ = cmd.Wait()
 		logf.Close()
 	})
-	waitFor(t, 10*time.Second, "haproxy master socket", func() bool {
+	wait.ForBool(t, 10*time.Second, "haproxy master socket", func() bool {
 		p, err := l.paths.Proc(context.Background())
 		return err == nil && len(p.Workers) == 1
 	})
 	return l
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // backendSrv is a small HTTP server answering with its own name.

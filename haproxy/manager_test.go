@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/goldentooth/edged/test/wait"
 )
 
 func httpModel(vip netip.AddrPort, servers ...*backendSrv) Model {
@@ -58,7 +60,7 @@ func TestManagerLive(t *testing.T) {
 	if r.Err != nil || !r.Reloaded {
 		t.Fatalf("first apply = %+v, want a clean reload", r)
 	}
-	waitFor(t, 5*time.Second, "both servers serving", func() bool {
+	wait.ForBool(t, 5*time.Second, "both servers serving", func() bool {
 		s := seen(t, vip.String(), 10)
 		return s["a"] > 0 && s["b"] > 0
 	})
@@ -69,7 +71,7 @@ func TestManagerLive(t *testing.T) {
 		if r.Err != nil || r.Reloaded || r.Ops == 0 {
 			t.Fatalf("apply = %+v, want runtime ops and no reload", r)
 		}
-		waitFor(t, 5*time.Second, "traffic on b and c only", func() bool {
+		wait.ForBool(t, 5*time.Second, "traffic on b and c only", func() bool {
 			s := seen(t, vip.String(), 10)
 			return s["a"] == 0 && s["b"] > 0 && s["c"] > 0
 		})
@@ -81,7 +83,7 @@ func TestManagerLive(t *testing.T) {
 	t.Run("failing health check takes a server out", func(t *testing.T) {
 		c.healthy.Store(false)
 		defer c.healthy.Store(true)
-		waitFor(t, 5*time.Second, "c marked down", func() bool {
+		wait.ForBool(t, 5*time.Second, "c marked down", func() bool {
 			s := seen(t, vip.String(), 10)
 			return s["c"] == 0 && s["b"] == 10
 		})
@@ -133,7 +135,7 @@ func TestManagerLive(t *testing.T) {
 		stop := make(chan struct{})
 		ld := startLoad(vip.String(), stop)
 		opLoad := startLoad(l.opAddr, stop)
-		waitFor(t, 5*time.Second, "load running", func() bool { return ld.ok.Load() > 20 })
+		wait.ForBool(t, 5*time.Second, "load running", func() bool { return ld.ok.Load() > 20 })
 		okBefore := testutil.ToFloat64(reloadsTotal.WithLabelValues("ok"))
 		defer func() {
 			if got := testutil.ToFloat64(reloadsTotal.WithLabelValues("ok")) - okBefore; got != 3 {
@@ -208,13 +210,13 @@ func TestManagerIPv6(t *testing.T) {
 	serves := func(name string) func() bool {
 		return func() bool { body, err := get(vip.String()); return err == nil && body == name }
 	}
-	waitFor(t, 5*time.Second, "a serving on "+vip.String(), serves("a"))
+	wait.ForBool(t, 5*time.Second, "a serving on "+vip.String(), serves("a"))
 	base := mustProc(t, l)
 	r := m.Apply(ctx, httpModel(vip, b))
 	if r.Err != nil || r.Reloaded || r.Ops == 0 {
 		t.Fatalf("apply = %+v, want runtime ops and no reload", r)
 	}
-	waitFor(t, 5*time.Second, "b serving after the runtime change", serves("b"))
+	wait.ForBool(t, 5*time.Second, "b serving after the runtime change", serves("b"))
 	if got := mustProc(t, l); got.Reloads != base.Reloads {
 		t.Errorf("reload counter %d, want unchanged %d", got.Reloads, base.Reloads)
 	}

@@ -142,7 +142,7 @@ type Stats struct {
 const MaxServers = 1024
 
 // MaxNameLen is the longest section name edged renders; callers derive
-// longer names to fit (see nameRE).
+// longer names to fit (FitName).
 const MaxNameLen = 100
 
 // MinSlots is the minimum number of server slots per backend: enough

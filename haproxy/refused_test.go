@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/goldentooth/edged/test/wait"
 )
 
 func TestParseProcAddr(t *testing.T) {
@@ -115,7 +117,7 @@ func TestManagerBindConflict(t *testing.T) {
 	if r := m.Apply(ctx, moved); r.Err != nil || r.Reloaded {
 		t.Fatalf("endpoint change after the failed reload = %+v, want a runtime update without reload", r)
 	}
-	waitFor(t, 10*time.Second, "traffic on the moved endpoint", func() bool {
+	wait.ForBool(t, 10*time.Second, "traffic on the moved endpoint", func() bool {
 		body, err := get(good.Frontends[0].Bind.String())
 		return err == nil && body == "b"
 	})

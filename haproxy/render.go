@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"regexp"
 	"strings"
 
 	parser "github.com/haproxytech/client-native/v5/config-parser"
@@ -18,13 +17,45 @@ import (
 // ErrInvalidModel reports a Model that cannot be rendered safely.
 var ErrInvalidModel = errors.New("invalid haproxy model")
 
-// nameRE is the charset of HAProxy section names edged generates; anything
-// else could break out of a config line.
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]{1,100}$`) // 100: MaxNameLen
+// nameChars and safeChars are the charsets of section names edged
+// generates and of free-text values (paths, Host headers, credentials, file
+// paths): no spaces, quotes, backslashes, '#' or control bytes, so nothing
+// can break out of a config line. Table lookups, not regexps: Validate runs
+// on every Service of every render.
+var nameChars, safeChars = charset("_.:-"), charset("_./:@%+=~,-")
 
-// safeRE is the charset allowed in free-text values (paths, Host headers,
-// credentials, file paths): no spaces, quotes, backslashes or control bytes.
-var safeRE = regexp.MustCompile(`^[A-Za-z0-9_./:@%+=~,-]{1,255}$`)
+// maxValueLen bounds a free-text value.
+const maxValueLen = 255
+
+// charset returns the ASCII letters and digits plus extra.
+func charset(extra string) (set [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		set[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		set[c], set[c-'a'+'A'] = true, true
+	}
+	for i := range len(extra) {
+		set[extra[i]] = true
+	}
+	return set
+}
+
+// within reports whether s has 1 to limit bytes, all in set.
+func within(s string, set *[256]bool, limit int) bool {
+	if len(s) == 0 || len(s) > limit {
+		return false
+	}
+	for i := range len(s) {
+		if !set[s[i]] {
+			return false
+		}
+	}
+	return true
+}
+
+// validName reports whether s may be a section name edged renders.
+func validName(s string) bool { return within(s, &nameChars, MaxNameLen) }
 
 // FitName returns name if it has at most limit bytes; a longer name is cut
 // and ends in "_" plus 12 hex digits of the SHA-256 of the whole name:
@@ -46,7 +77,7 @@ const fitHashLen = 12
 // as a free-text value (a path, a Host header, a credential, a file path):
 // 1 to 255 bytes of [A-Za-z0-9_./:@%+=~,-]. Config validation uses it so
 // that `edged validate` refuses what every render would refuse.
-func SafeValue(s string) bool { return safeRE.MatchString(s) }
+func SafeValue(s string) bool { return within(s, &safeChars, maxValueLen) }
 
 // balances are the balance algorithms edged accepts.
 var balances = map[string]bool{"roundrobin": true, "static-rr": true, "leastconn": true, "first": true, "source": true, "random": true}
@@ -66,7 +97,7 @@ func slotName(i int) string { return fmt.Sprintf("s%d", i+1) }
 func (m Model) Validate() error {
 	backends := map[string]bool{}
 	for _, b := range m.Backends {
-		if !nameRE.MatchString(b.Name) || backends[b.Name] {
+		if !validName(b.Name) || backends[b.Name] {
 			return fmt.Errorf("backend %q: bad or duplicate name: %w", b.Name, ErrInvalidModel)
 		}
 		backends[b.Name] = true
@@ -78,7 +109,7 @@ func (m Model) Validate() error {
 	binds := map[netip.AddrPort]string{}
 	for _, f := range m.Frontends {
 		switch {
-		case !nameRE.MatchString(f.Name) || seen[f.Name]:
+		case !validName(f.Name) || seen[f.Name]:
 			return fmt.Errorf("frontend %q: bad or duplicate name: %w", f.Name, ErrInvalidModel)
 		case !backends[f.Backend]:
 			return fmt.Errorf("frontend %s: unknown backend %q: %w", f.Name, f.Backend, ErrInvalidModel)
@@ -86,7 +117,7 @@ func (m Model) Validate() error {
 			return fmt.Errorf("frontend %s: bad bind %q: %w", f.Name, f.Bind, ErrInvalidModel)
 		case binds[f.Bind] != "":
 			return fmt.Errorf("frontend %s: bind %v is also frontend %s's: %w", f.Name, f.Bind, binds[f.Bind], ErrInvalidModel)
-		case f.CertFile != "" && !safeRE.MatchString(f.CertFile):
+		case f.CertFile != "" && !SafeValue(f.CertFile):
 			return fmt.Errorf("frontend %s: bad cert path: %w", f.Name, ErrInvalidModel)
 		case f.Mode != "" && f.Mode != ModeTCP && f.Mode != ModeHTTP:
 			return fmt.Errorf("frontend %s: bad mode %q: %w", f.Name, f.Mode, ErrInvalidModel)
@@ -95,8 +126,8 @@ func (m Model) Validate() error {
 		binds[f.Bind] = f.Name
 	}
 	if s := m.Stats; s != nil {
-		if !s.Bind.IsValid() && !s.Prometheus.IsValid() || badListen(s.Bind) || badListen(s.Prometheus) || !safeRE.MatchString(s.URI) || !strings.HasPrefix(s.URI, "/") ||
-			(s.User != "" && !safeRE.MatchString(s.User)) || (s.Password != "" && !safeRE.MatchString(s.Password)) {
+		if !s.Bind.IsValid() && !s.Prometheus.IsValid() || badListen(s.Bind) || badListen(s.Prometheus) || !SafeValue(s.URI) || !strings.HasPrefix(s.URI, "/") ||
+			(s.User != "" && !SafeValue(s.User)) || (s.Password != "" && !SafeValue(s.Password)) {
 			return fmt.Errorf("stats: bad bind, uri or credentials: %w", ErrInvalidModel)
 		}
 	}
@@ -112,9 +143,9 @@ func (b Backend) validate() error {
 		return fmt.Errorf("bad balance %q: %w", b.Balance, ErrInvalidModel)
 	case c.Kind != "" && c.Kind != CheckNone && c.Kind != CheckTCP && c.Kind != CheckHTTP:
 		return fmt.Errorf("bad check kind %q: %w", c.Kind, ErrInvalidModel)
-	case c.Path != "" && (!safeRE.MatchString(c.Path) || !strings.HasPrefix(c.Path, "/")):
+	case c.Path != "" && (!SafeValue(c.Path) || !strings.HasPrefix(c.Path, "/")):
 		return fmt.Errorf("bad check path %q: %w", c.Path, ErrInvalidModel)
-	case c.Host != "" && !safeRE.MatchString(c.Host):
+	case c.Host != "" && !SafeValue(c.Host):
 		return fmt.Errorf("bad check host %q: %w", c.Host, ErrInvalidModel)
 	case c.Rise < 0 || c.Rise > 100 || c.Fall < 0 || c.Fall > 100 || c.Interval < 0:
 		return fmt.Errorf("bad check rise/fall/interval: %w", ErrInvalidModel)

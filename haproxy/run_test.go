@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/goldentooth/edged/test/wait"
 )
 
 func TestRunCoalescesBursts(t *testing.T) {
@@ -48,7 +50,7 @@ func TestRunCoalescesBursts(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no apply within 10s")
 	}
-	waitFor(t, 5*time.Second, "b serving", func() bool { return seen(t, vip.String(), 10)["b"] > 0 })
+	wait.ForBool(t, 5*time.Second, "b serving", func() bool { return seen(t, vip.String(), 10)["b"] > 0 })
 }
 
 func TestResyncAfterExternalReload(t *testing.T) {
@@ -67,9 +69,9 @@ func TestResyncAfterExternalReload(t *testing.T) {
 	if _, err := l.paths.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "file state after external reload", func() bool { return seen(t, vip.String(), 4)["a"] == 4 })
+	wait.ForBool(t, 5*time.Second, "file state after external reload", func() bool { return seen(t, vip.String(), 4)["a"] == 4 })
 	if err := m.Resync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "b after resync", func() bool { return seen(t, vip.String(), 4)["b"] == 4 })
+	wait.ForBool(t, 5*time.Second, "b after resync", func() bool { return seen(t, vip.String(), 4)["b"] == 4 })
 }

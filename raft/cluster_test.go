@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/goldentooth/edged/lbpool"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 var raftLog = flag.Bool("raft.log", false, "write raft debug logs of cluster tests to stderr")
@@ -158,7 +159,7 @@ func (c *testCluster) leader(timeout time.Duration) (string, *Store) {
 	c.t.Helper()
 	var id string
 	var s *Store
-	waitFor(c.t, timeout, "a ready leader", func() bool {
+	wait.ForBool(c.t, timeout, "a ready leader", func() bool {
 		for _, h := range c.up() {
 			if st := c.store(h); st != nil && st.IsLeader() && st.ldr.Load() != nil {
 				id, s = h, st
@@ -174,7 +175,7 @@ func (c *testCluster) leader(timeout time.Duration) (string, *Store) {
 func (c *testCluster) allocate(key string) lbpool.Allocation {
 	c.t.Helper()
 	var got lbpool.Allocation
-	waitFor(c.t, 10*time.Second, "allocate "+key, func() bool {
+	wait.ForBool(c.t, 10*time.Second, "allocate "+key, func() bool {
 		_, s := c.leader(5 * time.Second)
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -193,7 +194,7 @@ func (c *testCluster) allocate(key string) lbpool.Allocation {
 
 func (c *testCluster) setPools(pools []lbpool.Pool, elig map[string][]string) {
 	c.t.Helper()
-	waitFor(c.t, 10*time.Second, "set pools", func() bool {
+	wait.ForBool(c.t, 10*time.Second, "set pools", func() bool {
 		_, s := c.leader(5 * time.Second)
 		return s.SetPools(context.Background(), pools, elig) == nil
 	})
@@ -213,7 +214,7 @@ func owners(s *Store) map[netip.Addr]string {
 // owner, and every running host is healthy.
 func (c *testCluster) converged(timeout time.Duration) {
 	c.t.Helper()
-	waitFor(c.t, timeout, "hosts to converge and leases to be held", func() bool {
+	wait.ForBool(c.t, timeout, "hosts to converge and leases to be held", func() bool {
 		_, ls := c.leader(timeout)
 		want := ls.State()
 		for _, h := range c.up() {
@@ -260,18 +261,6 @@ func (c *testCluster) checkNoOverlap() {
 	c.t.Helper()
 	if o := c.rec.overlaps(); len(o) > 0 {
 		c.t.Fatalf("two hosts held a lease for one IP at once:\n%v", o)
-	}
-}
-
-// waitFor polls cond every few milliseconds until it holds or timeout.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/goldentooth/edged/lbpool"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 func TestFollowerWriteFailsWithErrNotLeader(t *testing.T) {
@@ -54,7 +55,7 @@ func TestGracefulCloseHandsOver(t *testing.T) {
 	c.waitMoved(victim, ips, time.Second)
 	moved := time.Since(start)
 	t.Logf("graceful close of %s (%d IPs): Close returned after %s, all leased elsewhere after %s", victim, len(ips), closed, moved)
-	waitFor(t, 5*time.Second, victim+" to leave the configuration", func() bool {
+	wait.ForBool(t, 5*time.Second, victim+" to leave the configuration", func() bool {
 		f := ls.raft.GetConfiguration()
 		if f.Error() != nil {
 			return false
@@ -88,7 +89,7 @@ func TestGracefulCloseHandsOver(t *testing.T) {
 	if err := ls.RemoveServer(context.Background(), "h9"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "h9's IPs to move after removal", func() bool { return len(ls.ownedBy("h9")) == 0 })
+	wait.ForBool(t, 5*time.Second, "h9's IPs to move after removal", func() bool { return len(ls.ownedBy("h9")) == 0 })
 	c.crash("h9")
 	c.mu.Lock()
 	c.ids = c.ids[:len(c.ids)-1]

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // TestPartitionOwnerGoesQuietFirst isolates a host that owns IPs (a
@@ -69,7 +71,7 @@ func TestPartitionOwnerGoesQuietFirst(t *testing.T) {
 func (c *testCluster) waitMoved(from string, ips []netip.Addr, timeout time.Duration) time.Time {
 	c.t.Helper()
 	var at time.Time
-	waitFor(c.t, timeout, "IPs of "+from+" to move", func() bool {
+	wait.ForBool(c.t, timeout, "IPs of "+from+" to move", func() bool {
 		for _, id := range c.up() {
 			s := c.store(id)
 			if id == from || s == nil || !s.IsLeader() || s.ldr.Load() == nil {

@@ -3,6 +3,8 @@ package raft
 import (
 	"testing"
 	"time"
+
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // TestStateChangesSkipRenewals checks that StateChanges fires on an applied
@@ -15,7 +17,7 @@ func TestStateChangesSkipRenewals(t *testing.T) {
 	c.setPools(refPool(), nil)
 	_, s := c.leader(10 * time.Second)
 	c.allocate("default/web")
-	waitFor(t, 10*time.Second, "a lease for default/web", func() bool { return len(s.Leases(time.Now())) == 1 })
+	wait.ForBool(t, 10*time.Second, "a lease for default/web", func() bool { return len(s.Leases(time.Now())) == 1 })
 
 	all, unsubAll := s.Changes()
 	defer unsubAll()
@@ -29,7 +31,7 @@ func TestStateChangesSkipRenewals(t *testing.T) {
 	}
 	// Let the leader settle (host updates after the election), then
 	// watch a few renewal periods with no writes.
-	waitFor(t, 10*time.Second, "no state change for 4 lease periods", func() bool {
+	wait.ForBool(t, 10*time.Second, "no state change for 4 lease periods", func() bool {
 		drain(state)
 		select {
 		case <-state:

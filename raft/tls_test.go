@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // syncBuf is a goroutine-safe log buffer.
@@ -60,7 +62,7 @@ func TestWrongCAPeerRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("wrong-CA peer: got err %v, want a certificate error", err)
 	}
-	waitFor(t, 5*time.Second, "the refusal to be logged", func() bool {
+	wait.ForBool(t, 5*time.Second, "the refusal to be logged", func() bool {
 		out := logs.String()
 		return strings.Contains(out, "raft peer refused") && strings.Contains(out, "unknown authority") &&
 			strings.Contains(out, "level=WARN")

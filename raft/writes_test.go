@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/goldentooth/edged/lbpool"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // TestAllocateUnchangedWritesNothing: an Allocate that would leave the
@@ -23,7 +24,7 @@ func TestAllocateUnchangedWritesNothing(t *testing.T) {
 	}
 	settled := func() uint64 {
 		var idx uint64
-		waitFor(t, 5*time.Second, "log applied", func() bool {
+		wait.ForBool(t, 5*time.Second, "log applied", func() bool {
 			idx = s.State().AppliedIndex
 			return s.raft.AppliedIndex() == s.raft.LastIndex()
 		})

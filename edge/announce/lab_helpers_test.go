@@ -15,6 +15,7 @@ import (
 	"github.com/mdlayher/arp"
 
 	"github.com/goldentooth/edged/test/lab"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // labPrefix names this package's lab namespaces (see test/lab).
@@ -54,7 +55,7 @@ func newLab(t *testing.T, hosts ...string) *labEnv {
 	// Link-local addresses finish duplicate address detection (about 1 s,
 	// in parallel); until then the kernel cannot send from them.
 	for _, h := range hosts {
-		waitFor(t, 10*time.Second, h+" link-local address usable", func() bool {
+		wait.ForBool(t, 10*time.Second, h+" link-local address usable", func() bool {
 			out, err := e.Exec(h, "ip", "-6", "addr", "show", "dev", "eth0", "tentative")
 			return err == nil && strings.TrimSpace(out) == ""
 		})
@@ -86,7 +87,7 @@ func (e *labEnv) serve(t *testing.T, host string, a *Announcer) {
 		}
 	})
 	// Serve is up once it is registered (it registers after its sockets are open).
-	waitFor(t, 5*time.Second, "Serve on "+host+" registered", func() bool {
+	wait.ForBool(t, 5*time.Second, "Serve on "+host+" registered", func() bool {
 		a.mu.RLock()
 		defer a.mu.RUnlock()
 		return len(a.ports) > 0
@@ -105,19 +106,10 @@ func (e *labEnv) neigh(host string, ip netip.Addr) string {
 	return ""
 }
 
-// waitFor polls cond every 5 ms until it holds or d passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for time.Since(start) < d {
-		if cond() {
-			return time.Since(start)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %v waiting for %s", d, what)
-	return 0
-}
+// measurePoll is how often a wait that is also a measurement looks: the
+// 5 ms the latencies these labs log were measured with (wait.Interval's
+// 20 ms would add up to 15 ms to each).
+const measurePoll = 5 * time.Millisecond
 
 // arpFrame is one ARP packet a sniffer saw.
 type arpFrame struct {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // TestLabInterfacesFollowSet: an Interfaces set starts answering on an
@@ -42,19 +44,22 @@ func TestLabInterfacesFollowSet(t *testing.T) {
 	if started, _ := ifs.Set([]string{"lb0"}); !slices.Equal(started, []string{"lb0"}) {
 		t.Fatalf("started %v, want [lb0]", started)
 	}
-	waitFor(t, 10*time.Second, "lb0 answering", func() bool { return answers("lb0p", lb0) })
+	wait.ForBool(t, 10*time.Second, "lb0 answering", func() bool { return answers("lb0p", lb0) })
 	if answers("lb1p", lb1) {
 		t.Fatal("lb1 answers before it was added")
 	}
 	if started, stopped := ifs.Set([]string{"lb1", "lb0"}); !slices.Equal(started, []string{"lb1"}) || stopped != nil {
 		t.Fatalf("started %v stopped %v, want [lb1] []", started, stopped)
 	}
-	d := waitFor(t, 10*time.Second, "lb1 answering once added", func() bool { return answers("lb1p", lb1) })
-	t.Logf("lb1 answered %v after Set added it", d.Round(time.Millisecond))
+	start := time.Now()
+	if err := wait.UntilEvery(10*time.Second, measurePoll, "lb1 answering once added", func() (bool, string) { return answers("lb1p", lb1), "" }); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("lb1 answered %v after Set added it", time.Since(start).Round(time.Millisecond))
 	if _, stopped := ifs.Set([]string{"lb0"}); !slices.Equal(stopped, []string{"lb1"}) {
 		t.Fatalf("stopped %v, want [lb1]", stopped)
 	}
-	waitFor(t, 10*time.Second, "lb1 silent once dropped", func() bool { return !answers("lb1p", lb1) })
+	wait.ForBool(t, 10*time.Second, "lb1 silent once dropped", func() bool { return !answers("lb1p", lb1) })
 	if !answers("lb0p", lb0) {
 		t.Error("lb0 stopped answering when lb1 was dropped")
 	}

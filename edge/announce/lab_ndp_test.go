@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // ndiscMACs returns every MAC that answered ndisc6 from host for ip.
@@ -39,11 +41,11 @@ func TestLabNDP(t *testing.T) {
 	a1.SetLeases(leaseFor(labVIP6, time.Minute))
 	// ndisc6 takes any advertisement for the target, so let the takeover
 	// burst pass first: what it sees then is the answer to its solicitation.
-	waitFor(t, 2*time.Second, "takeover burst sent", func() bool {
+	wait.ForBool(t, 2*time.Second, "takeover burst sent", func() bool {
 		return testutil.ToFloat64(gratuitousSent.WithLabelValues(labVIP6.String()))-garps >= labCount
 	})
 	settle := time.Now().Add(2 * labInterval)
-	waitFor(t, time.Second, "burst received", func() bool { return time.Now().After(settle) })
+	wait.ForBool(t, time.Second, "burst received", func() bool { return time.Now().After(settle) })
 	if got, want := e.ndiscMACs("client", labVIP6.String()), []string{e.mac["edge1"].String()}; !equal(got, want) {
 		t.Fatalf("ndisc6 %s answered by %v, want exactly %v", labVIP6, got, want)
 	}
@@ -59,16 +61,22 @@ func TestLabNDP(t *testing.T) {
 
 	// The kernel resolves the VIP (the echo itself needs no answer).
 	_, _ = e.Exec("client", "ping", "-6", "-c", "1", "-W", "1", labVIP6.String())
-	waitFor(t, 3*time.Second, "client neighbour entry on edge1", func() bool { return e.neigh("client", labVIP6) == e.mac["edge1"].String() })
+	wait.ForBool(t, 3*time.Second, "client neighbour entry on edge1", func() bool { return e.neigh("client", labVIP6) == e.mac["edge1"].String() })
 
 	a1.SetLeases(nil)
 	before := testutil.ToFloat64(gratuitousSent.WithLabelValues(labVIP6.String()))
 	e.mustExec(t, "edge1", "ip", "addr", "del", labVIP6.String()+"/128", "dev", "lo")
 	e.mustExec(t, "edge2", "ip", "addr", "add", labVIP6.String()+"/128", "dev", "lo")
 	a2.SetLeases(leaseFor(labVIP6, time.Minute))
-	moved := waitFor(t, 2*time.Second, "client neighbour entry on edge2", func() bool { return e.neigh("client", labVIP6) == e.mac["edge2"].String() })
-	t.Logf("IPv6 neighbour entry moved %v after the lease moved", moved)
-	waitFor(t, time.Second, "unsolicited NA burst counted", func() bool {
+	start := time.Now()
+	if err := wait.UntilEvery(2*time.Second, measurePoll, "client neighbour entry on edge2", func() (bool, string) {
+		got := e.neigh("client", labVIP6)
+		return got == e.mac["edge2"].String(), "neighbour entry " + got
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("IPv6 neighbour entry moved %v after the lease moved", time.Since(start))
+	wait.ForBool(t, time.Second, "unsolicited NA burst counted", func() bool {
 		return testutil.ToFloat64(gratuitousSent.WithLabelValues(labVIP6.String()))-before >= labCount
 	})
 	if got, want := e.ndiscMACs("client", labVIP6.String()), []string{e.mac["edge2"].String()}; !equal(got, want) {
@@ -78,7 +86,7 @@ func TestLabNDP(t *testing.T) {
 	// Lapse: no answers once the lease ends, without a SetLeases call.
 	ls := leaseFor(labVIP6, 100*time.Millisecond)
 	a2.SetLeases(ls)
-	waitFor(t, time.Second, "lease end", func() bool { return time.Now().After(ls[0].Until) })
+	wait.ForBool(t, time.Second, "lease end", func() bool { return time.Now().After(ls[0].Until) })
 	if got := e.ndiscMACs("client", labVIP6.String()); len(got) != 0 {
 		t.Errorf("ndisc6 answered by %v after the lease lapsed", got)
 	}

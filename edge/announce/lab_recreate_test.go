@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // lockedBuffer is a bytes.Buffer safe for the logger's goroutines.
@@ -57,13 +59,17 @@ func TestLabInterfaceRecreated(t *testing.T) {
 			return strings.Contains(strings.ToLower(out), "bytes from "+mac)
 		}
 	}
-	waitFor(t, 5*time.Second, "Run to find lb0 missing", func() bool {
+	wait.ForBool(t, 5*time.Second, "Run to find lb0 missing", func() bool {
 		return strings.Contains(logs.String(), "no such network interface")
 	})
 	create("02:ed:00:00:00:01")
-	waitFor(t, 15*time.Second, "arping answered from lb0 created after Run started", answeredBy("02:ed:00:00:00:01"))
+	wait.ForBool(t, 15*time.Second, "arping answered from lb0 created after Run started", answeredBy("02:ed:00:00:00:01"))
 	e.mustExec(t, "edge1", "ip", "link", "del", "lb0")
 	create("02:ed:00:00:00:02")
-	d := waitFor(t, 15*time.Second, "arping answered from lb0 created again", answeredBy("02:ed:00:00:00:02"))
-	t.Logf("answering on the re-created interface %v after it came back", d.Round(time.Millisecond))
+	start := time.Now()
+	again := answeredBy("02:ed:00:00:00:02")
+	if err := wait.UntilEvery(15*time.Second, measurePoll, "arping answered from lb0 created again", func() (bool, string) { return again(), "" }); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("answering on the re-created interface %v after it came back", time.Since(start).Round(time.Millisecond))
 }

@@ -8,6 +8,8 @@ import (
 
 	"github.com/mdlayher/arp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // Lab timings: short so the tests stay fast, and distinct so a frame can be
@@ -78,23 +80,30 @@ func TestLabGARPTakeover(t *testing.T) {
 
 	a1.SetLeases(leaseFor(labVIP, time.Minute))
 	_, _ = e.Exec("client", "ping", "-c", "1", "-W", "1", labVIP.String()) // resolves the VIP; no echo needed
-	waitFor(t, 3*time.Second, "client neighbour entry on edge1", func() bool { return e.neigh("client", labVIP) == e.mac["edge1"].String() })
+	wait.ForBool(t, 3*time.Second, "client neighbour entry on edge1", func() bool { return e.neigh("client", labVIP) == e.mac["edge1"].String() })
 
 	a1.SetLeases(nil)
 	// After SetLeases returns edge1 sends nothing more (so counts nothing).
 	before := testutil.ToFloat64(gratuitousSent.WithLabelValues(labVIP.String()))
 	handover := time.Now()
 	a2.SetLeases(leaseFor(labVIP, time.Minute))
-	moved := waitFor(t, 2*time.Second, "client neighbour entry on edge2", func() bool { return e.neigh("client", labVIP) == e.mac["edge2"].String() })
+	start := time.Now()
+	if err := wait.UntilEvery(2*time.Second, measurePoll, "client neighbour entry on edge2", func() (bool, string) {
+		got := e.neigh("client", labVIP)
+		return got == e.mac["edge2"].String(), "neighbour entry " + got
+	}); err != nil {
+		t.Fatal(err)
+	}
+	moved := time.Since(start)
 	first := sn.first(e.mac["edge2"], labVIP, handover).Sub(handover)
 	t.Logf("first gratuitous ARP at the client %v after the lease moved; neighbour entry seen moved after %v (ip neigh polling)", first, moved)
 
 	burst := func() int {
 		return sn.count(arp.OperationRequest, e.mac["edge2"], labVIP, handover, time.Now().Add(time.Hour))
 	}
-	waitFor(t, 2*time.Second, "burst received", func() bool { return burst() >= labCount })
+	wait.ForBool(t, 2*time.Second, "burst received", func() bool { return burst() >= labCount })
 	settle := time.Now().Add(3 * labInterval)
-	waitFor(t, time.Second, "three intervals past the burst", func() bool { return time.Now().After(settle) })
+	wait.ForBool(t, time.Second, "three intervals past the burst", func() bool { return time.Now().After(settle) })
 	if got := burst(); got != labCount {
 		t.Errorf("edge2 sent %d gratuitous ARPs on takeover, want %d", got, labCount)
 	}
@@ -127,7 +136,7 @@ func TestLabLapseAndHeal(t *testing.T) {
 		t.Fatalf("arping before the lapse answered by %v, want %s", got, hw)
 	}
 	// Watch for three refresh intervals past the lease end.
-	waitFor(t, 2*time.Second, "lapse observed", func() bool { return time.Now().After(until.Add(3 * refresh)) })
+	wait.ForBool(t, 2*time.Second, "lapse observed", func() bool { return time.Now().After(until.Add(3 * refresh)) })
 	if got := sn.count(arp.OperationRequest, hw, labVIP, start, until); got <= longBurst {
 		t.Errorf("saw %d gratuitous ARPs while the lease held, want the burst (%d) plus refreshes", got, longBurst)
 	}
@@ -143,7 +152,7 @@ func TestLabLapseAndHeal(t *testing.T) {
 
 	heal := time.Now()
 	a.SetLeases(leaseFor(labVIP, time.Minute))
-	waitFor(t, 2*time.Second, "burst after heal", func() bool {
+	wait.ForBool(t, 2*time.Second, "burst after heal", func() bool {
 		return sn.count(arp.OperationRequest, hw, labVIP, heal, heal.Add(2*refresh)) >= longBurst
 	})
 	t.Logf("first gratuitous ARP at the client %v after the lease was regained", sn.first(hw, labVIP, heal).Sub(heal))
@@ -178,7 +187,7 @@ func TestLabLinkState(t *testing.T) {
 
 	e.mustExec(t, "edge1", "ip", "link", "set", "eth0", "down")
 	down := time.Now()
-	waitFor(t, time.Second, "link down for 3 refreshes", func() bool { return time.Now().After(down.Add(3 * refresh)) })
+	wait.ForBool(t, time.Second, "link down for 3 refreshes", func() bool { return time.Now().After(down.Add(3 * refresh)) })
 	up := time.Now() // before the command: frames may follow within it
 	e.mustExec(t, "edge1", "ip", "link", "set", "eth0", "up")
 	if got := sn.count(arp.OperationRequest, hw, labVIP, down.Add(refresh/2), up); got != 0 {
@@ -188,12 +197,12 @@ func TestLabLinkState(t *testing.T) {
 	// is set up (linkwatch batches it, up to a second); nothing goes out
 	// before. From then on, within two refresh intervals the refresh alone
 	// sends at most three frames, so longBurst mean the burst.
-	waitFor(t, 3*time.Second, "carrier back", func() bool {
+	wait.ForBool(t, 3*time.Second, "carrier back", func() bool {
 		out, err := e.Exec("edge1", "ip", "link", "show", "eth0")
 		return err == nil && strings.Contains(out, "LOWER_UP") && strings.Contains(out, ",UP")
 	})
 	running := time.Now()
-	waitFor(t, time.Second, "burst after link up", func() bool {
+	wait.ForBool(t, time.Second, "burst after link up", func() bool {
 		return sn.count(arp.OperationRequest, hw, labVIP, up, running.Add(2*refresh)) >= longBurst
 	})
 	t.Logf("carrier back %v after link up; first gratuitous ARP at the client %v after link up", running.Sub(up), sn.first(hw, labVIP, up).Sub(up))

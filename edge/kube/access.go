@@ -1,17 +1,9 @@
 package kube
 
 import (
-	"context"
-
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
 )
-
-// WaitForSync blocks until the informer caches have synced (Run starts
-// them) or ctx ends, and reports whether they synced.
-func (c *Controller) WaitForSync(ctx context.Context) bool {
-	return cache.WaitForCacheSync(ctx.Done(), c.synced...)
-}
 
 // Warn records a Warning Event on the Service key ("namespace/name") if
 // the cache holds it; other parts (HAProxy) report per-Service problems
@@ -21,7 +13,7 @@ func (c *Controller) Warn(key, reason, message string) {
 	if err != nil {
 		return
 	}
-	svc, err := c.Services.Services(name.Namespace).Get(name.Name)
+	svc, err := c.cache.Services.Services(name.Namespace).Get(name.Name)
 	if err != nil {
 		return
 	}
@@ -31,7 +23,7 @@ func (c *Controller) Warn(key, reason, message string) {
 // WarnNode records a Warning Event on the Node name if the cache holds it
 // (a Node whose addresses the HAProxy part refused).
 func (c *Controller) WarnNode(name, reason, message string) {
-	n, err := c.Nodes.Get(name)
+	n, err := c.cache.Nodes.Get(name)
 	if err != nil {
 		return
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // BenchmarkCreateToStatus measures Service create -> status written, one
@@ -51,8 +53,8 @@ func BenchmarkReferencePool(b *testing.B) {
 			}(i)
 		}
 		wg.Wait()
-		deadline := time.Now().Add(5 * time.Minute)
-		for {
+		// Every 100 ms: each look lists every Service.
+		if err := wait.UntilEvery(5*time.Minute, 100*time.Millisecond, "every Service allocated", func() (bool, string) {
 			l, err := e.admin.CoreV1().Services(e.ns).List(context.Background(), metav1.ListOptions{})
 			if err != nil {
 				b.Fatal(err)
@@ -63,13 +65,9 @@ func BenchmarkReferencePool(b *testing.B) {
 					done++
 				}
 			}
-			if done == n {
-				break
-			}
-			if time.Now().After(deadline) {
-				b.Fatalf("%d of %d allocated after 5 min", done, n)
-			}
-			time.Sleep(100 * time.Millisecond)
+			return done == n, fmt.Sprintf("%d of %d allocated", done, n)
+		}); err != nil {
+			b.Fatal(err)
 		}
 		b.ReportMetric(time.Since(start).Seconds(), "fill-s")
 		e.create(b, lbService(e.ns, "one-too-many", 80))

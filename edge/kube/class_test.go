@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/goldentooth/edged/test/kubetest"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // TestLoadBalancerClass checks MetalLB's class rule against a real
@@ -30,7 +31,7 @@ func TestLoadBalancerClass(t *testing.T) {
 	class := "edged"
 	startController(t, cfg, st, Options{Class: class})
 	e.waitEvent(t, "plain", ReasonReleased)
-	waitFor(t, "plain status and annotation cleared", func() (bool, string) {
+	wait.For(t, waitTimeout, "plain status and annotation cleared", func() (bool, string) {
 		s := e.get(t, "plain")
 		_, ann := s.Annotations[AnnAllocatedFromPool]
 		return len(s.Status.LoadBalancer.Ingress) == 0 && !ann, fmt.Sprint(s.Status.LoadBalancer.Ingress, s.Annotations)

@@ -20,12 +20,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
-	corelisters "k8s.io/client-go/listers/core/v1"
-	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/record"
 	"k8s.io/client-go/util/workqueue"
@@ -65,39 +61,27 @@ type Options struct {
 	Class string
 	// IPMode is written into the status; empty means DefaultIPMode.
 	IPMode corev1.LoadBalancerIPMode
-	// Resync is the informers' resync period (0: none).
-	Resync time.Duration
-	// OnChange is called after any Service, EndpointSlice or Node change
-	// (on every host); it must not block.
-	OnChange func()
-	Logger   *slog.Logger
+	Logger *slog.Logger
 }
 
 // Controller watches Services and allocates their LoadBalancer addresses.
 type Controller struct {
-	client    *Client
-	store     Store
-	opts      Options
-	log       *slog.Logger
-	informers []cache.SharedIndexInformer
-	synced    []cache.InformerSynced
-	queue     workqueue.TypedRateLimitingInterface[cache.ObjectName]
-	recorder  record.EventRecorder
-	bcast     record.EventBroadcaster
-
-	// Services lists the informer cache of Services.
-	Services corelisters.ServiceLister
-	// EndpointSlices lists the informer cache of EndpointSlices.
-	EndpointSlices discoverylisters.EndpointSliceLister
-	// Nodes lists the informer cache of Nodes.
-	Nodes corelisters.NodeLister
+	client   *Client
+	store    Store
+	opts     Options
+	log      *slog.Logger
+	cache    *Cache
+	queue    workqueue.TypedRateLimitingInterface[cache.ObjectName]
+	recorder record.EventRecorder
+	bcast    record.EventBroadcaster
 
 	mu      sync.Mutex
 	waiting map[cache.ObjectName]uint64 // Services that failed allocation -> the free epoch read before that attempt
 }
 
-// New builds a Controller; Run starts it.
-func New(client *Client, store Store, opts Options) *Controller {
+// New builds a Controller reading Services from the shared cache (which
+// its owner runs); Run starts it.
+func New(client *Client, shared *Cache, store Store, opts Options) *Controller {
 	if opts.IPMode == "" {
 		opts.IPMode = DefaultIPMode
 	}
@@ -105,7 +89,7 @@ func New(client *Client, store Store, opts Options) *Controller {
 		opts.Logger = slog.Default()
 	}
 	c := &Controller{
-		client: client, store: store, opts: opts, log: opts.Logger,
+		client: client, cache: shared, store: store, opts: opts, log: opts.Logger,
 		queue: workqueue.NewTypedRateLimitingQueueWithConfig(
 			workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName](),
 			workqueue.TypedRateLimitingQueueConfig[cache.ObjectName]{Name: "services"}),
@@ -113,70 +97,13 @@ func New(client *Client, store Store, opts Options) *Controller {
 	}
 	c.bcast = newBroadcaster()
 	c.recorder = c.bcast.NewRecorder(Scheme, corev1.EventSource{Component: "edged"})
-
-	svc := client.informer(client.core, "services", &corev1.Service{}, opts.Resync)
-	eps := client.informer(client.discovery, "endpointslices", &discoveryv1.EndpointSlice{}, opts.Resync)
-	nodes := client.informer(client.core, "nodes", &corev1.Node{}, opts.Resync)
-	c.informers = []cache.SharedIndexInformer{svc, eps, nodes}
-	for _, inf := range c.informers {
-		_ = inf.SetTransform(trimForCache) // fails only once started
-		c.synced = append(c.synced, inf.HasSynced)
-	}
-	c.Services = corelisters.NewServiceLister(svc.GetIndexer())
-	c.EndpointSlices = discoverylisters.NewEndpointSliceLister(eps.GetIndexer())
-	c.Nodes = corelisters.NewNodeLister(nodes.GetIndexer())
-	notify := cache.ResourceEventHandlerFuncs{
-		AddFunc: func(any) { c.changed() },
-		UpdateFunc: func(old, cur any) {
-			if !isResync(old, cur) {
-				c.changed()
-			}
-		},
-		DeleteFunc: func(any) { c.changed() },
-	}
-	_, _ = svc.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: func(o any) { c.enqueue(o); c.changed() },
-		UpdateFunc: func(old, cur any) {
-			if !isResync(old, cur) {
-				c.enqueue(cur)
-				c.changed()
-			}
-		},
-		DeleteFunc: func(o any) { c.enqueue(o); c.changed() },
-	})
-	_, _ = eps.AddEventHandler(notify)
-	_, _ = nodes.AddEventHandler(notify)
+	shared.OnService(c.queue.Add)
 	return c
-}
-
-// isResync reports whether an update is an informer resync: the same
-// resourceVersion, so nothing changed. Like sample-controller, the
-// controller drops those; a 10-minute resync of the reference pool's 1,279
-// Services otherwise re-synced (and re-rendered HAProxy for) every one.
-func isResync(old, cur any) bool {
-	a, aok := old.(metav1.Object)
-	b, bok := cur.(metav1.Object)
-	return aok && bok && a.GetResourceVersion() == b.GetResourceVersion()
-}
-
-func (c *Controller) changed() {
-	if c.opts.OnChange != nil {
-		c.opts.OnChange()
-	}
-}
-
-func (c *Controller) enqueue(obj any) {
-	name, err := cache.DeletionHandlingObjectToName(obj)
-	if err != nil {
-		utilruntime.HandleError(err)
-		return
-	}
-	c.queue.Add(name)
 }
 
 // enqueueAll queues every Service in the cache.
 func (c *Controller) enqueueAll() {
-	svcs, err := c.Services.List(everything)
+	svcs, err := c.cache.Services.List(everything)
 	if err != nil {
 		return
 	}
@@ -185,19 +112,14 @@ func (c *Controller) enqueueAll() {
 	}
 }
 
-// Run starts the informers, waits for their caches and processes Services
-// with workers goroutines until ctx is done.
+// Run waits for the shared cache (its owner runs it) and processes
+// Services with workers goroutines until ctx is done.
 func (c *Controller) Run(ctx context.Context, workers int) error {
 	defer utilruntime.HandleCrash()
 	defer c.queue.ShutDown()
 	c.bcast.StartRecordingToSink(c.client.EventSink())
 	defer c.bcast.Shutdown()
-	var informers sync.WaitGroup
-	defer informers.Wait() // after the workers: Run returns with nothing left running
-	for _, inf := range c.informers {
-		informers.Go(func() { inf.RunWithContext(ctx) })
-	}
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+	if !c.cache.WaitForSync(ctx) {
 		return fmt.Errorf("kube: wait for caches: %w", ctx.Err())
 	}
 	c.log.Debug("kube caches synced")

@@ -9,6 +9,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/goldentooth/edged/test/kubetest"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // TestServiceController runs the controller against a real kube-apiserver
@@ -36,7 +37,7 @@ func TestServiceController(t *testing.T) {
 			if m := s.Status.LoadBalancer.Ingress[0].IPMode; m == nil || *m != corev1.LoadBalancerIPModeVIP {
 				t.Errorf("%s ipMode %v, want VIP", n, m)
 			}
-			waitFor(t, n+" pool annotation", func() (bool, string) {
+			wait.For(t, waitTimeout, n+" pool annotation", func() (bool, string) {
 				v := e.get(t, n).Annotations[AnnAllocatedFromPool]
 				return v == "default", v
 			})
@@ -157,7 +158,7 @@ func TestServiceController(t *testing.T) {
 			s.Annotations["metallb.universe.tf/loadBalancerIPs"] = "10.4.13.2"
 			s.Spec.LoadBalancerIP = ""
 		})
-		waitFor(t, "move-me at 10.4.13.2", func() (bool, string) {
+		wait.For(t, waitTimeout, "move-me at 10.4.13.2", func() (bool, string) {
 			in := e.get(t, "move-me").Status.LoadBalancer.Ingress
 			return len(in) == 1 && in[0].IP == "10.4.13.2", ""
 		})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/goldentooth/edged/lbpool"
 	"github.com/goldentooth/edged/test/kubetest"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // TestDualStackService: a RequireDualStack Service gets one address of
@@ -44,7 +45,7 @@ func TestDualStackService(t *testing.T) {
 	}
 	ingress := func(name string) []netip.Addr {
 		var out []netip.Addr
-		waitFor(t, name+" ingress", func() (bool, string) {
+		wait.For(t, waitTimeout, name+" ingress", func() (bool, string) {
 			out = statusIPs(e.get(t, name))
 			return len(out) > 0, "no ingress"
 		})
@@ -52,7 +53,7 @@ func TestDualStackService(t *testing.T) {
 	}
 
 	e.create(t, dual("both", corev1.IPv6Protocol, corev1.IPv4Protocol))
-	waitFor(t, "both: two ingress IPs", func() (bool, string) {
+	wait.For(t, waitTimeout, "both: two ingress IPs", func() (bool, string) {
 		return len(statusIPs(e.get(t, "both"))) == 2, "fewer than two"
 	})
 	ips := ingress("both")

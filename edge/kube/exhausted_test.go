@@ -13,6 +13,7 @@ import (
 
 	"github.com/goldentooth/edged/raft"
 	"github.com/goldentooth/edged/test/kubetest"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // quietWindow is how long an exhausted pool is watched for raft writes:
@@ -41,7 +42,7 @@ func TestExhaustedPoolIsQuiet(t *testing.T) {
 		defer cancel()
 		_ = st.Close(ctx)
 	})
-	waitFor(t, "raft leader", func() (bool, string) { return st.IsLeader(), "not leader" })
+	wait.For(t, waitTimeout, "raft leader", func() (bool, string) { return st.IsLeader(), "not leader" })
 	if err := st.SetPools(context.Background(), mustPools(t, "small=192.168.50.0/30"), nil); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/goldentooth/edged/lbpool"
 	"github.com/goldentooth/edged/test/kubetest"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // referencePool is the reference cluster's MetalLB pool (1,279 addresses).
@@ -65,10 +66,17 @@ func startEnv(t testing.TB, opts Options, pools ...string) *env {
 // ends it earlier and returns once it has stopped (it may be called twice).
 func startController(t testing.TB, cfg *rest.Config, st Store, opts Options) (stop func()) {
 	t.Helper()
-	c := New(clientFor(cfg), st, opts)
+	return startControllerResync(t, cfg, st, opts, 0)
+}
+
+// startControllerResync is startController with informers resyncing every
+// resync.
+func startControllerResync(t testing.TB, cfg *rest.Config, st Store, opts Options, resync time.Duration) (stop func()) {
+	t.Helper()
+	_, run := newController(clientFor(cfg), st, opts, resync)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx, 2) }()
+	go func() { done <- run(ctx) }()
 	var once sync.Once
 	stop = func() {
 		once.Do(func() {
@@ -80,6 +88,20 @@ func startController(t testing.TB, cfg *rest.Config, st Store, opts Options) (st
 	}
 	t.Cleanup(stop)
 	return stop
+}
+
+// newController builds a controller on a cache of its own (as KubePart
+// does) and returns it with run, which runs both until ctx ends and returns
+// the controller's error once both have stopped.
+func newController(client *Client, st Store, opts Options, resync time.Duration) (*Controller, func(context.Context) error) {
+	shared := NewCache(client, resync, nil)
+	c := New(client, shared, st, opts)
+	return c, func(ctx context.Context) error {
+		var informers sync.WaitGroup
+		informers.Go(func() { shared.Run(ctx) })
+		defer informers.Wait()
+		return c.Run(ctx, 2)
+	}
 }
 
 func lbService(ns, name string, ports ...int32) *corev1.Service {
@@ -100,22 +122,6 @@ func (e *env) create(t testing.TB, s *corev1.Service) {
 	}
 }
 
-// waitFor polls cond until it returns true or the deadline passes.
-func waitFor(t testing.TB, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		ok, msg := cond()
-		if ok {
-			return
-		}
-		last = msg
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s: %s", what, last)
-}
-
 func (e *env) get(t testing.TB, name string) *corev1.Service {
 	t.Helper()
 	s, err := e.admin.CoreV1().Services(e.ns).Get(context.Background(), name, metav1.GetOptions{})
@@ -129,7 +135,7 @@ func (e *env) get(t testing.TB, name string) *corev1.Service {
 func (e *env) waitIP(t testing.TB, name string) string {
 	t.Helper()
 	var ip string
-	waitFor(t, name+" ingress", func() (bool, string) {
+	wait.For(t, waitTimeout, name+" ingress", func() (bool, string) {
 		s := e.get(t, name)
 		if len(s.Status.LoadBalancer.Ingress) == 0 {
 			return false, "no ingress"
@@ -144,7 +150,7 @@ func (e *env) waitIP(t testing.TB, name string) string {
 func (e *env) waitEvent(t testing.TB, name, reason string) string {
 	t.Helper()
 	var msg string
-	waitFor(t, name+" event "+reason, func() (bool, string) {
+	wait.For(t, waitTimeout, name+" event "+reason, func() (bool, string) {
 		evs, err := e.admin.CoreV1().Events(e.ns).List(context.Background(), metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
 		if err != nil {
 			return false, err.Error()

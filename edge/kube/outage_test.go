@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"flag"
+	"fmt"
 	"net"
 	"path/filepath"
 	"reflect"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/goldentooth/edged/raft"
 	"github.com/goldentooth/edged/test/kubetest"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // outage is how long TestAPIServerOutage keeps the apiserver down. The issue
@@ -48,16 +50,16 @@ func TestAPIServerOutage(t *testing.T) {
 		defer cancel()
 		_ = st.Close(ctx)
 	})
-	waitFor(t, "raft leader", func() (bool, string) { return st.IsLeader(), "not leader" })
+	wait.For(t, waitTimeout, "raft leader", func() (bool, string) { return st.IsLeader(), "not leader" })
 	if err := st.SetPools(context.Background(), mustPools(t, "default="+referencePool), nil); err != nil {
 		t.Fatal(err)
 	}
 	rc := srv.BindClusterRole(t, kubetest.Edged, kubetest.EdgedRole(t))
 	PatientDial(rc) // as edged run does
-	c := New(clientFor(rc), st, Options{})
+	c, run := newController(clientFor(rc), st, Options{}, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- c.Run(ctx, 2) }()
+	go func() { done <- run(ctx) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -74,7 +76,7 @@ func TestAPIServerOutage(t *testing.T) {
 		want[n] = e.waitIP(t, n)
 	}
 	// The informer cache has seen the status writes before the outage.
-	waitFor(t, "cache holds the statuses", func() (bool, string) { return cacheMatches(c, e.ns, want), "" })
+	wait.For(t, waitTimeout, "cache holds the statuses", func() (bool, string) { return cacheMatches(c, e.ns, want), "" })
 	before := st.State().Allocations
 
 	srv.Stop(t)
@@ -102,17 +104,12 @@ func TestAPIServerOutage(t *testing.T) {
 
 	e.create(t, lbService(e.ns, "after", 80))
 	e.update(t, "b", func(s *corev1.Service) { s.Annotations["metallb.universe.tf/loadBalancerIPs"] = "10.4.13.50" })
-	deadline := time.Now().Add(catchUp)
-	for {
+	if err := wait.UntilEvery(catchUp, 100*time.Millisecond, "catch-up after the apiserver returned", func() (bool, string) {
 		after := e.get(t, "after").Status.LoadBalancer.Ingress
 		b := e.get(t, "b").Status.LoadBalancer.Ingress
-		if len(after) == 1 && len(b) == 1 && b[0].IP == "10.4.13.50" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no catch-up %v after the apiserver returned: after=%v b=%v", catchUp, after, b)
-		}
-		time.Sleep(100 * time.Millisecond) // poll interval
+		return len(after) == 1 && len(b) == 1 && b[0].IP == "10.4.13.50", fmt.Sprintf("after=%v b=%v", after, b)
+	}); err != nil {
+		t.Fatal(err)
 	}
 	t.Logf("caught up %v after the apiserver returned", time.Since(back).Round(time.Millisecond))
 	for _, n := range []string{"a", "c"} {
@@ -126,7 +123,7 @@ func TestAPIServerOutage(t *testing.T) {
 // (name -> ingress IP) in ns.
 func cacheMatches(c *Controller, ns string, want map[string]string) bool {
 	for n, ip := range want {
-		s, err := c.Services.Services(ns).Get(n)
+		s, err := c.cache.Services.Services(ns).Get(n)
 		if err != nil || len(s.Status.LoadBalancer.Ingress) != 1 || s.Status.LoadBalancer.Ingress[0].IP != ip {
 			return false
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/goldentooth/edged/raft"
 	"github.com/goldentooth/edged/test/kubetest"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 func freeTCP(t testing.TB) string {
@@ -47,8 +48,8 @@ func TestRaftRestartKeepsIPs(t *testing.T) {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		for _, s := range stores {
-			c := New(clientFor(cfg), s, Options{})
-			go func() { _ = c.Run(ctx, 2) }()
+			_, run := newController(clientFor(cfg), s, Options{}, 0)
+			go func() { _ = run(ctx) }()
 		}
 		return stores, cancel
 	}
@@ -63,7 +64,7 @@ func TestRaftRestartKeepsIPs(t *testing.T) {
 	stores, cancel := open()
 	leader := func() *raft.Store {
 		var l *raft.Store
-		waitFor(t, "raft leader", func() (bool, string) {
+		wait.For(t, waitTimeout, "raft leader", func() (bool, string) {
 			for _, s := range stores {
 				if s.IsLeader() {
 					l = s
@@ -92,7 +93,7 @@ func TestRaftRestartKeepsIPs(t *testing.T) {
 	l := leader()
 	// The new leader replays its log after election: wait for it.
 	for _, n := range names {
-		waitFor(t, n+" in the replayed state", func() (bool, string) {
+		wait.For(t, waitTimeout, n+" in the replayed state", func() (bool, string) {
 			al, ok := l.Lookup(e.ns + "/" + n)
 			if !ok {
 				return false, "missing"

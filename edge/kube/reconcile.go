@@ -30,7 +30,7 @@ func (c *Controller) sync(ctx context.Context, name cache.ObjectName) error {
 	}
 	epoch := c.store.FreeEpoch() // before any attempt: see retryWaiting
 	key := name.String()         // the raft state's Service key
-	svc, err := c.Services.Services(name.Namespace).Get(name.Name)
+	svc, err := c.cache.Services.Services(name.Namespace).Get(name.Name)
 	if isNotFound(err) {
 		c.unwait(name)
 		return c.release(ctx, key, nil)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/goldentooth/edged/raft"
 	"github.com/goldentooth/edged/test/kubetest"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // Resync measurement: resyncServices Services, informers resyncing every
@@ -42,18 +43,18 @@ func TestResyncWritesNothing(t *testing.T) {
 		defer cancel()
 		_ = st.Close(ctx)
 	})
-	waitFor(t, "raft leader", func() (bool, string) { return st.IsLeader(), "not leader" })
+	wait.For(t, waitTimeout, "raft leader", func() (bool, string) { return st.IsLeader(), "not leader" })
 	if err := st.SetPools(context.Background(), mustPools(t, "p=192.168.60.0/24"), nil); err != nil {
 		t.Fatal(err)
 	}
-	startController(t, srv.BindClusterRole(t, kubetest.Edged, kubetest.EdgedRole(t)), st, Options{Resync: resyncPeriod})
+	startControllerResync(t, srv.BindClusterRole(t, kubetest.Edged, kubetest.EdgedRole(t)), st, Options{}, resyncPeriod)
 	for i := range resyncServices {
 		e.create(t, lbService(e.ns, fmt.Sprintf("s%02d", i), 80))
 	}
 	for i := range resyncServices {
 		name := fmt.Sprintf("s%02d", i)
 		e.waitIP(t, name)
-		waitFor(t, name+" pool annotation", func() (bool, string) {
+		wait.For(t, waitTimeout, name+" pool annotation", func() (bool, string) {
 			v := e.get(t, name).Annotations[AnnAllocatedFromPool]
 			return v == "p", "annotation " + v
 		})

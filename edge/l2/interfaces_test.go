@@ -10,28 +10,11 @@ import (
 	"time"
 
 	"github.com/goldentooth/edged/edge/announce"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // waitTimeout bounds every wait: the conditions hold within milliseconds.
 const waitTimeout = 5 * time.Second
-
-// waitFor polls cond until it holds or waitTimeout passes, then fails the
-// test with what and cond's last explanation (the shape of edge/kube's and
-// test/haproxylab's).
-func waitFor(t testing.TB, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		ok, msg := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s: %s", what, msg)
-		}
-		time.Sleep(time.Millisecond) // poll interval, not synchronisation
-	}
-}
 
 // TestFollowLinks: serving every interface, edged starts serving one
 // created after start and lets a deleted one go, on the next look.
@@ -67,7 +50,7 @@ func TestFollowLinks(t *testing.T) {
 	look := func(want []string, sys ...string) {
 		t.Helper()
 		links <- sys
-		waitFor(t, fmt.Sprintf("%v served after the listing %v", want, sys), func() (bool, string) {
+		wait.For(t, waitTimeout, fmt.Sprintf("%v served after the listing %v", want, sys), func() (bool, string) {
 			s.mu.Lock()
 			got := s.served.Served()
 			s.mu.Unlock()
@@ -76,7 +59,7 @@ func TestFollowLinks(t *testing.T) {
 	}
 	look([]string{"bond0", "eth0", "eth1"}, "eth0", "eth1") // eth1 appeared; bond0 is named in the config
 	look([]string{"bond0", "eth1"}, "eth1")                 // eth0 went away
-	waitFor(t, "eth0's Run to stop and eth1's to start", func() (bool, string) {
+	wait.For(t, waitTimeout, "eth0's Run to stop and eth1's to start", func() (bool, string) {
 		mu.Lock()
 		defer mu.Unlock()
 		return !running["eth0"] && running["eth1"], fmt.Sprintf("running %v", running)

@@ -19,12 +19,13 @@ import (
 
 // Input is everything Build needs.
 type Input struct {
-	// Services are all Services; only type LoadBalancer with an allocation render.
-	Services []corev1.Service
+	// Services are all Services; only type LoadBalancer with an allocation
+	// render. Build never modifies the objects (they may be a cache's).
+	Services []*corev1.Service
 	// Slices are all EndpointSlices (matched by kubernetes.io/service-name).
-	Slices []discoveryv1.EndpointSlice
+	Slices []*discoveryv1.EndpointSlice
 	// Nodes supply InternalIPs in nodeport mode.
-	Nodes []corev1.Node
+	Nodes []*corev1.Node
 	// Allocations maps "namespace/name" to the Service's raft allocation:
 	// its VIPs and the ports granted with them. Only granted ports get a
 	// frontend, so a Service whose port change the allocator refused (a
@@ -93,11 +94,10 @@ const healthzPath = "/healthz"
 // endpoints and ports are left out of their Service and reported; every
 // other Service still renders.
 func Build(in Input) (haproxy.Model, []Problem) {
-	b := builder{in: in, bySvc: slicesByService(in.Slices), binds: map[netip.AddrPort]string{}}
-	svcs := make([]*corev1.Service, len(in.Services))
-	for i := range in.Services {
-		svcs[i] = &in.Services[i]
-	}
+	b := builder{in: in, bySvc: slicesByService(in.Slices), binds: make(map[netip.AddrPort]string, len(in.Allocations))}
+	b.m.Frontends = make([]haproxy.Frontend, 0, len(in.Allocations))
+	b.m.Backends = make([]haproxy.Backend, 0, len(in.Allocations))
+	svcs := slices.Clone(in.Services)
 	slices.SortFunc(svcs, func(a, b *corev1.Service) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
 	})
@@ -156,10 +156,9 @@ func (b *builder) add(svc *corev1.Service) {
 
 // slicesByService indexes EndpointSlices by "namespace/service name", so
 // a build looks at each slice once, not once per Service port.
-func slicesByService(all []discoveryv1.EndpointSlice) map[string][]*discoveryv1.EndpointSlice {
+func slicesByService(all []*discoveryv1.EndpointSlice) map[string][]*discoveryv1.EndpointSlice {
 	out := make(map[string][]*discoveryv1.EndpointSlice, len(all))
-	for i := range all {
-		es := &all[i]
+	for _, es := range all {
 		if name, ok := es.Labels[discoveryv1.LabelServiceName]; ok {
 			k := cache.NewObjectName(es.Namespace, name).String()
 			out[k] = append(out[k], es)

@@ -16,6 +16,15 @@ import (
 
 func ptr[T any](v T) *T { return &v }
 
+// ptrs returns pointers to copies of vs (Build takes a cache's pointers).
+func ptrs[T any](vs ...T) []*T {
+	out := make([]*T, len(vs))
+	for i := range vs {
+		out[i] = &vs[i]
+	}
+	return out
+}
+
 // tcp80 is the port lbService asks for, as the allocator grants it.
 var tcp80 = []lbpool.Port{{Protocol: "TCP", Port: 80}}
 
@@ -43,16 +52,16 @@ func slice(ns, svc string, eps ...discoveryv1.Endpoint) discoveryv1.EndpointSlic
 func TestBuild(t *testing.T) {
 	vip := netip.MustParseAddr("10.4.11.1")
 	in := Input{
-		Services: []corev1.Service{
+		Services: ptrs(
 			lbService("default", "web", nil),
 			lbService("default", "bad", map[string]string{AnnCheckRise: "0"}),
 			lbService("default", "unallocated", nil),
-		},
-		Slices: []discoveryv1.EndpointSlice{slice("default", "web",
+		),
+		Slices: ptrs(slice("default", "web",
 			discoveryv1.Endpoint{Addresses: []string{"10.244.0.5"}},
 			discoveryv1.Endpoint{Addresses: []string{"10.244.0.6"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(false)}},
 			discoveryv1.Endpoint{Addresses: []string{"10.244.0.7"}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(false), Serving: ptr(true), Terminating: ptr(true)}},
-		)},
+		)),
 		Allocations: map[string]lbpool.Allocation{"default/web": {IPs: []netip.Addr{vip}, Ports: tcp80}, "default/bad": alloc("10.4.11.2")},
 	}
 	got, errs := Build(in)
@@ -75,7 +84,7 @@ func TestBuild(t *testing.T) {
 func TestBuildExclude(t *testing.T) {
 	refused := errors.New("refused by haproxy -c")
 	in := Input{
-		Services:    []corev1.Service{lbService("default", "web", nil), lbService("default", "tls", nil)},
+		Services:    ptrs(lbService("default", "web", nil), lbService("default", "tls", nil)),
 		Allocations: map[string]lbpool.Allocation{"default/web": alloc("10.4.11.1"), "default/tls": alloc("10.4.11.2")},
 		Exclude:     map[string]error{"default/tls": refused},
 	}
@@ -94,7 +103,7 @@ func TestBuildNodePortLocal(t *testing.T) {
 	svc.Spec.HealthCheckNodePort = 32000
 	node := corev1.Node{Status: corev1.NodeStatus{Addresses: []corev1.NodeAddress{
 		{Type: corev1.NodeInternalIP, Address: "10.4.0.11"}, {Type: corev1.NodeHostName, Address: "n1"}}}}
-	got, errs := Build(Input{Services: []corev1.Service{svc}, Nodes: []corev1.Node{node},
+	got, errs := Build(Input{Services: ptrs(svc), Nodes: ptrs(node),
 		Allocations: map[string]lbpool.Allocation{"default/web": alloc("10.4.11.1")}})
 	if len(errs) != 0 {
 		t.Fatal(errs)
@@ -114,12 +123,12 @@ func TestBuildNodePortLocal(t *testing.T) {
 // name in another namespace) are not mixed in.
 func TestBuildSlicesMerged(t *testing.T) {
 	in := Input{
-		Services: []corev1.Service{lbService("a", "web", nil)},
-		Slices: []discoveryv1.EndpointSlice{
+		Services: ptrs(lbService("a", "web", nil)),
+		Slices: ptrs(
 			slice("a", "web", discoveryv1.Endpoint{Addresses: []string{"10.244.0.9"}}, discoveryv1.Endpoint{Addresses: []string{"10.244.0.2"}}),
 			slice("b", "web", discoveryv1.Endpoint{Addresses: []string{"10.244.0.1"}}),
 			slice("a", "web", discoveryv1.Endpoint{Addresses: []string{"10.244.0.2"}}, discoveryv1.Endpoint{Addresses: []string{"10.244.0.5"}}),
-		},
+		),
 		Allocations: map[string]lbpool.Allocation{"a/web": alloc("10.4.11.1")},
 	}
 	got, _ := Build(in)
@@ -141,12 +150,12 @@ func BenchmarkBuild1279(b *testing.B) {
 	in := Input{Allocations: map[string]lbpool.Allocation{}}
 	for i := range 1279 {
 		name := fmt.Sprintf("svc-%04d", i)
-		in.Services = append(in.Services, lbService("default", name, nil))
+		in.Services = append(in.Services, ptr(lbService("default", name, nil)))
 		var eps []discoveryv1.Endpoint
 		for j := range 10 {
 			eps = append(eps, discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf("10.244.%d.%d", (i*10+j)/250, (i*10+j)%250+1)}, Conditions: discoveryv1.EndpointConditions{Ready: ptr(true)}})
 		}
-		in.Slices = append(in.Slices, slice("default", name, eps...))
+		in.Slices = append(in.Slices, ptr(slice("default", name, eps...)))
 		in.Allocations["default/"+name] = lbpool.Allocation{IPs: []netip.Addr{netip.AddrFrom4([4]byte{10, 4, byte(11 + i/256), byte(i)})}, Ports: tcp80}
 	}
 	b.ReportAllocs()

@@ -82,8 +82,8 @@ func FuzzBuildRender(f *testing.F) {
 		grantNP.IPs = []netip.Addr{netip.MustParseAddr("10.4.11.2")}
 		es := slice(ns, name, discoveryv1.Endpoint{Addresses: []string{epIP}}, discoveryv1.Endpoint{Addresses: []string{"10.244.0.9"}})
 		in := Input{
-			Services: []corev1.Service{svc, np}, Slices: []discoveryv1.EndpointSlice{es},
-			Nodes:       []corev1.Node{node(name, nodeIP), node("n1", "10.4.0.11")},
+			Services: ptrs(svc, np), Slices: ptrs(es),
+			Nodes:       ptrs(node(name, nodeIP), node("n1", "10.4.0.11")),
 			Allocations: map[string]lbpool.Allocation{ns + "/" + name: grant, ns + "/" + np.Name: grantNP},
 			CertDir:     "/etc/haproxy/edged/certs",
 		}

@@ -59,14 +59,14 @@ func TestBuildHostileObjects(t *testing.T) {
 	shared := lbService("t", "shared", nil)
 	shared.Spec.Ports = append(shared.Spec.Ports, corev1.ServicePort{Name: "alt", Port: 81, Protocol: corev1.ProtocolTCP})
 	in := Input{
-		Services: []corev1.Service{lbService("t", "good", nil), lbService("t", "nodeport", np), udp, noNP, shared,
-			lbService("t", "loopback", nil)},
-		Nodes: []corev1.Node{node("evil", injection, "::ffff:10.4.0.9"), node("n1", "10.4.0.11")},
-		Slices: []discoveryv1.EndpointSlice{
+		Services: ptrs(lbService("t", "good", nil), lbService("t", "nodeport", np), udp, noNP, shared,
+			lbService("t", "loopback", nil)),
+		Nodes: ptrs(node("evil", injection, "::ffff:10.4.0.9"), node("n1", "10.4.0.11")),
+		Slices: ptrs(
 			slice("t", "good", discoveryv1.Endpoint{Addresses: []string{"10.244.0.5"}}),
 			slice("t", "loopback", discoveryv1.Endpoint{Addresses: []string{"127.0.0.1"}},
 				discoveryv1.Endpoint{Addresses: []string{"fd00::5%eth0"}}, discoveryv1.Endpoint{Addresses: []string{"10.244.0.6"}}),
-		},
+		),
 		Allocations: map[string]lbpool.Allocation{
 			"t/good": alloc("10.4.11.1"), "t/nodeport": alloc("10.4.11.2"), "t/udp": alloc("10.4.11.3"),
 			"t/no-nodeport": alloc("10.4.11.4"), "t/loopback": alloc("10.4.11.6"),
@@ -125,7 +125,7 @@ func TestBuildLongNames(t *testing.T) {
 	a, b := lbService(ns, long, nil), lbService(ns, long[:62]+"t", nil)
 	a.Spec.Ports = append(a.Spec.Ports, corev1.ServicePort{Name: "https", Port: 443, Protocol: corev1.ProtocolTCP})
 	ports := []lbpool.Port{{Protocol: "TCP", Port: 80}, {Protocol: "TCP", Port: 443}}
-	in := Input{Services: []corev1.Service{a, b}, Allocations: map[string]lbpool.Allocation{
+	in := Input{Services: ptrs(a, b), Allocations: map[string]lbpool.Allocation{
 		ns + "/" + a.Name: {IPs: []netip.Addr{netip.MustParseAddr("fd00:4::1"), netip.MustParseAddr("10.4.11.1")}, Ports: ports},
 		ns + "/" + b.Name: alloc("10.4.11.2"),
 	}}
@@ -159,7 +159,7 @@ func TestBuildTooManyEndpoints(t *testing.T) {
 		es.Name = fmt.Sprintf("big-%d", s)
 		all = append(all, es)
 	}
-	m, ps := Build(Input{Services: []corev1.Service{lbService("t", "big", nil)}, Slices: all,
+	m, ps := Build(Input{Services: ptrs(lbService("t", "big", nil)), Slices: ptrs(all...),
 		Allocations: map[string]lbpool.Allocation{"t/big": alloc("10.4.11.1")}})
 	if got := problems(ps); !slices.Equal(got, []string{"Service t/big: " + ErrTooManyEndpoints.Error()}) {
 		t.Errorf("problems = %v", got)

@@ -19,6 +19,7 @@ import (
 	"github.com/goldentooth/edged/edge/admin"
 	"github.com/goldentooth/edged/test/kubetest"
 	"github.com/goldentooth/edged/test/testpki"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // EnvEdged names an environment variable with a prebuilt edged binary.
@@ -279,14 +280,13 @@ const leaderWait = 10 * time.Second
 // anyStatus returns the status of a running host that sees a leader,
 // waiting up to leaderWait for an election to finish.
 func (l *Lab) anyStatus() (admin.Status, error) {
-	deadline := time.Now().Add(leaderWait)
-	for {
-		st, err := l.anyStatusOnce()
-		if err == nil || time.Now().After(deadline) {
-			return st, err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	var st admin.Status
+	err := wait.UntilEvery(leaderWait, 50*time.Millisecond, "a running host that sees a leader", func() (bool, string) {
+		var err error
+		st, err = l.anyStatusOnce()
+		return err == nil, fmt.Sprint(err)
+	})
+	return st, err
 }
 
 func (l *Lab) anyStatusOnce() (admin.Status, error) {
@@ -314,18 +314,16 @@ func (l *Lab) anyStatusOnce() (admin.Status, error) {
 // running host is a healthy member, and every allocated IP is leased by
 // exactly the host the state assigns it to.
 func (l *Lab) WaitHealthy(d time.Duration) (admin.Status, error) {
-	deadline := time.Now().Add(d)
+	var st admin.Status
 	var last error
-	for time.Now().Before(deadline) {
-		st, err := l.healthy()
-		if err == nil {
-			return st, nil
-		}
-		last = err
-		time.Sleep(50 * time.Millisecond)
+	if err := wait.UntilEvery(d, 50*time.Millisecond, "a healthy lab", func() (bool, string) {
+		st, last = l.healthy()
+		return last == nil, fmt.Sprint(last)
+	}); err != nil {
+		l.t.Logf("lab not healthy after %v: %v\n%s", d, last, l.LogTails(1500))
+		return admin.Status{}, fmt.Errorf("lab not healthy after %v: %w", d, last)
 	}
-	l.t.Logf("lab not healthy after %v: %v\n%s", d, last, l.LogTails(1500))
-	return admin.Status{}, fmt.Errorf("lab not healthy after %v: %w", d, last)
+	return st, nil
 }
 
 // stableFor is how long WaitStable wants the assignment unchanged: a host
@@ -336,10 +334,9 @@ const stableFor = 500 * time.Millisecond
 // WaitStable is WaitHealthy plus: the leader and every IP's announcer stayed
 // the same for stableFor, so no rebalance is under way when a trial starts.
 func (l *Lab) WaitStable(d time.Duration) (admin.Status, error) {
-	deadline := time.Now().Add(d)
-	var last admin.Status
+	var last, stable admin.Status
 	var since time.Time
-	for time.Now().Before(deadline) {
+	if err := wait.UntilEvery(d, 50*time.Millisecond, "a healthy, unchanged lab", func() (bool, string) {
 		st, err := l.healthy()
 		switch {
 		case err != nil:
@@ -347,11 +344,14 @@ func (l *Lab) WaitStable(d time.Duration) (admin.Status, error) {
 		case since.IsZero() || !sameAssignment(st, last):
 			last, since = st, time.Now()
 		case time.Since(since) >= stableFor:
-			return st, nil
+			stable = st
+			return true, ""
 		}
-		time.Sleep(50 * time.Millisecond)
+		return false, ""
+	}); err != nil {
+		return last, fmt.Errorf("lab not healthy and unchanged for %v within %v\n%s", stableFor, d, l.LogTails(1500))
 	}
-	return last, fmt.Errorf("lab not healthy and unchanged for %v within %v\n%s", stableFor, d, l.LogTails(1500))
+	return stable, nil
 }
 
 func sameAssignment(a, b admin.Status) bool {

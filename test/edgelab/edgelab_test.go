@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/goldentooth/edged/edge/admin"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // Bounds the tests hold edged to. They are the goals with room for
@@ -23,6 +24,9 @@ const (
 	// moveTimeout bounds a takeover: lease expiry + reassignment + the
 	// gratuitous ARP reaching the client (goal: p99 300 ms).
 	moveTimeout = 5 * time.Second
+	// movePoll is how often the lab looks for a takeover, finer than
+	// wait.Interval: the takeovers it waits for are timed in ms.
+	movePoll = 10 * time.Millisecond
 	// gracefulOutage bounds the longest client-visible hole during a
 	// SIGTERM handover. The handover itself takes ~100 ms (p50, measured
 	// by test/failover); outliers near 1 s occur when other tests load the
@@ -187,13 +191,16 @@ func checkStatus(t *testing.T, l *Lab, vips []netip.Addr) (problems []string) {
 // loaded machine pauses every announcement for a moment, see docs/raft.md)
 // and returns the replies per MAC.
 func arpingAnswered(l *Lab, ip netip.Addr) (map[string]int, string, error) {
-	deadline := time.Now().Add(leaderWait)
-	for {
-		macs, out, err := l.Arping(ip, 3)
-		if len(macs) > 0 || time.Now().After(deadline) {
-			return macs, out, err
-		}
-	}
+	var macs map[string]int
+	var out string
+	var err error
+	// A timeout is no error of its own: the caller reports the last
+	// arping's replies, output and error.
+	_ = wait.Until(leaderWait, "arping "+ip.String()+" answered", func() (bool, string) {
+		macs, out, err = l.Arping(ip, 3)
+		return len(macs) > 0, ""
+	})
+	return macs, out, err
 }
 
 // hasLine reports whether a line of text starts with the given fields.
@@ -327,16 +334,14 @@ func testTakeover(t *testing.T, l *Lab, vips []netip.Addr, fault func(*Edge) (ti
 // waitMoved waits until ip is leased by another host than from and the
 // client's neighbour entry names that host's MAC.
 func waitMoved(l *Lab, ip netip.Addr, from *Edge, at time.Time) (*Edge, error) {
-	deadline := at.Add(moveTimeout)
 	var holder *Edge
 	mac := ""
-	for time.Now().Before(deadline) {
+	if err := wait.UntilEvery(time.Until(at.Add(moveTimeout)), movePoll, ip.String()+" moved", func() (bool, string) {
 		holder = l.Holder(ip)
 		mac, _, _ = l.Neighbour(ip)
-		if holder != nil && holder != from && mac == holder.MAC.String() {
-			return holder, nil
-		}
-		time.Sleep(10 * time.Millisecond)
+		return holder != nil && holder != from && mac == holder.MAC.String(), ""
+	}); err == nil {
+		return holder, nil
 	}
 	h := "nobody"
 	if holder != nil {
@@ -356,15 +361,10 @@ func testPartition(t *testing.T, l *Lab, vips []netip.Addr) {
 	if err := l.Partition(owner.Host); err != nil {
 		t.Fatal(err)
 	}
-	at := time.Now()
-	moved := false
-	for time.Now().Before(at.Add(moveTimeout)) {
-		if h := l.Holder(ip); h != nil && h != owner {
-			moved = true
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	moved := wait.UntilEvery(moveTimeout, movePoll, ip.String()+" leased elsewhere", func() (bool, string) {
+		h := l.Holder(ip)
+		return h != nil && h != owner, ""
+	}) == nil
 	if !moved {
 		t.Errorf("%s still not leased elsewhere %v after partitioning %s\n%s", ip, moveTimeout, owner.ID, l.LogTails(3000))
 	}
@@ -437,14 +437,13 @@ func ndiscMACs(l *Lab, ip netip.Addr) ([]string, string) {
 
 // waitNDP waits until ndisc6 from the client is answered by exactly want.
 func waitNDP(l *Lab, ip netip.Addr, want *Edge) error {
-	deadline := time.Now().Add(moveTimeout)
 	var macs []string
 	out := ""
-	for time.Now().Before(deadline) {
-		if macs, out = ndiscMACs(l, ip); len(macs) == 1 && macs[0] == want.MAC.String() {
-			return nil
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := wait.UntilEvery(moveTimeout, 50*time.Millisecond, "ndisc6 "+ip.String()+" answered by "+want.ID, func() (bool, string) {
+		macs, out = ndiscMACs(l, ip)
+		return len(macs) == 1 && macs[0] == want.MAC.String(), ""
+	}); err == nil {
+		return nil
 	}
 	return fmt.Errorf("ndisc6 %s answered by %v, want exactly %s (%s) within %v:\n%s", ip, macs, want.ID, want.MAC, moveTimeout, out)
 }
@@ -481,13 +480,12 @@ func testNDP(t *testing.T, l *Lab) {
 		t.Fatal(err)
 	}
 	var next *Edge
-	for time.Now().Before(at.Add(moveTimeout)) && next == nil {
+	if err := wait.UntilEvery(time.Until(at.Add(moveTimeout)), movePoll, ip.String()+" leased elsewhere", func() (bool, string) {
 		if h := l.Holder(ip); h != nil && h != owner {
 			next = h
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if next == nil {
+		return next != nil, ""
+	}); err != nil {
 		t.Fatalf("%s not leased elsewhere %v after %s crashed\n%s", ip, moveTimeout, owner.ID, l.LogTails(3000))
 	}
 	if err := waitNDP(l, ip, next); err != nil {

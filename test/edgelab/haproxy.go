@@ -17,6 +17,7 @@ import (
 
 	"github.com/goldentooth/edged/haproxy"
 	"github.com/goldentooth/edged/lbpool"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // haproxyStart bounds the wait for a master with one worker; HAProxy
@@ -95,7 +96,7 @@ func (l *Lab) startHAProxy(t testing.TB, e *Edge) {
 		t.Fatal(err)
 	}
 	e.haproxy = proc
-	if err := waitFor(haproxyStart, e.ID+" haproxy master with one worker", func() (bool, string) {
+	if err := wait.Until(haproxyStart, e.ID+" haproxy master with one worker", func() (bool, string) {
 		if proc.Exited() {
 			return false, "haproxy exited: " + l.haproxyLog(e, 1000)
 		}
@@ -159,7 +160,7 @@ func (l *Lab) haproxyLog(e *Edge, n int) string {
 func (l *Lab) waitReady(t testing.TB) {
 	t.Helper()
 	for _, e := range l.Edges {
-		if err := waitFor(readyTimeout, e.ID+" /readyz", func() (bool, string) {
+		if err := wait.Until(readyTimeout, e.ID+" /readyz", func() (bool, string) {
 			err := l.Ready(e)
 			return err == nil, fmt.Sprint(err)
 		}); err != nil {

@@ -21,6 +21,7 @@ import (
 	"github.com/goldentooth/edged/edge/kube"
 	"github.com/goldentooth/edged/edge/lbconfig"
 	"github.com/goldentooth/edged/test/testpki"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // The hostile objects' parameters.
@@ -148,7 +149,7 @@ func (h *tenants) injectNode(t *testing.T) {
 	h.node(t, "hostile-node", injection(h.marker()))
 	x := expectation{what: "1 Node with an injected InternalIP", kind: "Node", name: "hostile-node", reasons: []string{edge.ReasonInvalidEndpoint}}
 	h.expect = append(h.expect, x)
-	err := waitEvery(stepTimeout, 100*time.Millisecond, "the injected Node refused or rendered", func() (bool, string) {
+	err := wait.UntilEvery(stepTimeout, 100*time.Millisecond, "the injected Node refused or rendered", func() (bool, string) {
 		if p := h.injected(); p != "" {
 			return true, p
 		}
@@ -200,7 +201,7 @@ func (h *tenants) hijackSharedIP(t *testing.T, ip netip.Addr) {
 	x := expectation{what: "6 shared-IP Service B adds A's port", kind: "Service", ns: h.nsY, name: "shared-b",
 		reasons: []string{kube.ReasonFailed, edge.ReasonPortNotAllocated}}
 	h.expect = append(h.expect, x)
-	if err := waitEvery(stepTimeout, 100*time.Millisecond, "shared-b's Event", func() (bool, string) {
+	if err := wait.UntilEvery(stepTimeout, 100*time.Millisecond, "shared-b's Event", func() (bool, string) {
 		got, err := h.warnings()
 		return err == nil && len(missing([]expectation{x}, got)) == 0, fmt.Sprint(err)
 	}); err != nil {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/goldentooth/edged/edge"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // Issue 12's goals, and how long the test waits for what it measures.
@@ -114,7 +115,7 @@ func TestHostileTenants(t *testing.T) {
 // not leak the lab's paths or another tenant's namespace (issue 12, 7).
 func (h *tenants) checkEvents(t *testing.T) {
 	start := time.Now()
-	err := waitEvery(eventTimeout, 500*time.Millisecond, "every hostile object's Event", func() (bool, string) {
+	err := wait.UntilEvery(eventTimeout, 500*time.Millisecond, "every hostile object's Event", func() (bool, string) {
 		got, err := h.warnings()
 		if err != nil {
 			return false, err.Error()
@@ -198,16 +199,16 @@ func (h *tenants) measureChange(t *testing.T, n int, url string, from, to Pod) b
 	for _, e := range h.l.Edges {
 		go func() {
 			last := ""
-			for time.Since(t0) < changeTimeout {
+			// Every 5 ms: the poll period is the figure's resolution.
+			if err := wait.UntilEvery(time.Until(t0.Add(changeTimeout)), 5*time.Millisecond, e.ID+" answering from "+to.Name, func() (bool, string) {
 				body, err := h.get(e, url)
-				if err == nil && body == to.Name {
-					ch <- result{id: e.ID, d: time.Since(t0)}
-					return
-				}
 				last = fmt.Sprint(body, err)
-				time.Sleep(5 * time.Millisecond) // poll period: the figure's resolution
+				return err == nil && body == to.Name, last
+			}); err != nil {
+				ch <- result{id: e.ID, err: fmt.Errorf("%s still answers %q after %v", e.ID, last, changeTimeout)}
+				return
 			}
-			ch <- result{id: e.ID, err: fmt.Errorf("%s still answers %q after %v", e.ID, last, changeTimeout)}
+			ch <- result{id: e.ID, d: time.Since(t0)}
 		}()
 	}
 	got := map[string]result{}
@@ -294,7 +295,7 @@ func (h *tenants) checkRestart(t *testing.T, url, want string) {
 	if err := h.l.StartEdged(e); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitFor(restartTimeout, e.ID+" ready after a restart", func() (bool, string) {
+	if err := wait.Until(restartTimeout, e.ID+" ready after a restart", func() (bool, string) {
 		err := h.l.Ready(e)
 		return err == nil, fmt.Sprint(err)
 	}); err != nil {
@@ -319,7 +320,7 @@ func (h *tenants) checkAfter(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("Service created after the hostile objects: %s, served on every host %v after creation", ip, time.Since(at).Round(time.Millisecond))
-	if err := waitFor(servedTimeout, url+" from the client", func() (bool, string) {
+	if err := wait.Until(servedTimeout, url+" from the client", func() (bool, string) {
 		resp, err := h.l.HTTPVia(h.l.Client).Get(url)
 		if err != nil {
 			return false, err.Error()

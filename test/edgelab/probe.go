@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // ProbeInterval is the client probe: one request every 10 ms.
@@ -119,19 +121,20 @@ func (p *Probe) Results() []Result {
 
 // WaitOK waits up to d until the last n finished requests all succeeded.
 func (p *Probe) WaitOK(n int, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
+	err := wait.Until(d, fmt.Sprintf("%d successes in a row", n), func() (bool, string) {
 		rs := p.Results()
-		if len(rs) >= n {
-			ok := true
-			for _, r := range rs[len(rs)-n:] {
-				ok = ok && r.OK
-			}
-			if ok {
-				return nil
+		if len(rs) < n {
+			return false, ""
+		}
+		for _, r := range rs[len(rs)-n:] {
+			if !r.OK {
+				return false, ""
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		return true, ""
+	})
+	if err == nil {
+		return nil
 	}
 	rs := p.Results()
 	fails := 0
@@ -146,16 +149,18 @@ func (p *Probe) WaitOK(n int, d time.Duration) error {
 // WaitRecovered waits up to d until a request started after since
 // succeeded.
 func (p *Probe) WaitRecovered(since time.Time, d time.Duration) error {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
+	err := wait.Until(d, "a success after the fault", func() (bool, string) {
 		for _, r := range p.Results() {
 			if r.OK && !r.Start.Before(since) {
-				return nil
+				return true, ""
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		return false, ""
+	})
+	if err != nil {
+		return fmt.Errorf("probe %s: no success within %v of the fault", p.url, d)
 	}
-	return fmt.Errorf("probe %s: no success within %v of the fault", p.url, d)
+	return nil
 }
 
 // Gap is what the client saw after a fault.

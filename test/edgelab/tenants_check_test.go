@@ -19,6 +19,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/goldentooth/edged/haproxy"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // Bounds of the checks. Each is a wait for something edged does within
@@ -93,7 +94,7 @@ func (h *tenants) round(e *Edge, url string, n int, want []string) string {
 func (h *tenants) everyHost(what string, cond func(e *Edge) (bool, string)) error {
 	deadline := time.Now().Add(servedTimeout)
 	for _, e := range h.l.Edges {
-		if err := waitFor(time.Until(deadline), what+" via "+e.ID, func() (bool, string) { return cond(e) }); err != nil {
+		if err := wait.Until(time.Until(deadline), what+" via "+e.ID, func() (bool, string) { return cond(e) }); err != nil {
 			return err
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // tenants creates the Kubernetes objects of TestHostileTenants (as a
@@ -164,7 +166,7 @@ const ipTimeout = 30 * time.Second
 func (h *tenants) waitIP(t testing.TB, ns, name string) netip.Addr {
 	t.Helper()
 	var ip netip.Addr
-	if err := waitFor(ipTimeout, ns+"/"+name+" ingress IP", func() (bool, string) {
+	if err := wait.Until(ipTimeout, ns+"/"+name+" ingress IP", func() (bool, string) {
 		s, err := h.kc.CoreV1().Services(ns).Get(h.ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()

@@ -16,6 +16,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/goldentooth/edged/test/edgelab"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // vrrp is one keepalived setup: every edge host runs keepalived (VRRP
@@ -175,13 +176,12 @@ func (v *vrrp) masters() []*edgelab.Edge {
 }
 
 func (v *vrrp) waitOneMaster(d time.Duration) (*edgelab.Edge, error) {
-	deadline := time.Now().Add(d)
 	var ms []*edgelab.Edge
-	for time.Now().Before(deadline) {
-		if ms = v.masters(); len(ms) == 1 {
-			return ms[0], nil
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := wait.Until(d, "one keepalived master", func() (bool, string) {
+		ms = v.masters()
+		return len(ms) == 1, ""
+	}); err == nil {
+		return ms[0], nil
 	}
 	return nil, fmt.Errorf("keepalived %s: %d masters after %v, want one\n%s", v.name, len(ms), d, v.logTails())
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/goldentooth/edged/test/edgelab"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // Bounds of one trial; generous, because other tests share the 2 cores.
@@ -23,6 +24,9 @@ const (
 	// splitWindow is how long a partition is watched after the other side
 	// took the IP over.
 	splitWindow = time.Second
+	// holderPoll is how often a trial looks for a new holder, finer than
+	// wait.Interval: the handovers it waits for are timed in ms.
+	holderPoll = 10 * time.Millisecond
 	// arpEvery is the recorder's request interval during partitions.
 	arpEvery = 20 * time.Millisecond
 	// maxServices bounds the Services created to give every host an IP.
@@ -91,12 +95,12 @@ func pick(l *edgelab.Lab, vips []netip.Addr, leader bool, n int) (netip.Addr, *e
 
 // waitHolderNot waits until a running host other than from leases ip.
 func waitHolderNot(l *edgelab.Lab, ip netip.Addr, from *edgelab.Edge, d time.Duration) (*edgelab.Edge, error) {
-	deadline := time.Now().Add(d)
-	for time.Now().Before(deadline) {
-		if h := l.Holder(ip); h != nil && h != from {
-			return h, nil
-		}
-		time.Sleep(10 * time.Millisecond)
+	var h *edgelab.Edge
+	if err := wait.UntilEvery(d, holderPoll, ip.String()+" leased by another host", func() (bool, string) {
+		h = l.Holder(ip)
+		return h != nil && h != from, ""
+	}); err == nil {
+		return h, nil
 	}
 	return nil, fmt.Errorf("%s not leased by another host than %s within %v", ip, from.ID, d)
 }
@@ -281,10 +285,11 @@ func vrrpSplitTrial(v *vrrp) (r edgelab.ARPReport, err error) {
 	if err := v.l.Partition(m.Host); err != nil {
 		return r, broken(err)
 	}
-	deadline := time.Now().Add(recoverTimeout)
-	for len(v.masters()) < 2 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	// A second master that never appears is no error here: the ARP
+	// report after the window shows whether the split answered twice.
+	_ = wait.UntilEvery(recoverTimeout, holderPoll, "a second keepalived master", func() (bool, string) {
+		return len(v.masters()) >= 2, ""
+	})
 	time.Sleep(splitWindow) // observation window, not synchronisation
 	if err := v.l.Heal(m.Host); err != nil {
 		return r, broken(err)

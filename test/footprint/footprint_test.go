@@ -15,7 +15,6 @@ package footprint
 import (
 	"bufio"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -40,6 +39,7 @@ import (
 
 	"github.com/goldentooth/edged/test/kubetest"
 	"github.com/goldentooth/edged/test/lab"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 var (
@@ -106,9 +106,9 @@ func TestFootprint(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = hp.Process.Kill(); _ = hp.Wait() })
 		t.Logf("haproxy pid %d", hp.Process.Pid)
-		waitFor(t, 30*time.Second, "haproxy master socket", func() error {
+		wait.For(t, within(t, 30*time.Second), "haproxy master socket", func() (bool, string) {
 			_, err := os.Stat(filepath.Join(dir, "haproxy/master.sock"))
-			return err
+			return err == nil, fmt.Sprint(err)
 		})
 	}
 	logf, err := os.Create(filepath.Join(dir, "edged.log"))
@@ -153,15 +153,16 @@ func TestFootprint(t *testing.T) {
 	createObjects(t, cs, ns, *services, *endpoints)
 	t.Logf("created %d Services and EndpointSlices (%d endpoints each) in %v", *services, *endpoints, time.Since(start).Round(time.Second))
 
-	waitFor(t, 25*time.Minute, fmt.Sprintf("%d Services allocated", *services), func() error {
+	allocated := fmt.Sprintf("%d Services allocated", *services)
+	if err := wait.UntilEvery(within(t, 25*time.Minute), slowPoll, allocated, func() (bool, string) {
 		select {
 		case <-exited:
-			return errStop
+			t.Fatalf("%s: edged exited", allocated)
 		default:
 		}
 		list, err := cs.CoreV1().Services(ns).List(ctx, metav1.ListOptions{ResourceVersion: "0"})
 		if err != nil {
-			return err
+			return false, err.Error()
 		}
 		n := 0
 		for _, s := range list.Items {
@@ -169,24 +170,23 @@ func TestFootprint(t *testing.T) {
 				n++
 			}
 		}
-		if n < *services {
-			return fmt.Errorf("%d of %d allocated", n, *services)
-		}
-		return nil
-	})
+		return n >= *services, fmt.Sprintf("%d of %d allocated", n, *services)
+	}); err != nil {
+		t.Fatal(err)
+	}
 	t.Logf("all %d allocated %v after the first create", *services, time.Since(start).Round(time.Second))
 	{
 		cfg := filepath.Join(dir, "haproxy/edged/edged.cfg")
-		waitFor(t, 5*time.Minute, "HAProxy config with every Service", func() error {
+		if err := wait.UntilEvery(within(t, 5*time.Minute), slowPoll, "HAProxy config with every Service", func() (bool, string) {
 			b, err := os.ReadFile(cfg)
 			if err != nil {
-				return err
+				return false, err.Error()
 			}
-			if n := strings.Count(string(b), "\nfrontend "); n < *services {
-				return fmt.Errorf("%d frontends", n)
-			}
-			return nil
-		})
+			n := strings.Count(string(b), "\nfrontend ")
+			return n >= *services, fmt.Sprintf("%d frontends", n)
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// Settle: wait until edged's CPU use over a 10 s window falls under the
 	// goal (the startup burst and GC after it are over), bounded.
@@ -251,8 +251,6 @@ func TestFootprint(t *testing.T) {
 		t.Errorf("idle CPU %.3f%% > goal %.1f%%", cpu, goalCPU)
 	}
 }
-
-var errStop = errors.New("edged exited")
 
 // nsCommand runs args in the edge namespace; the child is killed if this
 // test process dies (a -timeout panic skips t.Cleanup).
@@ -410,37 +408,30 @@ func status(t *testing.T, pid int, field string) int64 {
 func edgedPID(t *testing.T, pid int, bin string) int {
 	t.Helper()
 	var exe string
-	waitFor(t, 10*time.Second, "edged to exec", func() error {
+	wait.For(t, within(t, 10*time.Second), "edged to exec", func() (bool, string) {
 		var err error
 		exe, err = os.Readlink(fmt.Sprintf("/proc/%d/exe", pid))
 		if err != nil {
-			return err
+			return false, err.Error()
 		}
-		if exe != bin {
-			return fmt.Errorf("pid %d is %s", pid, exe)
-		}
-		return nil
+		return exe == bin, fmt.Sprintf("pid %d is %s", pid, exe)
 	})
 	return pid
 }
 
-func waitFor(t *testing.T, d time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	if td, ok := t.Deadline(); ok && td.Add(-time.Minute).Before(deadline) {
-		deadline = td.Add(-time.Minute) // fail, with cleanup, before -timeout panics
+// slowPoll is how often the waits that list every Service or read the
+// whole HAProxy config look: often enough next to minutes of allocation,
+// rarely enough not to add to the load being measured.
+const slowPoll = 500 * time.Millisecond
+
+// within is d, shortened so that a wait fails the test a minute before go
+// test's -timeout would panic: the failure then runs the cleanups that stop
+// edged and HAProxy and print their logs.
+func within(t *testing.T, d time.Duration) time.Duration {
+	if td, ok := t.Deadline(); ok {
+		return min(d, time.Until(td.Add(-time.Minute)))
 	}
-	var err error
-	for time.Now().Before(deadline) {
-		if err = cond(); err == nil {
-			return
-		}
-		if errors.Is(err, errStop) {
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %v: %v", what, d, err)
+	return d
 }
 
 func mustExec(t *testing.T, l *lab.Lab, args ...string) {

@@ -36,6 +36,7 @@ import (
 	"github.com/goldentooth/edged/raft"
 	"github.com/goldentooth/edged/test/kubetest"
 	"github.com/goldentooth/edged/test/lab"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // Lab hosts (namespaces edl-<pid>-hp-*). test/lab puts them on 10.77.0.0/24
@@ -227,14 +228,14 @@ backend operator_grafana
 		_ = cmd.Wait()
 		logf.Close()
 	})
-	waitFor(t, "haproxy master with one worker", func() (bool, string) {
+	wait.For(t, waitTimeout, "haproxy master with one worker", func() (bool, string) {
 		p, err := e.paths.Proc(context.Background())
 		if err != nil {
 			return false, err.Error()
 		}
 		return len(p.Workers) == 1, fmt.Sprintf("%+v", p)
 	})
-	waitFor(t, "operator frontend", func() (bool, string) {
+	wait.For(t, waitTimeout, "operator frontend", func() (bool, string) {
 		body, err := e.get("http://" + e.operator + "/")
 		return err == nil && body == "grafana", fmt.Sprint(body, err)
 	})
@@ -272,7 +273,7 @@ func (e *env) startKube(t testing.TB) {
 		defer cancel()
 		_ = st.Close(ctx)
 	})
-	waitFor(t, "raft leader", func() (bool, string) { return st.IsLeader(), "not leader" })
+	wait.For(t, waitTimeout, "raft leader", func() (bool, string) { return st.IsLeader(), "not leader" })
 	rng, err := lbpool.ParseRange(vipRange)
 	if err != nil {
 		t.Fatal(err)
@@ -299,7 +300,7 @@ func (e *env) startKube(t testing.TB) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = e.kp.Run(ctx, st) }()
 	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, "informers synced", func() (bool, string) { return e.kp.Synced(), "not synced" })
+	wait.For(t, waitTimeout, "informers synced", func() (bool, string) { return e.kp.Synced(), "not synced" })
 }
 
 // startPart runs edge.HAProxyPart (the appliance's HAProxy path) until
@@ -315,7 +316,7 @@ func (e *env) startPart(t testing.TB) {
 	e.partCancel, e.partDone = cancel, done
 	e.partMu.Unlock()
 	t.Cleanup(e.stopPart)
-	waitFor(t, "first HAProxy apply", func() (bool, string) { return hp.Ready(), "not ready" })
+	wait.For(t, waitTimeout, "first HAProxy apply", func() (bool, string) { return hp.Ready(), "not ready" })
 }
 
 // stopPart stops the HAProxy part (idempotent).
@@ -326,24 +327,6 @@ func (e *env) stopPart() {
 		e.partCancel()
 		<-e.partDone
 		e.partCancel = nil
-	}
-}
-
-// waitFor polls cond every 20ms until it holds or waitTimeout passes.
-func waitFor(t testing.TB, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	last := ""
-	for {
-		ok, msg := cond()
-		if ok {
-			return
-		}
-		last = msg
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s: %s", waitTimeout, what, last)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
@@ -423,7 +406,7 @@ func (e *env) service(t testing.TB, name string, port int32, ann map[string]stri
 func (e *env) vip(t testing.TB, name string) netip.Addr {
 	t.Helper()
 	var ip netip.Addr
-	waitFor(t, name+" ingress IP", func() (bool, string) {
+	wait.For(t, waitTimeout, name+" ingress IP", func() (bool, string) {
 		s, err := e.admin.CoreV1().Services(e.ns).Get(context.Background(), name, metav1.GetOptions{})
 		if err != nil {
 			return false, err.Error()
@@ -502,7 +485,7 @@ func (e *env) waitServes(t testing.TB, url string, want ...*pod) {
 		exp[p.name] = true
 	}
 	n := 6 * len(want)
-	waitFor(t, fmt.Sprintf("%s served by exactly %v", url, keys(exp)), func() (bool, string) {
+	wait.For(t, waitTimeout, fmt.Sprintf("%s served by exactly %v", url, keys(exp)), func() (bool, string) {
 		got := e.names(url, n)
 		if len(got) != len(exp) {
 			return false, fmt.Sprint(got)
@@ -531,7 +514,7 @@ func keys(m map[string]bool) []string {
 func (e *env) reloads(t testing.TB) int {
 	t.Helper()
 	n, last := -1, time.Time{}
-	waitFor(t, "haproxy settled", func() (bool, string) {
+	wait.For(t, waitTimeout, "haproxy settled", func() (bool, string) {
 		p, err := e.paths.Proc(context.Background())
 		if err != nil {
 			n = -1
@@ -572,7 +555,7 @@ func (e *env) failures(t testing.TB, stage string) float64 {
 func (e *env) waitEvent(t testing.TB, name, reason string) string {
 	t.Helper()
 	var msg string
-	waitFor(t, name+" event "+reason, func() (bool, string) {
+	wait.For(t, waitTimeout, name+" event "+reason, func() (bool, string) {
 		evs, err := e.admin.CoreV1().Events(e.ns).List(context.Background(), metav1.ListOptions{FieldSelector: "involvedObject.name=" + name})
 		if err != nil {
 			return false, err.Error()

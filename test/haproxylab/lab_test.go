@@ -24,6 +24,7 @@ import (
 	"github.com/goldentooth/edged/edge/certs"
 	"github.com/goldentooth/edged/edge/lbconfig"
 	"github.com/goldentooth/edged/test/testpki"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // httpChecked are the annotations of an HTTP Service with fast HTTP checks
@@ -189,7 +190,7 @@ func TestLab(t *testing.T) {
 		e.service(t, "broken", 443, ann)
 		e.setEndpoints(t, "broken", endpoint{a, true})
 		broken := netip.AddrPortFrom(e.vip(t, "broken"), 443)
-		waitFor(t, "validation failure counted", func() (bool, string) {
+		wait.For(t, waitTimeout, "validation failure counted", func() (bool, string) {
 			v := e.failures(t, "validate")
 			return v > v0, fmt.Sprint(v)
 		})
@@ -310,7 +311,7 @@ func (e *env) waitCert(t testing.TB, addr netip.AddrPort, certPEM []byte) {
 	if blk == nil {
 		t.Fatal("bad test certificate")
 	}
-	waitFor(t, "certificate on "+addr.String(), func() (bool, string) {
+	wait.For(t, waitTimeout, "certificate on "+addr.String(), func() (bool, string) {
 		der, err := e.dialTLS(addr)
 		if err != nil {
 			return false, err.Error()

@@ -15,6 +15,8 @@ import (
 	"k8s.io/client-go/dynamic"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // crdGVR is the CustomResourceDefinition resource.
@@ -54,14 +56,18 @@ func (s *Server) InstallCRDs(t testing.TB, path string) {
 		}
 		names = append(names, u.GetName())
 	}
-	deadline := time.Now().Add(crdTimeout)
-	for _, name := range names {
-		for !established(ctx, dyn, name) {
-			if time.Now().After(deadline) {
-				t.Fatalf("CRD %s not established within %v", name, crdTimeout)
-			}
-			time.Sleep(100 * time.Millisecond) // poll interval
+	// One deadline for all; each look asks the apiserver about the CRDs
+	// not yet seen established, in order.
+	if err := wait.UntilEvery(crdTimeout, 100*time.Millisecond, "CRDs established", func() (bool, string) {
+		for len(names) > 0 && established(ctx, dyn, names[0]) {
+			names = names[1:]
 		}
+		if len(names) > 0 {
+			return false, "CRD " + names[0] + " not established"
+		}
+		return true, ""
+	}); err != nil {
+		t.Fatal(err)
 	}
 }
 
