@@ -48,8 +48,17 @@ type Part interface {
 	Ready() bool
 }
 
-// statusReporter is a part that adds its own lines to `edged status`.
-type statusReporter interface{ report(*admin.Status) }
+// StatusProvider adds its own lines to `edged status` (the HAProxy part);
+// register it with ReportStatus.
+type StatusProvider interface{ Report(*admin.Status) }
+
+// PoolSource supplies the pool configuration the leader writes into raft
+// instead of the config file's own (the Kubernetes part, merging MetalLB's
+// objects); ok is false while it is not known yet (then nothing is
+// written). Register it with UsePools.
+type PoolSource interface {
+	Pools() (pools []lbpool.Pool, eligibility map[string][]string, ok bool)
+}
 
 // Appliance is one edge host's edged.
 type Appliance struct {
@@ -57,6 +66,8 @@ type Appliance struct {
 	log       *slog.Logger
 	announcer Announcer
 	parts     []Part
+	status    []StatusProvider
+	pools     PoolSource // nil: edged.yaml's pools
 	registry  *prometheus.Registry
 
 	mu    sync.Mutex
@@ -69,15 +80,15 @@ type Appliance struct {
 func New(cfg *config.Config, log *slog.Logger, announcer Announcer, parts ...Part) *Appliance {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, p := range parts {
-		if _, ok := p.(*KubePart); ok {
-			installKubeMetrics() // before Run creates the work queue
-			reg.MustRegister(kubeCollectors()...)
-			break
-		}
-	}
 	return &Appliance{cfg: cfg, log: log, announcer: announcer, parts: parts, registry: reg}
 }
+
+// ReportStatus adds r's lines to `edged status`. Call before Run.
+func (a *Appliance) ReportStatus(r StatusProvider) { a.status = append(a.status, r) }
+
+// UsePools makes src supply the replicated pool configuration instead of
+// edged.yaml's own (see PoolSource). Call before Run.
+func (a *Appliance) UsePools(src PoolSource) { a.pools = src }
 
 // Registry is where components register their collectors.
 func (a *Appliance) Registry() *prometheus.Registry { return a.registry }
@@ -173,10 +184,8 @@ func (a *Appliance) open() (*raft.Store, *admin.Server, *metricsrv.Server, error
 	adm, err := admin.Listen(a.cfg.Node.AdminSocket, func() admin.Status {
 		st := statusOf(store.State(), store.Leases(time.Now()), peers)
 		st.Term, _ = strconv.ParseUint(store.Stats()["term"], 10, 64)
-		for _, p := range a.parts {
-			if r, ok := p.(statusReporter); ok {
-				r.report(&st)
-			}
+		for _, r := range a.status {
+			r.Report(&st)
 		}
 		return st
 	}, a.log)
@@ -276,19 +285,14 @@ func (a *Appliance) readyOrStarting() error { return nil }
 
 // pushPools makes the replicated pool configuration follow this host's
 // config whenever this host leads: every host has the same edged.yaml, and
-// the leader writes it once per change. A part that is a PoolSource (the
+// the leader writes it once per change. A registered PoolSource (the
 // Kubernetes part with MetalLB's objects) supplies the pools instead.
 func (a *Appliance) pushPools(ctx context.Context, store *raft.Store) {
 	changes, unsub := store.StateChanges()
 	defer unsub()
 	want := a.cfg.LBPools
 	elig := a.cfg.Eligibility()
-	var src PoolSource // the Kubernetes part, when it merges MetalLB's objects
-	for _, p := range a.parts {
-		if ps, ok := p.(PoolSource); ok && src == nil {
-			src = ps
-		}
-	}
+	src := a.pools // the Kubernetes part, when it merges MetalLB's objects
 	retry := time.NewTicker(time.Second)
 	defer retry.Stop()
 	for {

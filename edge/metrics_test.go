@@ -215,8 +215,10 @@ metrics: {address: "127.0.0.1:0"}
 	if err != nil {
 		t.Fatal(err)
 	}
-	kp := edge.NewKubePart(cfg, kc, log)
+	kp := kube.NewPart(cfg, kc, log)
 	app := edge.New(cfg, log, nil, kp)
+	app.UsePools(kp)
+	app.Registry().MustRegister(kube.Collectors()...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- app.Run(ctx) }()

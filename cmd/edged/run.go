@@ -18,6 +18,7 @@ import (
 	"github.com/goldentooth/edged/edge/config"
 	"github.com/goldentooth/edged/edge/kube"
 	"github.com/goldentooth/edged/edge/l2"
+	"github.com/goldentooth/edged/edge/proxy"
 	"github.com/goldentooth/edged/haproxy"
 )
 
@@ -89,7 +90,7 @@ func wire(cfg *config.Config, log *slog.Logger) (*edge.Appliance, error) {
 	if err != nil {
 		return nil, err
 	}
-	kp := edge.NewKubePart(cfg, client, log.With("part", "kubernetes"))
+	kp := kube.NewPart(cfg, client, log.With("part", "kubernetes"))
 	if cfg.Kubernetes.MetallbCRDs {
 		dyn, err := dynamic.NewForConfig(rest)
 		if err != nil {
@@ -97,9 +98,12 @@ func wire(cfg *config.Config, log *slog.Logger) (*edge.Appliance, error) {
 		}
 		kp.WatchMetalLB(dyn)
 	}
-	hp := edge.NewHAProxyPart(cfg, kp, kp.Event, log.With("part", "haproxy"))
+	hp := proxy.New(cfg, kp, kp.Event, log.With("part", "haproxy"))
 	speaker := l2.New(cfg, kp.PoolConfig, log.With("part", "announce"))
 	app := edge.New(cfg, log, speaker, kp, hp)
+	app.ReportStatus(hp)
+	app.UsePools(kp)
+	app.Registry().MustRegister(kube.Collectors()...)
 	app.Registry().MustRegister(announce.Collectors()...)
 	app.Registry().MustRegister(haproxy.Collectors()...)
 	return app, nil

@@ -90,7 +90,7 @@ func startControllerResync(t testing.TB, cfg *rest.Config, st Store, opts Option
 	return stop
 }
 
-// newController builds a controller on a cache of its own (as KubePart
+// newController builds a controller on a cache of its own (as Part
 // does) and returns it with run, which runs both until ctx ends and returns
 // the controller's error once both have stopped.
 func newController(client *Client, st Store, opts Options, resync time.Duration) (*Controller, func(context.Context) error) {

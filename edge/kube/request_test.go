@@ -12,9 +12,9 @@ import (
 	"github.com/goldentooth/edged/lbpool"
 )
 
-// maxEventMessage bounds what BuildRequest may put into an Event: the field
+// maxRequestError bounds what BuildRequest may put into an Event: the field
 // name, a clipped quote of the value and the advice fit well within it.
-const maxEventMessage = 512
+const maxRequestError = 512
 
 var addrComparer = cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
 
@@ -75,7 +75,7 @@ func TestBuildRequest(t *testing.T) {
 // log line as it is: a raw line break, or no bound on its length.
 func checkEventSafe(t *testing.T, err error) {
 	t.Helper()
-	if msg := err.Error(); strings.ContainsAny(msg, "\n\r") || len(msg) > maxEventMessage {
+	if msg := err.Error(); strings.ContainsAny(msg, "\n\r") || len(msg) > maxRequestError {
 		t.Fatalf("error (%d bytes) is not safe for an Event: %q", len(msg), msg)
 	}
 }

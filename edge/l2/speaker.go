@@ -54,7 +54,7 @@ type Speaker struct {
 }
 
 // New returns a Speaker for cfg that touches nothing until Start. inForce
-// supplies the pools and advertisements in force (edge.KubePart.PoolConfig);
+// supplies the pools and advertisements in force (kube.Part.PoolConfig);
 // nil means cfg's.
 func New(cfg *config.Config, inForce func() *config.Config, log *slog.Logger) *Speaker {
 	if inForce == nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
+	"github.com/goldentooth/edged/edge/proxy"
 	"net"
 	"net/netip"
 	"os"
@@ -17,7 +18,6 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/goldentooth/edged/edge"
 	"github.com/goldentooth/edged/edge/kube"
 	"github.com/goldentooth/edged/edge/lbconfig"
 	"github.com/goldentooth/edged/test/testpki"
@@ -147,7 +147,7 @@ func der(t testing.TB, certPEM []byte) []byte {
 // write it into the file only at the next reload.
 func (h *tenants) injectNode(t *testing.T) {
 	h.node(t, "hostile-node", injection(h.marker()))
-	x := expectation{what: "1 Node with an injected InternalIP", kind: "Node", name: "hostile-node", reasons: []string{edge.ReasonInvalidEndpoint}}
+	x := expectation{what: "1 Node with an injected InternalIP", kind: "Node", name: "hostile-node", reasons: []string{proxy.ReasonInvalidEndpoint}}
 	h.expect = append(h.expect, x)
 	err := wait.UntilEvery(stepTimeout, 100*time.Millisecond, "the injected Node refused or rendered", func() (bool, string) {
 		if p := h.injected(); p != "" {
@@ -199,7 +199,7 @@ func (h *tenants) hijackSharedIP(t *testing.T, ip netip.Addr) {
 		t.Fatalf("shared-b adds port 80: %v", err)
 	}
 	x := expectation{what: "6 shared-IP Service B adds A's port", kind: "Service", ns: h.nsY, name: "shared-b",
-		reasons: []string{kube.ReasonFailed, edge.ReasonPortNotAllocated}}
+		reasons: []string{kube.ReasonFailed, proxy.ReasonPortNotAllocated}}
 	h.expect = append(h.expect, x)
 	if err := wait.UntilEvery(stepTimeout, 100*time.Millisecond, "shared-b's Event", func() (bool, string) {
 		got, err := h.warnings()
@@ -252,19 +252,19 @@ func (h *tenants) createHostile(t *testing.T, gone tlsCert) {
 	h.holdPort(t, takenPort)
 	h.service(t, ns, "port-taken", nil, nil, tcpPort("http", takenPort))
 	h.podSlice(t, ns, "port-taken", []string{"http"}, h.pod(t, "port-taken"))
-	h.expectEvent("5 port a host process binds", "Service", ns, "port-taken", edge.ReasonHAProxyBindFailed)
+	h.expectEvent("5 port a host process binds", "Service", ns, "port-taken", proxy.ReasonHAProxyBindFailed)
 
 	if err := h.kc.CoreV1().Secrets(ns).Delete(h.ctx, "tls-gone", metav1.DeleteOptions{}); err != nil {
 		t.Fatalf("delete secret tls-gone: %v", err)
 	}
-	h.expectEvent("7 TLS Secret deleted", "Service", ns, "tls-gone", edge.ReasonInvalidTLSSecret)
+	h.expectEvent("7 TLS Secret deleted", "Service", ns, "tls-gone", proxy.ReasonInvalidTLSSecret)
 
 	h.service(t, ns, "udp-only", nil, nil, corev1.ServicePort{Name: "dns", Port: 5353, Protocol: corev1.ProtocolUDP})
-	h.expectEvent("8 UDP port", "Service", ns, "udp-only", edge.ReasonUnsupportedProtocol)
+	h.expectEvent("8 UDP port", "Service", ns, "udp-only", proxy.ReasonUnsupportedProtocol)
 
 	h.service(t, ns, "no-node-port", map[string]string{lbconfig.AnnBackend: "nodeport"},
 		func(s *corev1.Service) { s.Spec.AllocateLoadBalancerNodePorts = ptr(false) }, tcpPort("http", 80))
-	h.expectEvent("9 nodePort backend without NodePorts", "Service", ns, "no-node-port", edge.ReasonNoNodePort)
+	h.expectEvent("9 nodePort backend without NodePorts", "Service", ns, "no-node-port", proxy.ReasonNoNodePort)
 
 	h.service(t, ns, "many-endpoints", map[string]string{lbconfig.AnnCheck: "none"}, nil, tcpPort("http", 80))
 	for k := range 2 {
@@ -277,10 +277,10 @@ func (h *tenants) createHostile(t *testing.T, gone tlsCert) {
 			t.Fatal(err)
 		}
 	}
-	h.expectEvent("10 2,000 endpoints", "Service", ns, "many-endpoints", edge.ReasonTooManyEndpoints)
+	h.expectEvent("10 2,000 endpoints", "Service", ns, "many-endpoints", proxy.ReasonTooManyEndpoints)
 
 	h.service(t, ns, "bad-annotation", map[string]string{lbconfig.AnnCheck: "http", lbconfig.AnnCheckPath: badCheckPath}, nil, tcpPort("http", 80))
-	h.expectEvent("11 annotation with a newline", "Service", ns, "bad-annotation", edge.ReasonInvalidAnnotation)
+	h.expectEvent("11 annotation with a newline", "Service", ns, "bad-annotation", proxy.ReasonInvalidAnnotation)
 
 	h.createBadEndpoints(t)
 }
@@ -308,7 +308,7 @@ func (h *tenants) createBadEndpoints(t *testing.T) {
 	if err := h.slice(ns, "bad-endpoints", "bad-endpoints-zone", discoveryv1.AddressTypeIPv6, slicePorts(PodPort, "http"), "fe80::1%eth0"); err != nil {
 		t.Logf("the API refuses a zoned endpoint itself: %v", err)
 	}
-	h.expectEvent("12 loopback and zoned endpoints", "Service", ns, "bad-endpoints", edge.ReasonInvalidEndpoint)
+	h.expectEvent("12 loopback and zoned endpoints", "Service", ns, "bad-endpoints", proxy.ReasonInvalidEndpoint)
 }
 
 // holdPort listens on 0.0.0.0:port in every edge host, as a host process

@@ -2,13 +2,13 @@ package edgelab
 
 import (
 	"fmt"
+	"github.com/goldentooth/edged/edge/proxy"
 	"io"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/goldentooth/edged/edge"
 	"github.com/goldentooth/edged/test/wait"
 )
 
@@ -143,9 +143,9 @@ func (h *tenants) checkEvents(t *testing.T) {
 			t.Logf("ok   %s: Warning %v", x.what, seen)
 		}
 	}
-	part := []string{edge.ReasonInvalidAnnotation, edge.ReasonInvalidTLSSecret, edge.ReasonHAProxyConfigInvalid,
-		edge.ReasonHAProxyBindFailed, edge.ReasonInvalidEndpoint, edge.ReasonTooManyEndpoints,
-		edge.ReasonUnsupportedProtocol, edge.ReasonNoNodePort, edge.ReasonPortNotAllocated}
+	part := []string{proxy.ReasonInvalidAnnotation, proxy.ReasonInvalidTLSSecret, proxy.ReasonHAProxyConfigInvalid,
+		proxy.ReasonHAProxyBindFailed, proxy.ReasonInvalidEndpoint, proxy.ReasonTooManyEndpoints,
+		proxy.ReasonUnsupportedProtocol, proxy.ReasonNoNodePort, proxy.ReasonPortNotAllocated}
 	for _, evs := range got {
 		for _, ev := range evs {
 			if !slices.Contains(part, ev.Reason) {

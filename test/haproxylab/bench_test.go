@@ -23,7 +23,7 @@ import (
 // continuous HTTP load from the client namespace, and reports failed
 // requests, HAProxy reloads and change-to-live latency (from the update
 // call until `show servers state` shows the new pod up). "runtime" is
-// edged (edge.HAProxyPart: runtime API into server slots); "reload" is the
+// edged (proxy.Part: runtime API into server slots); "reload" is the
 // baseline: the same informers and lbconfig.Build, but every change is
 // applied with a render + validate + reload. Run with -benchtime=1000x.
 func BenchmarkLabChurn(b *testing.B) {

@@ -4,5 +4,5 @@
 // pod servers in a "pods" namespace, a "client" namespace sending traffic to
 // the VIPs, and edged's real code path (a single-node raft group, the
 // Service controller and its informers against the test kube-apiserver,
-// edge.HAProxyPart) driving HAProxy. It has no non-test code.
+// proxy.Part) driving HAProxy. It has no non-test code.
 package haproxylab

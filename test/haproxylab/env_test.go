@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/goldentooth/edged/edge/proxy"
 	"io"
 	"log/slog"
 	"net"
@@ -27,7 +28,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
-	"github.com/goldentooth/edged/edge"
 	"github.com/goldentooth/edged/edge/config"
 	"github.com/goldentooth/edged/edge/kube"
 	"github.com/goldentooth/edged/edge/lbconfig"
@@ -78,7 +78,7 @@ type env struct {
 	paths    haproxy.Paths
 	cfg      *config.Config
 	store    *raft.Store
-	kp       *edge.KubePart
+	kp       *kube.Part
 	client   *http.Client
 	reg      *prometheus.Registry
 	logFile  *os.File
@@ -90,7 +90,7 @@ type env struct {
 	partDone   chan struct{}
 }
 
-// newEnv builds the lab. withPart starts edge.HAProxyPart; without it the
+// newEnv builds the lab. withPart starts proxy.Part; without it the
 // caller drives HAProxy itself (the reload baseline).
 func newEnv(t testing.TB) *env {
 	t.Helper()
@@ -252,7 +252,7 @@ func freeTCP(t testing.TB) string {
 }
 
 // startKube starts the apiserver, a single-node raft group owning the VIP
-// pool and the Service controller (KubePart) with edged's RBAC role.
+// pool and the Service controller (kube.Part) with edged's RBAC role.
 func (e *env) startKube(t testing.TB) {
 	t.Helper()
 	e.srv = kubetest.Start(t)
@@ -295,7 +295,7 @@ func (e *env) startKube(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.kp = edge.NewKubePart(e.cfg, kc, log.With("part", "kubernetes"))
+	e.kp = kube.NewPart(e.cfg, kc, log.With("part", "kubernetes"))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = e.kp.Run(ctx, st) }()
@@ -303,12 +303,12 @@ func (e *env) startKube(t testing.TB) {
 	wait.For(t, waitTimeout, "informers synced", func() (bool, string) { return e.kp.Synced(), "not synced" })
 }
 
-// startPart runs edge.HAProxyPart (the appliance's HAProxy path) until
+// startPart runs proxy.Part (the appliance's HAProxy path) until
 // stopPart or the end of the test.
 func (e *env) startPart(t testing.TB) {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(e.logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	hp := edge.NewHAProxyPart(e.cfg, e.kp, e.kp.Event, log.With("part", "haproxy"))
+	hp := proxy.New(e.cfg, e.kp, e.kp.Event, log.With("part", "haproxy"))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = hp.Run(ctx, e.store) }()

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"github.com/goldentooth/edged/edge/proxy"
 	"math/big"
 	"net/netip"
 	"os"
@@ -20,7 +21,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"github.com/goldentooth/edged/edge"
 	"github.com/goldentooth/edged/edge/certs"
 	"github.com/goldentooth/edged/edge/lbconfig"
 	"github.com/goldentooth/edged/test/testpki"
@@ -143,7 +143,7 @@ func TestLab(t *testing.T) {
 		ann[lbconfig.AnnCheckInterval] = "1ms"
 		e.service(t, "bad", 80, ann)
 		e.setEndpoints(t, "bad", endpoint{a, true})
-		msg := e.waitEvent(t, "bad", edge.ReasonInvalidAnnotation)
+		msg := e.waitEvent(t, "bad", proxy.ReasonInvalidAnnotation)
 		if !strings.Contains(msg, lbconfig.AnnCheckInterval) {
 			t.Errorf("event message %q does not name %s", msg, lbconfig.AnnCheckInterval)
 		}
@@ -166,7 +166,7 @@ func TestLab(t *testing.T) {
 		ann[lbconfig.AnnTLSSecret] = "junk-tls"
 		e.service(t, "junk", 443, ann)
 		e.setEndpoints(t, "junk", endpoint{a, true})
-		e.waitEvent(t, "junk", edge.ReasonInvalidTLSSecret)
+		e.waitEvent(t, "junk", proxy.ReasonInvalidTLSSecret)
 		if _, err := e.dialTLS(netip.AddrPortFrom(e.vip(t, "junk"), 443)); err == nil {
 			t.Error("Service with an unusable Secret is served")
 		}
@@ -194,7 +194,7 @@ func TestLab(t *testing.T) {
 			v := e.failures(t, "validate")
 			return v > v0, fmt.Sprint(v)
 		})
-		msg := e.waitEvent(t, "broken", edge.ReasonHAProxyConfigInvalid)
+		msg := e.waitEvent(t, "broken", proxy.ReasonHAProxyConfigInvalid)
 		t.Logf("event: %s", msg)
 		cfg, err := os.ReadFile(e.paths.Config)
 		if err != nil {

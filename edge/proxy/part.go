@@ -1,4 +1,12 @@
-package edge
+// Package proxy is the HAProxy part of the appliance: it keeps the local
+// HAProxy in step with the raft allocations and the Kubernetes cache.
+// Every host renders the same model, so every host can serve every VIP and
+// failover is only an ARP move. It guarantees that one Kubernetes object's
+// problem never stops the others: each is reported once (an Event when it
+// appears or changes) and left out, and a Service HAProxy refuses (config
+// check, bind at reload) is quarantined under its own name, so readiness
+// never waits on any one Service.
+package proxy
 
 import (
 	"context"
@@ -6,7 +14,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -15,10 +22,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/client-go/tools/cache"
 
 	"github.com/goldentooth/edged/edge/admin"
-	"github.com/goldentooth/edged/edge/certs"
 	"github.com/goldentooth/edged/edge/config"
 	"github.com/goldentooth/edged/edge/lbconfig"
 	"github.com/goldentooth/edged/haproxy"
@@ -26,9 +31,9 @@ import (
 	"github.com/goldentooth/edged/raft"
 )
 
-// KubeCache is what the HAProxy part reads from the Kubernetes informers
+// Cache is what the part reads from the Kubernetes informers
 // every host keeps warm. Changes fires after any cached object changed.
-type KubeCache interface {
+type Cache interface {
 	// Services, EndpointSlices and Nodes return the cached objects
 	// themselves: read-only.
 	Services() []*corev1.Service
@@ -45,12 +50,12 @@ type KubeCache interface {
 // (key "namespace/name") or lbconfig.KindNode (key: the Node's name).
 type EventSink func(kind, key, reason, message string)
 
-// HAProxyPart keeps the local HAProxy in step with the raft allocations
+// Part keeps the local HAProxy in step with the raft allocations
 // and the Services' endpoints. Every host renders the same model, so every
 // host can serve every VIP and failover is only an ARP move.
-type HAProxyPart struct {
+type Part struct {
 	cfg    *config.Config
-	cache  KubeCache
+	cache  Cache
 	events EventSink
 	log    *slog.Logger
 	mgr    *haproxy.Manager
@@ -90,33 +95,9 @@ const bindRetry = time.Minute
 // burst costs milliseconds.
 const trimDelay = 5 * time.Second
 
-// Event reasons the part raises on Services.
-const (
-	ReasonInvalidAnnotation    = "InvalidAnnotation"
-	ReasonInvalidTLSSecret     = "InvalidTLSSecret"
-	ReasonHAProxyConfigInvalid = "HAProxyConfigInvalid"
-	// ReasonHAProxyBindFailed: HAProxy could not listen on one of the
-	// Service's VIP:ports at reload (another process holds the port).
-	ReasonHAProxyBindFailed = "HAProxyBindFailed"
-	// ReasonInvalidEndpoint: an endpoint or Node address was refused
-	// (zone, mapped, loopback, link-local...) and left out.
-	ReasonInvalidEndpoint = "InvalidEndpoint"
-	// ReasonTooManyEndpoints: a backend was cut to haproxy.MaxServers.
-	ReasonTooManyEndpoints = "TooManyEndpoints"
-	// ReasonUnsupportedProtocol: a UDP or SCTP port, which HAProxy cannot
-	// proxy, is allocated but not forwarded.
-	ReasonUnsupportedProtocol = "UnsupportedProtocol"
-	// ReasonNoNodePort: nodePort backends are configured but the port has
-	// no NodePort (allocateLoadBalancerNodePorts: false).
-	ReasonNoNodePort = "NoNodePort"
-	// ReasonPortNotAllocated: a port the allocation did not grant (a
-	// refused sharing change) is not served.
-	ReasonPortNotAllocated = "PortNotAllocated"
-)
-
-// NewHAProxyPart returns the part; events may be nil.
-func NewHAProxyPart(cfg *config.Config, cache KubeCache, events EventSink, log *slog.Logger) *HAProxyPart {
-	p := &HAProxyPart{cfg: cfg, cache: cache, events: events, log: log,
+// New returns the part; events may be nil.
+func New(cfg *config.Config, cache Cache, events EventSink, log *slog.Logger) *Part {
+	p := &Part{cfg: cfg, cache: cache, events: events, log: log,
 		retry: make(chan struct{}, 1), quarantine: map[string]quarantined{}, reported: map[string]string{}}
 	h := cfg.HAProxy
 	p.mgr = haproxy.NewManager(haproxy.ManagerConfig{
@@ -135,12 +116,12 @@ func NewHAProxyPart(cfg *config.Config, cache KubeCache, events EventSink, log *
 }
 
 // Name implements Part.
-func (p *HAProxyPart) Name() string { return "haproxy" }
+func (p *Part) Name() string { return "haproxy" }
 
 // Ready is true once the first model was applied.
-func (p *HAProxyPart) Ready() bool { return p.ready.Load() }
+func (p *Part) Ready() bool { return p.ready.Load() }
 
-func (p *HAProxyPart) onResult(r haproxy.Result) {
+func (p *Part) onResult(r haproxy.Result) {
 	p.mu.Lock()
 	if r.Reloaded {
 		p.seen.Reloads++
@@ -169,7 +150,7 @@ func (p *HAProxyPart) onResult(r haproxy.Result) {
 // quarantineRefused leaves the owners HAProxy refused out of the next
 // render and asks Run for it; the Event each gets says only what HAProxy
 // said about that Service's own sections.
-func (p *HAProxyPart) quarantineRefused(r haproxy.Result) {
+func (p *Part) quarantineRefused(r haproxy.Result) {
 	bind := !errors.Is(r.Err, haproxy.ErrValidate)
 	var keys []string
 	p.qmu.Lock()
@@ -197,21 +178,22 @@ func (p *HAProxyPart) quarantineRefused(r haproxy.Result) {
 }
 
 // wake asks Run to render again.
-func (p *HAProxyPart) wake() {
+func (p *Part) wake() {
 	select {
 	case p.retry <- struct{}{}:
 	default:
 	}
 }
 
-func (p *HAProxyPart) report(st *admin.Status) {
+// Report implements edge.StatusProvider: the HAProxy lines of `edged status`.
+func (p *Part) Report(st *admin.Status) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st.HAProxy = p.seen
 }
 
 // Run renders a model whenever allocations or cached objects change.
-func (p *HAProxyPart) Run(ctx context.Context, store *raft.Store) error {
+func (p *Part) Run(ctx context.Context, store *raft.Store) error {
 	go p.mgr.Run(ctx)
 	kch, kunsub := p.cache.Changes()
 	defer kunsub()
@@ -241,7 +223,7 @@ func (p *HAProxyPart) Run(ctx context.Context, store *raft.Store) error {
 	}
 }
 
-func (p *HAProxyPart) render(allocs map[string]lbpool.Allocation) {
+func (p *Part) render(allocs map[string]lbpool.Allocation) {
 	h := p.cfg.HAProxy
 	in := lbconfig.Input{
 		Services:    p.cache.Services(),
@@ -275,129 +257,9 @@ func (p *HAProxyPart) render(allocs map[string]lbpool.Allocation) {
 	p.mgr.Update(model)
 }
 
-// reportProblems logs and raises an Event for each problem whose message
-// changed since the last render: a problem that persists is not repeated
-// on every render (each render would otherwise write an Event per bad
-// object to the apiserver), one that goes away and comes back is.
-func (p *HAProxyPart) reportProblems(problems []lbconfig.Problem) {
-	type event struct{ kind, key, reason string }
-	now := make(map[event]string, len(problems))
-	var order []event
-	for _, pr := range problems {
-		e := event{pr.Kind, pr.Key, reasonFor(pr.Err)}
-		if prev, ok := now[e]; ok {
-			now[e] = prev + "; " + pr.Err.Error()
-			continue
-		}
-		now[e] = pr.Err.Error()
-		order = append(order, e)
-	}
-	reported := make(map[string]string, len(now))
-	for _, e := range order {
-		id, msg := e.kind+"/"+e.key+"/"+e.reason, now[e]
-		reported[id] = msg
-		if p.reported[id] == msg {
-			continue
-		}
-		p.log.Warn("kubernetes object not fully served by HAProxy", "kind", e.kind, "object", e.key, "reason", e.reason, "err", msg)
-		p.event(e.kind, e.key, e.reason, msg)
-	}
-	p.reported = reported
-}
-
-func (p *HAProxyPart) event(kind, key, reason, msg string) {
-	if p.events != nil {
-		p.events(kind, key, reason, msg)
-	}
-}
-
-// reasonFor maps a Problem's cause to its Event reason.
-func reasonFor(err error) string {
-	for _, r := range []struct {
-		err    error
-		reason string
-	}{
-		{haproxy.ErrValidate, ReasonHAProxyConfigInvalid},
-		{haproxy.ErrInvalidModel, ReasonHAProxyConfigInvalid},
-		{haproxy.ErrReload, ReasonHAProxyBindFailed},
-		{certs.ErrSecret, ReasonInvalidTLSSecret},
-		{lbconfig.ErrEndpoint, ReasonInvalidEndpoint},
-		{lbconfig.ErrTooManyEndpoints, ReasonTooManyEndpoints},
-		{lbconfig.ErrUnsupportedProtocol, ReasonUnsupportedProtocol},
-		{lbconfig.ErrNoNodePort, ReasonNoNodePort},
-		{lbconfig.ErrPortNotAllocated, ReasonPortNotAllocated},
-	} {
-		if errors.Is(err, r.err) {
-			return r.reason
-		}
-	}
-	return ReasonInvalidAnnotation
-}
-
-// writeCerts refreshes the PEM files of TLS Secrets the Services name; a
-// changed certificate that HAProxy has loaded forces a reload. It fills fps
-// with every Service's fingerprint and returns the Services to leave out:
-// those whose Secret is missing (never a stale certificate), and those
-// whose Secret is unusable and that have no earlier good PEM (with one,
-// the old certificate of the still-existing Secret keeps serving and an
-// Event is raised).
-func (p *HAProxyPart) writeCerts(svcs []*corev1.Service, fps map[string]string) map[string]error {
-	exclude := map[string]error{}
-	for _, svc := range svcs {
-		key := cache.MetaObjectToName(svc).String()
-		fps[key] = svc.ResourceVersion
-		set, err := lbconfig.ParseAnnotations(svc.Annotations, false)
-		if err != nil || set.TLSSecret == "" {
-			continue
-		}
-		sec, ok := p.cache.Secret(svc.Namespace, set.TLSSecret)
-		if !ok {
-			exclude[key] = fmt.Errorf("secret %s/%s not found among the Secrets of type %s; the Service is not served until it exists: %w",
-				svc.Namespace, set.TLSSecret, corev1.SecretTypeTLS, certs.ErrSecret)
-			continue
-		}
-		fps[key] += "/" + sec.ResourceVersion
-		path, changed, err := certs.Write(p.cfg.HAProxy.CertDir, *sec)
-		if changed {
-			p.mgr.InvalidateCert(path)
-		}
-		if err == nil {
-			continue
-		}
-		if _, serr := os.Stat(certs.Path(p.cfg.HAProxy.CertDir, svc.Namespace, set.TLSSecret)); serr == nil {
-			p.event(lbconfig.KindService, key, ReasonInvalidTLSSecret, err.Error()+"; the previous certificate of this Secret keeps serving")
-			continue
-		}
-		exclude[key] = err
-	}
-	return exclude
-}
-
-// removeStaleCerts deletes the PEM files that no frontend of model uses
-// (a deleted Secret, a Service left out, a removed namespace).
-func (p *HAProxyPart) removeStaleCerts(model haproxy.Model) {
-	dir := p.cfg.HAProxy.CertDir
-	if dir == "" {
-		return
-	}
-	keep := map[string]bool{}
-	for _, f := range model.Frontends {
-		if f.CertFile != "" {
-			keep[f.CertFile] = true
-		}
-	}
-	removed, err := certs.RemoveStale(dir, keep)
-	if err != nil {
-		p.log.Warn("stale certificates not removed", "err", err)
-	}
-	if len(removed) > 0 {
-		p.log.Info("removed certificates no Service uses", "files", len(removed))
-	}
-}
-
 // stats is the stats page and exporter of the config (checked by config
 // validation: an address that does not parse is off).
-func (p *HAProxyPart) stats() *haproxy.Stats {
+func (p *Part) stats() *haproxy.Stats {
 	h := p.cfg.HAProxy
 	if h.Stats.Bind == "" && h.Prometheus.Bind == "" {
 		return nil

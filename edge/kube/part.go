@@ -1,4 +1,4 @@
-package edge
+package kube
 
 import (
 	"context"
@@ -16,7 +16,6 @@ import (
 
 	"github.com/goldentooth/edged/broadcast"
 	"github.com/goldentooth/edged/edge/config"
-	"github.com/goldentooth/edged/edge/kube"
 	"github.com/goldentooth/edged/edge/lbconfig"
 	"github.com/goldentooth/edged/lbpool"
 	"github.com/goldentooth/edged/raft"
@@ -26,46 +25,40 @@ import (
 // are the slow part and the apiserver takes several in parallel.
 const kubeWorkers = 4
 
-// KubePart builds the one Kubernetes cache (kube.Cache) every host keeps,
+// Part builds the one Kubernetes cache (Cache) every host keeps,
 // runs the Service controller on it (writes on the leader only) and serves
 // the same cache, read-only, to the HAProxy part.
-type KubePart struct {
+type Part struct {
 	cfg    *config.Config
-	client *kube.Client
+	client *Client
 	dyn    dynamic.Interface
 	log    *slog.Logger
 
-	cache   atomic.Pointer[kube.Cache]
-	ctrl    atomic.Pointer[kube.Controller]
-	metallb atomic.Pointer[kube.PoolWatcher]
+	cache   atomic.Pointer[Cache]
+	ctrl    atomic.Pointer[Controller]
+	metallb atomic.Pointer[PoolWatcher]
 	store   atomic.Pointer[raft.Store]
-	secrets atomic.Pointer[kube.TLSSecrets]
+	secrets atomic.Pointer[TLSSecrets]
 	synced  atomic.Bool
 	changes broadcast.Group // cached objects, TLS Secrets, first sync
 }
 
-// NewKubePart returns the part for client.
-func NewKubePart(cfg *config.Config, client *kube.Client, log *slog.Logger) *KubePart {
-	return &KubePart{cfg: cfg, client: client, log: log}
+// NewPart returns the part for client.
+func NewPart(cfg *config.Config, client *Client, log *slog.Logger) *Part {
+	installKubeMetrics() // before Run creates the work queue
+	return &Part{cfg: cfg, client: client, log: log}
 }
 
 // WatchMetalLB makes the part read MetalLB's IPAddressPool and
 // L2Advertisement objects through dyn when kubernetes.metallbCRDs is on;
 // their pools are merged with edged.yaml's (see Pools). Call it before Run.
-func (k *KubePart) WatchMetalLB(dyn dynamic.Interface) { k.dyn = dyn }
+func (k *Part) WatchMetalLB(dyn dynamic.Interface) { k.dyn = dyn }
 
-// PoolSource is a part that supplies the pool configuration the leader
-// writes into raft instead of the config file's own; ok is false while it
-// is not known yet (then nothing is written).
-type PoolSource interface {
-	Pools() (pools []lbpool.Pool, eligibility map[string][]string, ok bool)
-}
-
-// Pools implements PoolSource: edged.yaml's pools, merged with MetalLB's
+// Pools implements edge.PoolSource: edged.yaml's pools, merged with MetalLB's
 // objects from the cluster when kubernetes.metallbCRDs is on (not known
 // until those have been read once; an invalid object keeps the last good
 // merge).
-func (k *KubePart) Pools() ([]lbpool.Pool, map[string][]string, bool) {
+func (k *Part) Pools() ([]lbpool.Pool, map[string][]string, bool) {
 	if !k.crds() {
 		return k.cfg.LBPools, k.cfg.Eligibility(), true
 	}
@@ -85,7 +78,7 @@ func (k *KubePart) Pools() ([]lbpool.Pool, map[string][]string, bool) {
 // kubernetes.metallbCRDs is on (edged.yaml's alone until they are read).
 // Consumers that map IPs to advertisements (the announcer's interfaces)
 // should read it rather than the file's config.
-func (k *KubePart) PoolConfig() *config.Config {
+func (k *Part) PoolConfig() *config.Config {
 	if w := k.metallb.Load(); w != nil {
 		if cfg, ok := w.Config(); ok {
 			return cfg
@@ -94,18 +87,18 @@ func (k *KubePart) PoolConfig() *config.Config {
 	return k.cfg
 }
 
-func (k *KubePart) crds() bool { return k.cfg.Kubernetes.MetallbCRDs && k.dyn != nil }
+func (k *Part) crds() bool { return k.cfg.Kubernetes.MetallbCRDs && k.dyn != nil }
 
 // Name implements Part.
-func (k *KubePart) Name() string { return "kubernetes" }
+func (k *Part) Name() string { return "kubernetes" }
 
 // Ready is true once the informer caches synced.
-func (k *KubePart) Ready() bool { return k.Synced() }
+func (k *Part) Ready() bool { return k.Synced() }
 
 // Run starts the controller against store until ctx ends.
-func (k *KubePart) Run(ctx context.Context, store *raft.Store) error {
-	shared := kube.NewCache(k.client, k.cfg.Kubernetes.Resync, k.changes.Notify)
-	c := kube.New(k.client, shared, store, kube.Options{
+func (k *Part) Run(ctx context.Context, store *raft.Store) error {
+	shared := NewCache(k.client, k.cfg.Kubernetes.Resync, k.changes.Notify)
+	c := New(k.client, shared, store, Options{
 		Class:  k.cfg.Kubernetes.LoadBalancerClass,
 		IPMode: corev1.LoadBalancerIPMode(k.cfg.Kubernetes.IPMode),
 		Logger: k.log,
@@ -116,14 +109,14 @@ func (k *KubePart) Run(ctx context.Context, store *raft.Store) error {
 	var informers sync.WaitGroup
 	informers.Go(func() { shared.Run(ctx) })
 	defer informers.Wait() // ctx has ended: they stop too
-	secrets := kube.NewTLSSecrets(ctx, k.client, k.cfg.Kubernetes.Resync, k.changes.Notify)
+	secrets := NewTLSSecrets(ctx, k.client, k.cfg.Kubernetes.Resync, k.changes.Notify)
 	k.secrets.Store(secrets)
 	defer secrets.Wait() // ctx has ended: it stops too
 	if k.cfg.Kubernetes.MetallbCRDs && k.dyn == nil {
 		k.log.Warn("kubernetes.metallbCRDs is on but no dynamic client was given: using edged.yaml's pools only")
 	}
 	if k.crds() {
-		w := kube.NewPoolWatcher(k.dyn, k.client, k.cfg, kube.PoolWatcherOptions{
+		w := NewPoolWatcher(k.dyn, k.client, k.cfg, PoolWatcherOptions{
 			Namespace: k.cfg.Kubernetes.MetallbNamespace,
 			Resync:    k.cfg.Kubernetes.Resync,
 			IsLeader:  store.IsLeader,
@@ -146,11 +139,11 @@ func (k *KubePart) Run(ctx context.Context, store *raft.Store) error {
 	return nil
 }
 
-// Event implements EventSink: a Warning Event on a Service ("namespace/name")
+// Event implements proxy.EventSink: a Warning Event on a Service ("namespace/name")
 // or a Node, its message cut to maxEventMessage bytes. Only the leader
 // records it: every host renders the same model and would otherwise repeat
 // the Event once per host.
-func (k *KubePart) Event(kind, key, reason, message string) {
+func (k *Part) Event(kind, key, reason, message string) {
 	if s := k.store.Load(); s == nil || !s.IsLeader() {
 		return
 	}
@@ -173,15 +166,15 @@ func (k *KubePart) Event(kind, key, reason, message string) {
 // notes over 1 kB; a longer one would be lost, not shortened).
 const maxEventMessage = 1024
 
-// Changes implements KubeCache.
-func (k *KubePart) Changes() (<-chan struct{}, func()) { return k.changes.Subscribe() }
+// Changes implements proxy.Cache.
+func (k *Part) Changes() (<-chan struct{}, func()) { return k.changes.Subscribe() }
 
-// Synced implements KubeCache.
-func (k *KubePart) Synced() bool { return k.synced.Load() }
+// Synced implements proxy.Cache.
+func (k *Part) Synced() bool { return k.synced.Load() }
 
-// Services implements KubeCache: the cached objects themselves, shared
+// Services implements proxy.Cache: the cached objects themselves, shared
 // with the controller; callers must not modify them.
-func (k *KubePart) Services() []*corev1.Service {
+func (k *Part) Services() []*corev1.Service {
 	if c := k.cache.Load(); c != nil {
 		list, _ := c.Services.List(labels.Everything())
 		return list
@@ -189,8 +182,8 @@ func (k *KubePart) Services() []*corev1.Service {
 	return nil
 }
 
-// EndpointSlices implements KubeCache (shared objects, read-only).
-func (k *KubePart) EndpointSlices() []*discoveryv1.EndpointSlice {
+// EndpointSlices implements proxy.Cache (shared objects, read-only).
+func (k *Part) EndpointSlices() []*discoveryv1.EndpointSlice {
 	if c := k.cache.Load(); c != nil {
 		list, _ := c.EndpointSlices.List(labels.Everything())
 		return list
@@ -198,8 +191,8 @@ func (k *KubePart) EndpointSlices() []*discoveryv1.EndpointSlice {
 	return nil
 }
 
-// Nodes implements KubeCache (shared objects, read-only).
-func (k *KubePart) Nodes() []*corev1.Node {
+// Nodes implements proxy.Cache (shared objects, read-only).
+func (k *Part) Nodes() []*corev1.Node {
 	if c := k.cache.Load(); c != nil {
 		list, _ := c.Nodes.List(labels.Everything())
 		return list
@@ -207,10 +200,10 @@ func (k *KubePart) Nodes() []*corev1.Node {
 	return nil
 }
 
-// Secret implements KubeCache from a watch of the cluster's
-// kubernetes.io/tls Secrets (kube.TLSSecrets), started when the first
+// Secret implements proxy.Cache from a watch of the cluster's
+// kubernetes.io/tls Secrets (TLSSecrets), started when the first
 // Service names one; a change of any of them notifies Changes.
-func (k *KubePart) Secret(namespace, name string) (*corev1.Secret, bool) {
+func (k *Part) Secret(namespace, name string) (*corev1.Secret, bool) {
 	sec := k.secrets.Load()
 	if sec == nil {
 		return nil, false
@@ -219,7 +212,7 @@ func (k *KubePart) Secret(namespace, name string) (*corev1.Secret, bool) {
 	defer cancel()
 	s, err := sec.Get(ctx, namespace, name)
 	if err != nil {
-		if errors.Is(err, kube.ErrSecretsNotSynced) {
+		if errors.Is(err, ErrSecretsNotSynced) {
 			k.log.Warn("TLS Secrets not read yet", "err", err)
 		}
 		return nil, false

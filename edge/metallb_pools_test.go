@@ -78,9 +78,10 @@ metrics: {address: %q}
 	if err != nil {
 		t.Fatal(err)
 	}
-	kp := edge.NewKubePart(cfg, kc, log)
+	kp := kube.NewPart(cfg, kc, log)
 	kp.WatchMetalLB(dynamic.NewForConfigOrDie(edged))
 	e.app = edge.New(cfg, log, nil, kp)
+	e.app.UsePools(kp)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- e.app.Run(ctx) }()

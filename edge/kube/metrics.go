@@ -1,4 +1,4 @@
-package edge
+package kube
 
 import (
 	"context"
@@ -15,8 +15,8 @@ import (
 // process-wide hooks; these adapters export them under the names
 // Kubernetes components and controller-runtime (MetalLB) use, so the same
 // dashboards work. They are installed once per process (client-go allows
-// only one registration) by NewKubePart and registered with every
-// Appliance whose parts include a KubePart.
+// only one registration) by NewPart; Collectors returns them for the
+// registry of the process that runs a Part.
 var (
 	restRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rest_client_requests_total",
@@ -84,7 +84,10 @@ func installKubeMetrics() {
 }
 
 // kubeCollectors are the client-go metrics, for an Appliance's registry.
-func kubeCollectors() []prometheus.Collector {
+// Collectors returns the Kubernetes client's collectors: client-go's REST
+// client and work queue metrics under Kubernetes' names, and
+// edged_reconcile_duration_seconds.
+func Collectors() []prometheus.Collector {
 	return []prometheus.Collector{restRequests, restLatency, restRateLimit,
 		queueDepth, queueAdds, queueLatency, queueWork, queueUnfinished, queueLongest, queueRetries,
 		reconcileLatency}

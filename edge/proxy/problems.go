@@ -1,0 +1,92 @@
+package proxy
+
+import (
+	"errors"
+
+	"github.com/goldentooth/edged/edge/certs"
+	"github.com/goldentooth/edged/edge/lbconfig"
+	"github.com/goldentooth/edged/haproxy"
+)
+
+// Event reasons the part raises on Services.
+const (
+	ReasonInvalidAnnotation    = "InvalidAnnotation"
+	ReasonInvalidTLSSecret     = "InvalidTLSSecret"
+	ReasonHAProxyConfigInvalid = "HAProxyConfigInvalid"
+	// ReasonHAProxyBindFailed: HAProxy could not listen on one of the
+	// Service's VIP:ports at reload (another process holds the port).
+	ReasonHAProxyBindFailed = "HAProxyBindFailed"
+	// ReasonInvalidEndpoint: an endpoint or Node address was refused
+	// (zone, mapped, loopback, link-local...) and left out.
+	ReasonInvalidEndpoint = "InvalidEndpoint"
+	// ReasonTooManyEndpoints: a backend was cut to haproxy.MaxServers.
+	ReasonTooManyEndpoints = "TooManyEndpoints"
+	// ReasonUnsupportedProtocol: a UDP or SCTP port, which HAProxy cannot
+	// proxy, is allocated but not forwarded.
+	ReasonUnsupportedProtocol = "UnsupportedProtocol"
+	// ReasonNoNodePort: nodePort backends are configured but the port has
+	// no NodePort (allocateLoadBalancerNodePorts: false).
+	ReasonNoNodePort = "NoNodePort"
+	// ReasonPortNotAllocated: a port the allocation did not grant (a
+	// refused sharing change) is not served.
+	ReasonPortNotAllocated = "PortNotAllocated"
+)
+
+// reportProblems logs and raises an Event for each problem whose message
+// changed since the last render: a problem that persists is not repeated
+// on every render (each render would otherwise write an Event per bad
+// object to the apiserver), one that goes away and comes back is.
+func (p *Part) reportProblems(problems []lbconfig.Problem) {
+	type event struct{ kind, key, reason string }
+	now := make(map[event]string, len(problems))
+	var order []event
+	for _, pr := range problems {
+		e := event{pr.Kind, pr.Key, reasonFor(pr.Err)}
+		if prev, ok := now[e]; ok {
+			now[e] = prev + "; " + pr.Err.Error()
+			continue
+		}
+		now[e] = pr.Err.Error()
+		order = append(order, e)
+	}
+	reported := make(map[string]string, len(now))
+	for _, e := range order {
+		id, msg := e.kind+"/"+e.key+"/"+e.reason, now[e]
+		reported[id] = msg
+		if p.reported[id] == msg {
+			continue
+		}
+		p.log.Warn("kubernetes object not fully served by HAProxy", "kind", e.kind, "object", e.key, "reason", e.reason, "err", msg)
+		p.event(e.kind, e.key, e.reason, msg)
+	}
+	p.reported = reported
+}
+
+func (p *Part) event(kind, key, reason, msg string) {
+	if p.events != nil {
+		p.events(kind, key, reason, msg)
+	}
+}
+
+// reasonFor maps a Problem's cause to its Event reason.
+func reasonFor(err error) string {
+	for _, r := range []struct {
+		err    error
+		reason string
+	}{
+		{haproxy.ErrValidate, ReasonHAProxyConfigInvalid},
+		{haproxy.ErrInvalidModel, ReasonHAProxyConfigInvalid},
+		{haproxy.ErrReload, ReasonHAProxyBindFailed},
+		{certs.ErrSecret, ReasonInvalidTLSSecret},
+		{lbconfig.ErrEndpoint, ReasonInvalidEndpoint},
+		{lbconfig.ErrTooManyEndpoints, ReasonTooManyEndpoints},
+		{lbconfig.ErrUnsupportedProtocol, ReasonUnsupportedProtocol},
+		{lbconfig.ErrNoNodePort, ReasonNoNodePort},
+		{lbconfig.ErrPortNotAllocated, ReasonPortNotAllocated},
+	} {
+		if errors.Is(err, r.err) {
+			return r.reason
+		}
+	}
+	return ReasonInvalidAnnotation
+}
