@@ -196,8 +196,14 @@ l2Advertisements:
     ipAddressPools: [primary]
 `)
 	fmt.Fprintf(&b, "metrics:\n  address: %s\n", metrics)
+	return mustLoad(t, dir, b.String())
+}
+
+// mustLoad writes text as dir/edged.yaml and loads it.
+func mustLoad(t *testing.T, dir, text string) *config.Config {
+	t.Helper()
 	path := filepath.Join(dir, "edged.yaml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	cfg, err := config.Load(path)

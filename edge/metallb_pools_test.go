@@ -3,7 +3,6 @@ package edge_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,7 +16,6 @@ import (
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/goldentooth/edged/edge"
-	"github.com/goldentooth/edged/edge/config"
 	"github.com/goldentooth/edged/edge/kube"
 	"github.com/goldentooth/edged/test/kubetest"
 	"github.com/goldentooth/edged/test/wait"
@@ -65,14 +63,7 @@ pools:
     addresses: ["10.4.11.0 - 10.4.15.254"]
 metrics: {address: %q}
 `, filepath.Join(dir, "data"), filepath.Join(dir, "admin.sock"), raftAddr, raftAddr, freePort(t))
-	path := filepath.Join(dir, "edged.yaml")
-	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := mustLoad(t, dir, cfgText)
 	log := quietLogger(t)
 	kc, err := kube.NewClient(edged)
 	if err != nil {

@@ -3,7 +3,6 @@ package edge_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,7 +14,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/goldentooth/edged/edge"
-	"github.com/goldentooth/edged/edge/config"
 	"github.com/goldentooth/edged/edge/kube"
 	"github.com/goldentooth/edged/lbpool"
 	"github.com/goldentooth/edged/test/kubetest"
@@ -202,14 +200,7 @@ pools:
     addresses: ["10.4.11.0 - 10.4.15.254"]
 metrics: {address: "127.0.0.1:0"}
 `, filepath.Join(dir, "data"), filepath.Join(dir, "admin.sock"), raftAddr, raftAddr)
-	path := filepath.Join(dir, "edged.yaml")
-	if err := os.WriteFile(path, []byte(cfgText), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := mustLoad(t, dir, cfgText)
 	log := quietLogger(t)
 	kc, err := kube.NewClient(srv.Config(kubetest.Admin))
 	if err != nil {

@@ -2,7 +2,6 @@ package kube
 
 import (
 	"context"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -11,9 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
 
-	"github.com/goldentooth/edged/raft"
 	"github.com/goldentooth/edged/test/kubetest"
-	"github.com/goldentooth/edged/test/wait"
 )
 
 // quietWindow is how long an exhausted pool is watched for raft writes:
@@ -31,21 +28,7 @@ func TestExhaustedPoolIsQuiet(t *testing.T) {
 	}
 	srv := kubetest.Start(t)
 	e := &env{srv: srv, admin: srv.Client(t), ns: srv.Namespace(t)}
-	self := raft.Peer{ID: "h0", Address: freeTCP(t)}
-	st, err := raft.Open(raft.Config{NodeID: self.ID, BindAddr: self.Address, DataDir: filepath.Join(t.TempDir(), "raft"),
-		Peers: []raft.Peer{self}, InsecurePlaintext: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = st.Close(ctx)
-	})
-	wait.For(t, waitTimeout, "raft leader", func() (bool, string) { return st.IsLeader(), "not leader" })
-	if err := st.SetPools(context.Background(), mustPools(t, "small=192.168.50.0/30"), nil); err != nil {
-		t.Fatal(err)
-	}
+	st := mustRaftStore(t, "small=192.168.50.0/30")
 	startController(t, srv.BindClusterRole(t, kubetest.Edged, kubetest.EdgedRole(t)), st, Options{})
 
 	for _, n := range []string{"s1", "s2", "s3", "s4"} {

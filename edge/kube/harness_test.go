@@ -3,6 +3,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/client-go/util/retry"
 
 	"github.com/goldentooth/edged/lbpool"
+	"github.com/goldentooth/edged/raft"
 	"github.com/goldentooth/edged/test/kubetest"
 	"github.com/goldentooth/edged/test/wait"
 )
@@ -194,4 +196,26 @@ func clientFor(cfg *rest.Config) *Client {
 		panic(err)
 	}
 	return c
+}
+
+// mustRaftStore opens a real single-node raft group over loopback that
+// leads and holds pools (specs as for mustPools), closed when t ends.
+func mustRaftStore(t testing.TB, pools ...string) *raft.Store {
+	t.Helper()
+	self := raft.Peer{ID: "h0", Address: freeTCP(t)}
+	st, err := raft.Open(raft.Config{NodeID: self.ID, BindAddr: self.Address, DataDir: filepath.Join(t.TempDir(), "raft"),
+		Peers: []raft.Peer{self}, InsecurePlaintext: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = st.Close(ctx)
+	})
+	wait.For(t, waitTimeout, "raft leader", func() (bool, string) { return st.IsLeader(), "not leader" })
+	if err := st.SetPools(context.Background(), mustPools(t, pools...), nil); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }

@@ -5,14 +5,12 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/goldentooth/edged/raft"
 	"github.com/goldentooth/edged/test/kubetest"
 	"github.com/goldentooth/edged/test/wait"
 )
@@ -39,21 +37,7 @@ func TestAPIServerOutage(t *testing.T) {
 	}
 	srv := kubetest.Start(t)
 	e := &env{srv: srv, admin: srv.Client(t), ns: srv.Namespace(t)}
-	self := raft.Peer{ID: "h0", Address: freeTCP(t)}
-	st, err := raft.Open(raft.Config{NodeID: self.ID, BindAddr: self.Address, DataDir: filepath.Join(t.TempDir(), "raft"),
-		Peers: []raft.Peer{self}, InsecurePlaintext: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = st.Close(ctx)
-	})
-	wait.For(t, waitTimeout, "raft leader", func() (bool, string) { return st.IsLeader(), "not leader" })
-	if err := st.SetPools(context.Background(), mustPools(t, "default="+referencePool), nil); err != nil {
-		t.Fatal(err)
-	}
+	st := mustRaftStore(t, "default="+referencePool)
 	rc := srv.BindClusterRole(t, kubetest.Edged, kubetest.EdgedRole(t))
 	PatientDial(rc) // as edged run does
 	c, run := newController(clientFor(rc), st, Options{}, 0)

@@ -1,13 +1,10 @@
 package kube
 
 import (
-	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/goldentooth/edged/raft"
 	"github.com/goldentooth/edged/test/kubetest"
 	"github.com/goldentooth/edged/test/wait"
 )
@@ -32,21 +29,7 @@ func TestResyncWritesNothing(t *testing.T) {
 	}
 	srv := kubetest.Start(t)
 	e := &env{srv: srv, admin: srv.Client(t), ns: srv.Namespace(t)}
-	self := raft.Peer{ID: "h0", Address: freeTCP(t)}
-	st, err := raft.Open(raft.Config{NodeID: self.ID, BindAddr: self.Address, DataDir: filepath.Join(t.TempDir(), "raft"),
-		Peers: []raft.Peer{self}, InsecurePlaintext: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = st.Close(ctx)
-	})
-	wait.For(t, waitTimeout, "raft leader", func() (bool, string) { return st.IsLeader(), "not leader" })
-	if err := st.SetPools(context.Background(), mustPools(t, "p=192.168.60.0/24"), nil); err != nil {
-		t.Fatal(err)
-	}
+	st := mustRaftStore(t, "p=192.168.60.0/24")
 	startControllerResync(t, srv.BindClusterRole(t, kubetest.Edged, kubetest.EdgedRole(t)), st, Options{}, resyncPeriod)
 	for i := range resyncServices {
 		e.create(t, lbService(e.ns, fmt.Sprintf("s%02d", i), 80))
