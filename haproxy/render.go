@@ -95,7 +95,7 @@ func slotName(i int) string { return fmt.Sprintf("s%d", i+1) }
 // Validate checks that every name and free-text value is inside the safe
 // charset and references resolve.
 func (m Model) Validate() error {
-	backends := map[string]bool{}
+	backends := make(map[string]bool, len(m.Backends))
 	for _, b := range m.Backends {
 		if !validName(b.Name) || backends[b.Name] {
 			return fmt.Errorf("backend %q: bad or duplicate name: %w", b.Name, ErrInvalidModel)
@@ -105,8 +105,8 @@ func (m Model) Validate() error {
 			return fmt.Errorf("backend %s: %w", b.Name, err)
 		}
 	}
-	seen := map[string]bool{}
-	binds := map[netip.AddrPort]string{}
+	seen := make(map[string]bool, len(m.Frontends))
+	binds := make(map[netip.AddrPort]string, len(m.Frontends))
 	for _, f := range m.Frontends {
 		switch {
 		case !validName(f.Name) || seen[f.Name]:
