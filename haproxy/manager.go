@@ -306,7 +306,7 @@ func (m *Manager) applyReload(ctx context.Context, n Model) (Result, bool) {
 			return Result{Err: err}, false
 		}
 	}
-	data, err := Render(n)
+	data, err := renderNormal(n, renderChunk) // Apply validated, plan normalized
 	if err != nil {
 		failuresTotal.WithLabelValues("render").Inc()
 		return Result{Err: err}, false

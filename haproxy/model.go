@@ -196,12 +196,14 @@ func sortedServers(s []Server) bool {
 	return true
 }
 
-// structure returns the model without runtime state: two models with equal
-// structure render the same file apart from server addresses.
-func (m Model) structure() Model {
-	n := m.normalize()
-	for i := range n.Backends {
-		n.Backends[i].Servers = nil
+// structure returns the normalized model n without runtime state: two
+// models with equal structure render the same file apart from server
+// addresses. n must be normalize's output (Manager.plan's), so it is not
+// sorted again.
+func (n Model) structure() Model {
+	s := Model{Stats: n.Stats, Frontends: n.Frontends, Backends: slices.Clone(n.Backends)}
+	for i := range s.Backends {
+		s.Backends[i].Servers = nil
 	}
-	return n
+	return s
 }
