@@ -321,13 +321,8 @@ func (a *Appliance) pushPools(ctx context.Context, store *raft.Store) {
 // samePools reports whether the raft state already holds want and elig.
 func samePools(store *raft.Store, want []lbpool.Pool, elig map[string][]string) bool {
 	pools, have := store.PoolConfig()
-	if len(pools) != len(want) || len(have) != len(elig) {
+	if !lbpool.PoolsEqual(pools, want) || len(have) != len(elig) {
 		return false
-	}
-	for i := range want {
-		if !poolEqual(pools[i], want[i]) {
-			return false
-		}
 	}
 	for k, hosts := range elig {
 		if !slices.Equal(have[k], hosts) {

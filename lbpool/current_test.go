@@ -60,3 +60,20 @@ func with(r Request, f func(*Request)) Request {
 }
 
 var cmpAddrs = cmp.Comparer(func(x, y netip.Addr) bool { return x == y })
+
+// TestPoolEqual: pools compare by meaning (a nil and an empty list are the
+// same pool), and a changed range is a different pool.
+func TestPoolEqual(t *testing.T) {
+	a := mustPool(t, "p", "10.0.0.0/29")
+	b := a
+	b.Ranges = append([]Range(nil), a.Ranges...)
+	a.Allocation = &ServiceAllocation{Namespaces: nil}
+	b.Allocation = &ServiceAllocation{Namespaces: []string{}}
+	if !PoolsEqual([]Pool{a}, []Pool{b}) {
+		t.Error("nil and empty namespace lists differ")
+	}
+	c := mustPool(t, "p", "10.0.0.0/30")
+	if PoolEqual(a, c) || PoolsEqual([]Pool{a}, []Pool{a, c}) {
+		t.Error("different ranges or counts compare equal")
+	}
+}

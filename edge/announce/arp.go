@@ -11,7 +11,7 @@ import (
 
 // handleARP decodes one Ethernet frame and returns the ARP reply to send,
 // or nil and the reason it is not answered.
-func (a *Announcer) handleARP(b []byte, now time.Time, ifc Iface) (*arp.Packet, Reason) {
+func (a *Responder) handleARP(b []byte, now time.Time, ifc Iface) (*arp.Packet, Reason) {
 	var ef ethernet.Frame
 	if err := ef.UnmarshalBinary(b); err != nil || ef.EtherType != ethernet.EtherTypeARP {
 		return nil, ReasonNotRequest

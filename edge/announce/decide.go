@@ -15,7 +15,7 @@ type Lease struct {
 	// Until is the instant after which the IP must no longer be answered.
 	Until time.Time
 	// Interfaces are the only interfaces IP is announced on (its pool's
-	// L2 advertisements); empty means every interface the Announcer serves.
+	// L2 advertisements); empty means every interface the Responder serves.
 	Interfaces []string
 }
 

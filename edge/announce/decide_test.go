@@ -81,7 +81,7 @@ func mustFrame(t testing.TB, op arp.Operation, sender net.HardwareAddr, target n
 }
 
 func TestHandleARPLeaseLifecycle(t *testing.T) {
-	a := NewAnnouncer()
+	a := NewResponder()
 	b := mustFrame(t, arp.OperationRequest, peerHW, vip)
 	if r, why := a.handleARP(b, t0, upIface); r != nil {
 		t.Fatalf("answered without lease: %v", why)
@@ -120,7 +120,7 @@ func TestGratuitousIsRequestForm(t *testing.T) {
 func FuzzHandleARP(f *testing.F) {
 	f.Add(mustFrame(f, arp.OperationRequest, peerHW, vip))
 	f.Add([]byte{})
-	a := NewAnnouncer()
+	a := NewResponder()
 	a.SetLeases([]Lease{{IP: vip, Until: t0.Add(time.Second)}})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, _ := a.handleARP(b, t0, upIface)
@@ -159,7 +159,7 @@ func TestTakeovers(t *testing.T) {
 // TestRenew: Renew moves the end of every lease and keeps its interfaces;
 // a lapsed lease becomes held again; nothing after Stop.
 func TestRenew(t *testing.T) {
-	a := NewAnnouncer()
+	a := NewResponder()
 	now := time.Now()
 	a.SetLeases([]Lease{{IP: vip, Until: now.Add(-time.Millisecond), Interfaces: []string{"eth0"}}})
 	if got := a.heldOn("eth0", now); len(got) != 0 {

@@ -6,7 +6,7 @@ import (
 	"sync"
 )
 
-// Interfaces keeps one Run per wanted interface of an Announcer: Set starts
+// Interfaces keeps one Run per wanted interface of an Responder: Set starts
 // serving the interfaces that are new and stops those no longer wanted.
 // edged's wanted set changes when MetalLB's L2Advertisements name another
 // interface while it runs.
@@ -22,7 +22,7 @@ type Interfaces struct {
 // NewInterfaces returns an empty set serving through run (a.Run when nil)
 // until ctx ends. run is called on its own goroutine per interface; a test
 // passes one that enters a network namespace first.
-func (a *Announcer) NewInterfaces(ctx context.Context, run func(ctx context.Context, name string)) *Interfaces {
+func (a *Responder) NewInterfaces(ctx context.Context, run func(ctx context.Context, name string)) *Interfaces {
 	if run == nil {
 		run = a.Run
 	}

@@ -75,7 +75,7 @@ func (e *labEnv) mustExec(t *testing.T, host string, args ...string) string {
 
 // serve runs a.Serve on host's eth0 until the test ends; the test fails if
 // Serve returns an error before that.
-func (e *labEnv) serve(t *testing.T, host string, a *Announcer) {
+func (e *labEnv) serve(t *testing.T, host string, a *Responder) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

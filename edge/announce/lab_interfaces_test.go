@@ -27,7 +27,7 @@ func TestLabInterfacesFollowSet(t *testing.T) {
 		e.mustExec(t, "edge1", "ip", "link", "set", pair[0], "up")
 		e.mustExec(t, "edge1", "ip", "link", "set", pair[1], "up")
 	}
-	a := NewAnnouncer()
+	a := NewResponder()
 	a.SetLeases(leaseFor(vip, time.Hour))
 	ctx, cancel := context.WithCancel(context.Background())
 	ifs := a.NewInterfaces(ctx, func(ctx context.Context, name string) {

@@ -28,7 +28,7 @@ func (e *labEnv) ndiscMACs(host, ip string) []string {
 func TestLabNDP(t *testing.T) {
 	e := newLab(t, "edge1", "edge2", "client")
 	opts := []Option{WithGratuitous(labCount, labInterval), WithRefresh(time.Minute)}
-	a1, a2 := NewAnnouncer(opts...), NewAnnouncer(opts...)
+	a1, a2 := NewResponder(opts...), NewResponder(opts...)
 	e.serve(t, "edge1", a1)
 	e.serve(t, "edge2", a2)
 

@@ -39,7 +39,7 @@ func TestLabInterfaceRecreated(t *testing.T) {
 	e := newLab(t, "edge1")
 	vip := netip.MustParseAddr("10.99.0.200")
 	var logs lockedBuffer
-	a := NewAnnouncer(WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	a := NewResponder(WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	a.SetLeases(leaseFor(vip, time.Hour))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -52,7 +52,7 @@ func (e *labEnv) arpingMACs(host string, ip netip.Addr, count int) []string {
 // holder's MAC, and nothing once the lease is withdrawn.
 func TestLabArpingOneOwner(t *testing.T) {
 	e := newLab(t, "edge1", "edge2", "client")
-	a1, a2 := NewAnnouncer(), NewAnnouncer()
+	a1, a2 := NewResponder(), NewResponder()
 	e.serve(t, "edge1", a1)
 	e.serve(t, "edge2", a2)
 	a1.SetLeases(leaseFor(labVIP, time.Minute))
@@ -72,8 +72,8 @@ func TestLabGARPTakeover(t *testing.T) {
 	e := newLab(t, "edge1", "edge2", "client")
 	// edge1 refreshes often, so its silence after the handover means something;
 	// edge2 does not refresh within the test, so its burst can be counted.
-	a1 := NewAnnouncer(WithGratuitous(labCount, labInterval), WithRefresh(50*time.Millisecond))
-	a2 := NewAnnouncer(WithGratuitous(labCount, labInterval), WithRefresh(time.Hour))
+	a1 := NewResponder(WithGratuitous(labCount, labInterval), WithRefresh(50*time.Millisecond))
+	a2 := NewResponder(WithGratuitous(labCount, labInterval), WithRefresh(time.Hour))
 	e.serve(t, "edge1", a1)
 	e.serve(t, "edge2", a2)
 	sn := e.sniff(t, "client")
@@ -123,7 +123,7 @@ func TestLabGARPTakeover(t *testing.T) {
 func TestLabLapseAndHeal(t *testing.T) {
 	e := newLab(t, "edge1", "client")
 	const refresh = 100 * time.Millisecond
-	a := NewAnnouncer(WithGratuitous(longBurst, 10*time.Millisecond), WithRefresh(refresh))
+	a := NewResponder(WithGratuitous(longBurst, 10*time.Millisecond), WithRefresh(refresh))
 	e.serve(t, "edge1", a)
 	sn := e.sniff(t, "client")
 	hw := e.mac["edge1"]
@@ -163,7 +163,7 @@ func TestLabLapseAndHeal(t *testing.T) {
 func TestLabLinkState(t *testing.T) {
 	e := newLab(t, "edge1", "client")
 	const refresh = 150 * time.Millisecond
-	a := NewAnnouncer(WithGratuitous(longBurst, 10*time.Millisecond), WithRefresh(refresh))
+	a := NewResponder(WithGratuitous(longBurst, 10*time.Millisecond), WithRefresh(refresh))
 	e.serve(t, "edge1", a)
 	sn := e.sniff(t, "client")
 	hw := e.mac["edge1"]

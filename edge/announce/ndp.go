@@ -15,7 +15,7 @@ var allNodes = netip.IPv6LinkLocalAllNodes()
 // handleNDP decodes one ICMPv6 message from src, received with hop limit
 // hop, and returns the Neighbor Advertisement to send and its destination,
 // or nil and the reason it is not answered.
-func (a *Announcer) handleNDP(b []byte, src netip.Addr, hop int, now time.Time, ifc Iface) (*ndp.NeighborAdvertisement, netip.Addr, Reason) {
+func (a *Responder) handleNDP(b []byte, src netip.Addr, hop int, now time.Time, ifc Iface) (*ndp.NeighborAdvertisement, netip.Addr, Reason) {
 	m, err := ndp.ParseMessage(b)
 	if err != nil {
 		return nil, netip.Addr{}, ReasonNotRequest

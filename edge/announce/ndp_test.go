@@ -37,7 +37,7 @@ func withTarget(b []byte, ip netip.Addr) []byte {
 }
 
 func TestHandleNDP(t *testing.T) {
-	a := NewAnnouncer()
+	a := NewResponder()
 	a.SetLeases([]Lease{{IP: vip6, Until: t0.Add(time.Second)}, {IP: vip, Until: t0.Add(time.Second)}})
 	na, _ := ndp.MarshalMessage(advertisement(peerHW, vip6, false))
 	mapped := netip.AddrFrom16(vip.As16())
@@ -89,7 +89,7 @@ func TestHandleNDP(t *testing.T) {
 }
 
 func TestHandleNDPCountsAndStop(t *testing.T) {
-	a := NewAnnouncer()
+	a := NewResponder()
 	a.SetLeases([]Lease{{IP: vip6, Until: t0.Add(time.Second), Interfaces: []string{"eth0"}}})
 	before := testutil.ToFloat64(requestsReceived.WithLabelValues(vip6.String()))
 	eth0 := Iface{Name: "eth0", HW: ourHW, Up: true}
@@ -115,7 +115,7 @@ func FuzzHandleNDP(f *testing.F) {
 	f.Add(mustNS(f, vip6, peerHW), uint8(255))
 	f.Add(mustNS(f, vip6, nil), uint8(255))
 	f.Add([]byte{}, uint8(0))
-	a := NewAnnouncer()
+	a := NewResponder()
 	a.SetLeases([]Lease{{IP: vip6, Until: t0.Add(time.Second)}, {IP: vip, Until: t0.Add(time.Second)}})
 	f.Fuzz(func(t *testing.T, b []byte, hop uint8) {
 		na, dst, why := a.handleNDP(b, peer6, int(hop), t0, upIface)

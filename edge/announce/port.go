@@ -15,7 +15,7 @@ import (
 // port is one served interface: its sockets, the bursts still due on it and
 // the multicast groups it joined.
 type port struct {
-	a    *Announcer
+	a    *Responder
 	name string
 	link *linkReader
 	arp  *arp.Client

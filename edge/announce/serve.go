@@ -32,7 +32,7 @@ const (
 // Run serves ifname like Serve until ctx ends, and serves it again when
 // Serve ends early: the interface did not exist yet, failed, or was deleted
 // and created again (a new index, so new sockets). It logs every retry.
-func (a *Announcer) Run(ctx context.Context, ifname string) {
+func (a *Responder) Run(ctx context.Context, ifname string) {
 	wait := serveRetryMin
 	for {
 		start := time.Now()
@@ -61,7 +61,7 @@ func (a *Announcer) Run(ctx context.Context, ifname string) {
 // sends gratuitous ARP / unsolicited Neighbor Advertisements on takeover,
 // every refresh interval, and when the link comes back up. Call it in the
 // network namespace of the interface; everything it opens stays there.
-func (a *Announcer) Serve(ctx context.Context, ifname string) error {
+func (a *Responder) Serve(ctx context.Context, ifname string) error {
 	ifi, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return fmt.Errorf("interface %s: %w", ifname, err)

@@ -4,6 +4,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/goldentooth/edged/edge/lbconfig"
 	"github.com/goldentooth/edged/haproxy"
 	"github.com/goldentooth/edged/raft"
 )
@@ -45,7 +46,7 @@ const (
 	// changes never need a reload.
 	DefaultServerSlots  = 16
 	DefaultCoalesce     = haproxy.DefaultWindow
-	DefaultBackendMode  = "endpoints"
+	DefaultBackendMode  = lbconfig.BackendEndpoints
 	DefaultStatsURI     = "/stats"
 	DefaultStatsRefresh = 10 * time.Second
 	// DefaultMetricsAddress is MetalLB's metrics port, so scrape configs carry over.

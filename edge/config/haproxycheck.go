@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/goldentooth/edged/edge/lbconfig"
 	"github.com/goldentooth/edged/haproxy"
 )
 
@@ -23,8 +24,13 @@ const safeCharset = "A-Z a-z 0-9 _ . / : @ % + = ~ , -"
 // starting with a config HAProxy never gets.
 func (l *loaded) checkHAProxy() error {
 	h := l.cfg.HAProxy
-	if m := h.BackendMode; m != "endpoints" && m != "nodePort" {
-		return l.failRoot("haproxy.backendMode", []any{"haproxy", "backendMode"}, "%q: want endpoints or nodePort", m)
+	switch h.BackendMode {
+	case lbconfig.BackendEndpoints, lbconfig.BackendNodePort:
+	case "nodePort": // the older spelling
+		l.cfg.HAProxy.BackendMode = lbconfig.BackendNodePort
+	default:
+		return l.failRoot("haproxy.backendMode", []any{"haproxy", "backendMode"}, "%q: want %s or %s (the annotation's values)",
+			h.BackendMode, lbconfig.BackendEndpoints, lbconfig.BackendNodePort)
 	}
 	if s := h.ServerSlots; s < 1 || s > 4096 {
 		return l.failRoot("haproxy.serverSlots", []any{"haproxy", "serverSlots"}, "%d: want 1 to 4096", s)

@@ -277,3 +277,16 @@ func FuzzLoad(f *testing.F) {
 		}
 	})
 }
+
+// TestBackendModeSpellings: haproxy.backendMode takes the annotation's
+// values, and the older "nodePort" means "nodeport".
+func TestBackendModeSpellings(t *testing.T) {
+	for in, want := range map[string]string{"endpoints": "endpoints", "nodeport": "nodeport", "nodePort": "nodeport"} {
+		dir := writeFiles(t, map[string]string{"edged.yaml": "haproxy: {backendMode: " + in + "}\n" + minimal +
+			"node: {name: edge1}\nraft:\n  insecurePlaintext: true\n  peers: [{id: edge1, address: \"10.0.0.1:7950\"}]\n"})
+		cfg, err := Load(filepath.Join(dir, "edged.yaml"))
+		if err != nil || cfg.HAProxy.BackendMode != want {
+			t.Errorf("backendMode %s: %v, %v; want %s", in, cfg, err, want)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sort"
 	"sync"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/record"
 
 	"github.com/goldentooth/edged/edge/config"
+	"github.com/goldentooth/edged/lbpool"
 )
 
 // MetalLB's resources edged reads when kubernetes.metallbCRDs is on.
@@ -239,8 +241,9 @@ func toObject(u *unstructured.Unstructured) config.Object {
 
 // samePoolConfig reports whether two merges give the allocator and the
 // announcers the same input.
+// (a.Pools are the source of a.LBPools, compared as lbpool.Pool; two merges
+// of the same objects build L2Advertisements alike, so reflect.DeepEqual
+// is their equality.)
 func samePoolConfig(a, b *config.Config) bool {
-	ja, _ := json.Marshal([]any{a.LBPools, a.Pools, a.L2Advertisements})
-	jb, _ := json.Marshal([]any{b.LBPools, b.Pools, b.L2Advertisements})
-	return string(ja) == string(jb)
+	return lbpool.PoolsEqual(a.LBPools, b.LBPools) && reflect.DeepEqual(a.L2Advertisements, b.L2Advertisements)
 }

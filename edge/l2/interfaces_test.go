@@ -23,7 +23,7 @@ func TestFollowLinks(t *testing.T) {
 	running := map[string]bool{}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Speaker{log: slog.New(slog.DiscardHandler)}
-	s.served = announce.NewAnnouncer().NewInterfaces(ctx, func(ctx context.Context, name string) {
+	s.served = announce.NewResponder().NewInterfaces(ctx, func(ctx context.Context, name string) {
 		mu.Lock()
 		running[name] = true
 		mu.Unlock()

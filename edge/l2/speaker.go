@@ -13,7 +13,7 @@ import (
 	"github.com/goldentooth/edged/edge/vip"
 )
 
-// leaseTable is what a Speaker needs of announce.Announcer.
+// leaseTable is what a Speaker needs of announce.Responder.
 type leaseTable interface {
 	SetLeases([]announce.Lease)
 	Renew(until time.Time)
@@ -93,7 +93,7 @@ func (s *Speaker) Start() error {
 	if err := vips.Set(nil); err != nil { // leftovers of a crash: no lease yet
 		return err
 	}
-	a := announce.NewAnnouncer(
+	a := announce.NewResponder(
 		announce.WithGratuitous(s.cfg.Announce.GARPCount, s.cfg.Announce.GARPInterval),
 		announce.WithRefresh(s.cfg.Announce.RefreshInterval),
 		announce.WithLogger(s.log))

@@ -37,7 +37,7 @@ func (r *recorder) take() []string {
 	return out
 }
 
-// fakeTable records the leases a Speaker hands to announce.Announcer.
+// fakeTable records the leases a Speaker hands to announce.Responder.
 type fakeTable struct{ r *recorder }
 
 func (f fakeTable) SetLeases(ls []announce.Lease) {
@@ -60,7 +60,7 @@ func (f fakeLo) Set(ips []netip.Addr) error { f.r.add("lo %v", ips); return nil 
 func startedSpeaker(t *testing.T, inForce func() *config.Config, r *recorder) *Speaker {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	served := announce.NewAnnouncer().NewInterfaces(ctx, func(ctx context.Context, _ string) { <-ctx.Done() })
+	served := announce.NewResponder().NewInterfaces(ctx, func(ctx context.Context, _ string) { <-ctx.Done() })
 	s := New(inForce(), inForce, slog.New(slog.DiscardHandler))
 	s.ann, s.vips, s.served, s.cancel = fakeTable{r}, fakeLo{r}, served, cancel
 	t.Cleanup(cancel)

@@ -36,6 +36,13 @@ const (
 	AnnBalance       = Prefix + "balance"        // roundrobin | leastconn | source | first | random | static-rr
 )
 
+// Backend modes: the values of AnnBackend and of edged.yaml's
+// haproxy.backendMode (which also takes the older spelling "nodePort").
+const (
+	BackendEndpoints = "endpoints"
+	BackendNodePort  = "nodeport"
+)
+
 // ErrAnnotation reports an annotation value edged refuses.
 var ErrAnnotation = errors.New("invalid annotation")
 
@@ -95,10 +102,10 @@ func ParseAnnotations(ann map[string]string, nodePort bool) (Settings, error) {
 			}
 			s.Mode = haproxy.Mode(v)
 		case AnnBackend:
-			if v != "endpoints" && v != "nodeport" {
-				bad(k, v, "endpoints or nodeport")
+			if v != BackendEndpoints && v != BackendNodePort {
+				bad(k, v, BackendEndpoints+" or "+BackendNodePort)
 			}
-			s.NodePort = v == "nodeport"
+			s.NodePort = v == BackendNodePort
 		case AnnCheck:
 			if v != "none" && v != "tcp" && v != "http" {
 				bad(k, v, "none, tcp or http")

@@ -230,7 +230,7 @@ func (p *Part) render(allocs map[string]lbpool.Allocation) {
 		Slices:      p.cache.EndpointSlices(),
 		Nodes:       p.cache.Nodes(),
 		Allocations: allocs,
-		NodePort:    h.BackendMode == "nodePort",
+		NodePort:    h.BackendMode == lbconfig.BackendNodePort,
 		CertDir:     h.CertDir,
 		Slots:       h.ServerSlots,
 		Stats:       p.stats(),

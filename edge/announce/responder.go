@@ -31,7 +31,7 @@ const (
 // (its socket can overflow), so a link that comes back always gets a burst.
 const linkPoll = time.Second
 
-// Option tunes an Announcer.
+// Option tunes an Responder.
 type Option func(*options)
 
 type options struct {
@@ -53,9 +53,9 @@ func WithRefresh(d time.Duration) Option { return func(o *options) { o.refresh =
 // WithLogger sets the logger (default slog.Default()).
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 
-// Announcer holds the leases of this host and announces them on every
+// Responder holds the leases of this host and announces them on every
 // interface it serves (see Serve).
-type Announcer struct {
+type Responder struct {
 	opts options
 
 	// mu guards the leases; senders hold it for reading across the write,
@@ -68,20 +68,20 @@ type Announcer struct {
 	ports   map[*port]struct{}
 }
 
-// NewAnnouncer returns an Announcer with no leases.
-func NewAnnouncer(opts ...Option) *Announcer {
+// NewResponder returns an Responder with no leases.
+func NewResponder(opts ...Option) *Responder {
 	o := options{count: DefaultGARPCount, interval: DefaultGARPInterval, refresh: DefaultRefreshInterval, log: slog.Default()}
 	for _, f := range opts {
 		f(&o)
 	}
-	return &Announcer{opts: o, leases: map[netip.Addr]held{}, ports: map[*port]struct{}{}}
+	return &Responder{opts: o, leases: map[netip.Addr]held{}, ports: map[*port]struct{}{}}
 }
 
 // SetLeases replaces the set of leases; IPs missing from ls stop being
 // answered at once. An IP that was not held a moment ago (new, or its lease
 // had lapsed, as after a partition heals) is a takeover: every interface
 // sends a gratuitous burst for it.
-func (a *Announcer) SetLeases(ls []Lease) {
+func (a *Responder) SetLeases(ls []Lease) {
 	now := time.Now()
 	var shared *atomic.Pointer[time.Time]
 	if len(ls) > 0 && !slices.ContainsFunc(ls, func(l Lease) bool { return !l.Until.Equal(ls[0].Until) }) {
@@ -114,7 +114,7 @@ func (a *Announcer) SetLeases(ls []Lease) {
 // second with default timings), so when the leases share one end, as
 // SetLeases' callers give them, it only swaps that end. An IP whose lease
 // had lapsed gets a takeover burst, as with SetLeases.
-func (a *Announcer) Renew(until time.Time) {
+func (a *Responder) Renew(until time.Time) {
 	now := time.Now()
 	var taken []netip.Addr
 	a.mu.Lock()
@@ -171,8 +171,8 @@ func takeovers(prev, next map[netip.Addr]held, now time.Time) (taken []netip.Add
 	return taken, changed
 }
 
-// Stop makes the Announcer refuse every further frame and send nothing more.
-func (a *Announcer) Stop() {
+// Stop makes the Responder refuse every further frame and send nothing more.
+func (a *Responder) Stop() {
 	a.mu.Lock()
 	a.stopped = true
 	a.leases, a.shared = map[netip.Addr]held{}, nil
@@ -183,7 +183,7 @@ func (a *Announcer) Stop() {
 	}
 }
 
-func (a *Announcer) portsLocked() []*port {
+func (a *Responder) portsLocked() []*port {
 	out := make([]*port, 0, len(a.ports))
 	for p := range a.ports {
 		out = append(out, p)
@@ -194,7 +194,7 @@ func (a *Announcer) portsLocked() []*port {
 // whileHeld runs send, with the leases locked for reading, only if ip is
 // held at this moment and may be announced on ifname. It reports whether
 // send ran.
-func (a *Announcer) whileHeld(ip netip.Addr, ifname string, send func() error) (bool, error) {
+func (a *Responder) whileHeld(ip netip.Addr, ifname string, send func() error) (bool, error) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	h, ok := a.leases[ip.Unmap()]
@@ -205,13 +205,13 @@ func (a *Announcer) whileHeld(ip netip.Addr, ifname string, send func() error) (
 }
 
 // heldOn returns the IPs held at now that may be announced on ifname.
-func (a *Announcer) heldOn(ifname string, now time.Time) []netip.Addr {
+func (a *Responder) heldOn(ifname string, now time.Time) []netip.Addr {
 	return a.heldWhere(ifname, now, func(netip.Addr) bool { return true })
 }
 
 // heldWhere is heldOn for the IPs keep accepts (the multicast group sync
 // runs every second and wants only IPv6).
-func (a *Announcer) heldWhere(ifname string, now time.Time, keep func(netip.Addr) bool) []netip.Addr {
+func (a *Responder) heldWhere(ifname string, now time.Time, keep func(netip.Addr) bool) []netip.Addr {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	var out []netip.Addr
@@ -224,7 +224,7 @@ func (a *Announcer) heldWhere(ifname string, now time.Time, keep func(netip.Addr
 }
 
 // snapshot returns the current leases for one decision.
-func (a *Announcer) snapshot() (map[netip.Addr]held, bool) {
+func (a *Responder) snapshot() (map[netip.Addr]held, bool) {
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	return a.leases, a.stopped
