@@ -9,12 +9,13 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/goldentooth/edged/edge/certs"
-	"github.com/goldentooth/edged/haproxy"
-	"github.com/goldentooth/edged/lbpool"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/goldentooth/edged/edge/certs"
+	"github.com/goldentooth/edged/haproxy"
+	"github.com/goldentooth/edged/lbpool"
 )
 
 // Input is everything Build needs.
@@ -40,6 +41,10 @@ type Input struct {
 	Slots int
 	// Stats is copied into the model.
 	Stats *haproxy.Stats
+	// Settings, when set, returns a Service's parsed annotations (a
+	// caller that keeps them per resourceVersion parses each version once);
+	// nil parses them with ParseAnnotations(svc.Annotations, NodePort).
+	Settings func(svc *corev1.Service) (Settings, error)
 	// Exclude leaves these Services ("namespace/name") out with the given
 	// error (e.g. one whose render HAProxy refused, or whose TLS Secret is
 	// missing or unusable); each is reported as a Problem.
@@ -133,7 +138,7 @@ func (b *builder) add(svc *corev1.Service) {
 		b.problem(KindService, key, err)
 		return
 	}
-	set, err := ParseAnnotations(svc.Annotations, b.in.NodePort)
+	set, err := b.settings(svc)
 	if err != nil {
 		b.problem(KindService, key, err)
 		return
@@ -152,6 +157,13 @@ func (b *builder) add(svc *corev1.Service) {
 		b.m.Frontends = append(b.m.Frontends, fe)
 	}
 	b.m.Backends = append(b.m.Backends, bes...)
+}
+
+func (b *builder) settings(svc *corev1.Service) (Settings, error) {
+	if b.in.Settings != nil {
+		return b.in.Settings(svc)
+	}
+	return ParseAnnotations(svc.Annotations, b.in.NodePort)
 }
 
 // slicesByService indexes EndpointSlices by "namespace/service name", so

@@ -25,7 +25,7 @@ func (p *Part) writeCerts(svcs []*corev1.Service, fps map[string]string) map[str
 	for _, svc := range svcs {
 		key := cache.MetaObjectToName(svc).String()
 		fps[key] = svc.ResourceVersion
-		set, err := lbconfig.ParseAnnotations(svc.Annotations, false)
+		set, err := p.settings(svc)
 		if err != nil || set.TLSSecret == "" {
 			continue
 		}

@@ -22,6 +22,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/goldentooth/edged/edge/admin"
 	"github.com/goldentooth/edged/edge/config"
@@ -70,6 +71,43 @@ type Part struct {
 	quarantine map[string]quarantined // Services HAProxy refused, by key
 	fps        map[string]string      // Service fingerprints of the last render
 	reported   map[string]string      // Events raised: kind/key/reason -> message
+	parsed     map[string]parsed      // annotations per Service, for its resourceVersion
+}
+
+// parsed is one Service version's annotations, parsed once.
+type parsed struct {
+	version string
+	set     lbconfig.Settings
+	err     error
+}
+
+// settings returns svc's parsed annotations, parsing them only when the
+// Service changed since the last render (render and writeCerts both read
+// them, every render). Only Run's goroutine calls it.
+func (p *Part) settings(svc *corev1.Service) (lbconfig.Settings, error) {
+	key := cache.MetaObjectToName(svc).String()
+	if c, ok := p.parsed[key]; ok && c.version == svc.ResourceVersion {
+		return c.set, c.err
+	}
+	set, err := lbconfig.ParseAnnotations(svc.Annotations, p.cfg.HAProxy.BackendMode == lbconfig.BackendNodePort)
+	p.parsed[key] = parsed{version: svc.ResourceVersion, set: set, err: err}
+	return set, err
+}
+
+// forgetParsed drops the parsed annotations of Services that are gone.
+func (p *Part) forgetParsed(svcs []*corev1.Service) {
+	if len(p.parsed) <= len(svcs) {
+		return
+	}
+	live := make(map[string]bool, len(svcs))
+	for _, svc := range svcs {
+		live[cache.MetaObjectToName(svc).String()] = true
+	}
+	for key := range p.parsed {
+		if !live[key] {
+			delete(p.parsed, key)
+		}
+	}
 }
 
 // quarantined is a Service whose sections HAProxy refused (`haproxy -c`,
@@ -98,7 +136,8 @@ const trimDelay = 5 * time.Second
 // New returns the part; events may be nil.
 func New(cfg *config.Config, cache Cache, events EventSink, log *slog.Logger) *Part {
 	p := &Part{cfg: cfg, cache: cache, events: events, log: log,
-		retry: make(chan struct{}, 1), quarantine: map[string]quarantined{}, reported: map[string]string{}}
+		retry: make(chan struct{}, 1), quarantine: map[string]quarantined{}, reported: map[string]string{},
+		parsed: map[string]parsed{}}
 	h := cfg.HAProxy
 	p.mgr = haproxy.NewManager(haproxy.ManagerConfig{
 		Paths: haproxy.Paths{
@@ -235,6 +274,8 @@ func (p *Part) render(allocs map[string]lbpool.Allocation) {
 		Slots:       h.ServerSlots,
 		Stats:       p.stats(),
 	}
+	in.Settings = p.settings
+	p.forgetParsed(in.Services)
 	fps := map[string]string{}
 	in.Exclude = p.writeCerts(in.Services, fps)
 	p.qmu.Lock()

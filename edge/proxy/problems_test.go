@@ -6,7 +6,10 @@ import (
 	"log/slog"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
 	"github.com/google/go-cmp/cmp"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/goldentooth/edged/edge/certs"
 	"github.com/goldentooth/edged/edge/config"
@@ -63,5 +66,28 @@ func TestReasonFor(t *testing.T) {
 		if got := reasonFor(fmt.Errorf("wrapped: %w", err)); got != want {
 			t.Errorf("reasonFor(%v) = %s, want %s", err, got, want)
 		}
+	}
+}
+
+// TestSettingsPerVersion: a Service's annotations are parsed once per
+// resourceVersion and forgotten when the Service is gone.
+func TestSettingsPerVersion(t *testing.T) {
+	p := New(&config.Config{}, nil, nil, slog.New(slog.DiscardHandler))
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "t", Name: "a", ResourceVersion: "1",
+		Annotations: map[string]string{lbconfig.AnnMode: "http"}}}
+	if s, err := p.settings(svc); err != nil || s.Mode != haproxy.ModeHTTP {
+		t.Fatalf("settings = %+v, %v", s, err)
+	}
+	svc.Annotations[lbconfig.AnnMode] = "tcp" // same version: the parse is kept
+	if s, _ := p.settings(svc); s.Mode != haproxy.ModeHTTP {
+		t.Errorf("same version parsed again: mode %s", s.Mode)
+	}
+	svc.ResourceVersion = "2"
+	if s, _ := p.settings(svc); s.Mode != haproxy.ModeTCP {
+		t.Errorf("new version not parsed: mode %s", s.Mode)
+	}
+	p.forgetParsed(nil)
+	if len(p.parsed) != 0 {
+		t.Errorf("%d parsed Services kept after they were gone", len(p.parsed))
 	}
 }
