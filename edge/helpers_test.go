@@ -221,7 +221,7 @@ func startCluster(t *testing.T) []*host {
 	var hosts []*host
 	for i := range peers {
 		dir := shortDir(t)
-		cfg := writeConfig(t, dir, i, peers, freePort(t))
+		cfg := writeConfig(t, dir, i, peers, "127.0.0.1:0") // scraped through the Registry
 		ann := newFakeAnnouncer(cfg.Node.Name)
 		app := edge.New(cfg, quietLogger(t), ann)
 		ctx, cancel := context.WithCancel(context.Background())

@@ -39,7 +39,7 @@ func TestRunStopsWhatItStarted(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := writeConfig(t, shortDir(t), 0, []string{freePort(t)}, freePort(t))
+			cfg := writeConfig(t, shortDir(t), 0, []string{freePort(t)}, "127.0.0.1:0")
 			tc.spoil(t, cfg)
 			ann := newFakeAnnouncer(cfg.Node.Name)
 			app := edge.New(cfg, quietLogger(t), ann)

@@ -62,7 +62,7 @@ pools:
   - name: primary
     addresses: ["10.4.11.0 - 10.4.15.254"]
 metrics: {address: %q}
-`, filepath.Join(dir, "data"), filepath.Join(dir, "admin.sock"), raftAddr, raftAddr, freePort(t))
+`, filepath.Join(dir, "data"), filepath.Join(dir, "admin.sock"), raftAddr, raftAddr, "127.0.0.1:0")
 	cfg := mustLoad(t, dir, cfgText)
 	log := quietLogger(t)
 	kc, err := kube.NewClient(edged)
