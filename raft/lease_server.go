@@ -150,16 +150,31 @@ func (s *Store) grant(req renewRequest) renewResponse {
 	if prev, ok := ls.contact[req.From]; !ok || now.Sub(prev) >= l || ls.drainReq[req.From] != req.Draining || req.Leave {
 		defer s.kickReconcile()
 	}
+	// current: the sender had seen every grant this leader sent it (its ack
+	// is our latest response, or we sent it none). Only then does its Held
+	// say what it holds and its Draining what it wants now; an older
+	// request (sent before a grant it has since received, e.g. left on a
+	// connection that timed out and handled late) must not make the leader
+	// forget a live grant, or another host gets the same IP.
+	current := req.From == s.cfg.NodeID
+	if last, ok := ls.lastSent[req.From]; !ok {
+		current = true
+	} else if req.Ack == last.seq {
+		current = true
+		if req.From != s.cfg.NodeID {
+			ls.contact[req.From] = last.at
+		}
+	}
 	if req.From == s.cfg.NodeID {
 		ls.contact[req.From] = now
-	} else if last, ok := ls.lastSent[req.From]; ok && req.Ack == last.seq {
-		ls.contact[req.From] = last.at
 	}
 	// Sequence numbers are unique per process, across terms, so an ack
 	// can never match a response of another term by accident.
 	seq := s.respSeq.Add(1)
 	ls.lastSent[req.From] = sentResp{seq: seq, at: now}
-	ls.drainReq[req.From] = req.Draining
+	if current {
+		ls.drainReq[req.From] = req.Draining
+	}
 	if req.Leave {
 		ls.leaveReq[req.From] = true
 	}
@@ -173,17 +188,10 @@ func (s *Store) grant(req renewRequest) renewResponse {
 		granted = map[netip.Addr]time.Time{}
 		ls.byHost[req.From] = granted
 	}
-	// The host reports what it holds as of sending: anything else it held
-	// is gone, whichever leader granted it.
-	held := req.Held // sorted by the sender (heldIPs); sort a copy if not
-	if !slices.IsSortedFunc(held, netip.Addr.Compare) {
-		held = slices.Clone(held)
-		slices.SortFunc(held, netip.Addr.Compare)
-	}
-	for ip := range granted {
-		if _, ok := slices.BinarySearchFunc(held, ip, netip.Addr.Compare); !ok {
-			delete(granted, ip)
-		}
+	// A current host reports what it holds as of sending: anything else it
+	// held is gone, whichever leader granted it.
+	if current {
+		pruneGranted(granted, req.Held)
 	}
 	if !ls.quorumOK(s.cfg.NodeID, now, quorumWindow(l)) {
 		return renewResponse{Reason: "no quorum contact", Member: member, Seq: seq}
@@ -212,6 +220,20 @@ func (s *Store) grant(req renewRequest) renewResponse {
 		ls.steady[req.From] = steadyGrant{applied: applied, ips: out, exp: exp}
 	}
 	return renewResponse{OK: true, IPs: out, Member: member, Seq: seq}
+}
+
+// pruneGranted drops from granted the IPs not in held (sorted by the
+// sender, heldIPs; a copy is sorted if not).
+func pruneGranted(granted map[netip.Addr]time.Time, held []netip.Addr) {
+	if !slices.IsSortedFunc(held, netip.Addr.Compare) {
+		held = slices.Clone(held)
+		slices.SortFunc(held, netip.Addr.Compare)
+	}
+	for ip := range granted {
+		if _, ok := slices.BinarySearchFunc(held, ip, netip.Addr.Compare); !ok {
+			delete(granted, ip)
+		}
+	}
 }
 
 // renewSteady renews a host's whole last grant in O(1) map work when
