@@ -218,11 +218,15 @@ func (c *Controller) processNext(ctx context.Context) bool {
 }
 
 // wait marks key as waiting for an address; epoch is the free epoch read
-// before its failed attempt.
+// before its failed attempt. A change that landed between that attempt and
+// now (the pools written just after it failed) has already notified
+// watchStore, when key was not waiting yet, and may be the last change for
+// a long time: so wait checks the epoch itself and retries at once.
 func (c *Controller) wait(key cache.ObjectName, epoch uint64) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	c.waiting[key] = epoch
+	c.mu.Unlock()
+	c.retryWaiting()
 }
 
 // unwait forgets key as waiting.

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
 
 	"github.com/goldentooth/edged/test/kubetest"
 )
@@ -127,5 +129,33 @@ func TestWaitingForPools(t *testing.T) {
 	}
 	if ip := e.waitIP(t, "early"); ip != "10.4.11.0" {
 		t.Errorf("early got %s after the pools arrived, want 10.4.11.0", ip)
+	}
+}
+
+// TestWaitCatchesChangeBeforeIt: a free-epoch change that landed between a
+// failed attempt and its Service being marked waiting (the pools written
+// just after the attempt failed: watchStore was told while nothing
+// waited) retries the Service at once instead of leaving it waiting for
+// the next change, which may never come.
+func TestWaitCatchesChangeBeforeIt(t *testing.T) {
+	st, err := newMemStore(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Controller{store: st, waiting: map[cache.ObjectName]uint64{}, log: slog.New(slog.DiscardHandler),
+		queue: workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[cache.ObjectName]())}
+	defer c.queue.ShutDown()
+	epoch := st.FreeEpoch() // read before the attempt
+	if err := st.setPools(mustPools(t, "p=192.168.50.0/30")); err != nil {
+		t.Fatal(err)
+	}
+	name := cache.NewObjectName("ns", "svc")
+	c.wait(name, epoch)
+	if n := c.queue.Len(); n != 1 {
+		t.Fatalf("queue holds %d keys after wait, want the Service retried at once", n)
+	}
+	c.wait(name, st.FreeEpoch()) // nothing changed since: it waits
+	if n := c.queue.Len(); n != 1 {
+		t.Errorf("queue holds %d keys, want no second retry without a change", n)
 	}
 }
