@@ -263,3 +263,23 @@ func leader(t *testing.T, hosts []*host) *host {
 	})
 	return l
 }
+
+// runApp runs app until the test ends, then cancels it and expects Run to
+// return nil within 30 s.
+func runApp(t *testing.T, app *edge.Appliance) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("Run did not return within 30s of cancel")
+		}
+	})
+}

@@ -73,20 +73,7 @@ metrics: {address: %q}
 	kp.WatchMetalLB(dynamic.NewForConfigOrDie(edged))
 	e.app = edge.New(cfg, log, nil, kp)
 	e.app.UsePools(kp)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- e.app.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("Run did not return within 30s of cancel")
-		}
-	})
+	runApp(t, e.app)
 	wait.ForBool(t, kubeWait, "raft leader", func() bool { s := e.app.Store(); return s != nil && s.IsLeader() })
 	return e
 }

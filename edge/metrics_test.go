@@ -82,20 +82,7 @@ func TestMetricsSingleHost(t *testing.T) {
 	cfg := writeConfig(t, dir, 0, peers, "127.0.0.1:0")
 	ann := newFakeAnnouncer(cfg.Node.Name)
 	app := edge.New(cfg, quietLogger(t), ann)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- app.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("Run did not return within 30s of cancel")
-		}
-	})
+	runApp(t, app)
 	reg := app.Registry()
 	pool := map[string]string{"pool": "primary"}
 	waitMetric(t, reg, "metallb_allocator_addresses_total", pool, referencePoolSize)
@@ -114,7 +101,7 @@ func TestMetricsSingleHost(t *testing.T) {
 
 	store := app.Store()
 	commits, _ := metric(t, reg, "edged_raft_commit_duration_seconds", nil)
-	wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+	wctx, wcancel := context.WithTimeout(context.Background(), 5*time.Second)
 	al, err := store.Allocate(wctx, lbpool.Request{Key: "default/web", Namespace: "default"})
 	wcancel()
 	if err != nil {
@@ -136,7 +123,7 @@ func TestMetricsSingleHost(t *testing.T) {
 		t.Errorf("edged_raft_lease_renewals_total{result=ok} = %v, want >= 1", ok)
 	}
 
-	wctx, wcancel = context.WithTimeout(ctx, 5*time.Second)
+	wctx, wcancel = context.WithTimeout(context.Background(), 5*time.Second)
 	err = store.Release(wctx, "default/web")
 	wcancel()
 	if err != nil {
@@ -210,32 +197,19 @@ metrics: {address: "127.0.0.1:0"}
 	app := edge.New(cfg, log, nil, kp)
 	app.UsePools(kp)
 	app.Registry().MustRegister(kube.Collectors()...)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- app.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("Run did not return within 30s of cancel")
-		}
-	})
+	runApp(t, app)
 	reg := app.Registry()
 	svc := &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Name: "web"},
 		Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer,
 			Ports: []corev1.ServicePort{{Name: "http", Port: 80, Protocol: corev1.ProtocolTCP}}},
 	}
-	if _, err := admin.CoreV1().Services(ns).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
+	if _, err := admin.CoreV1().Services(ns).Create(context.Background(), svc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	waitMetric(t, reg, "metallb_allocator_addresses_in_use_total", map[string]string{"pool": "primary"}, 1)
 	wait.ForBool(t, kubeWait, "status written", func() bool {
-		s, err := admin.CoreV1().Services(ns).Get(ctx, "web", metav1.GetOptions{})
+		s, err := admin.CoreV1().Services(ns).Get(context.Background(), "web", metav1.GetOptions{})
 		return err == nil && len(s.Status.LoadBalancer.Ingress) == 1
 	})
 	host := strings.TrimPrefix(srv.URL, "https://")
