@@ -45,14 +45,15 @@ func (p Paths) binary() string {
 type ValidateError struct {
 	// Output is HAProxy's [ALERT] lines (all output when it has none).
 	Output string
-	// Sections names edged's frontends and backends that the alerts point
-	// at (by file:line or by name), sorted; empty when the alerts point
-	// elsewhere (e.g. the operator's file).
-	Sections []string
-	// Alerts maps each of Sections to the alert lines about it.
+	// Alerts maps each of edged's frontends and backends that the alerts
+	// point at (by file:line or by name) to the alert lines about it;
+	// empty when the alerts point elsewhere (e.g. the operator's file).
 	Alerts map[string][]string
 	err    error
 }
+
+// Sections returns the sections Alerts names, sorted.
+func (e *ValidateError) Sections() []string { return slices.Sorted(maps.Keys(e.Alerts)) }
 
 // Error implements error.
 func (e *ValidateError) Error() string {
@@ -96,13 +97,6 @@ var (
 	fileLineRE = regexp.MustCompile(`\[([^\[\]]+):([0-9]+)\]`)
 	quotedRE   = regexp.MustCompile(`'([^']+)'`)
 )
-
-// sectionsAt returns the frontend/backend sections of data (the candidate
-// file's content) that HAProxy's output points at: by "[file:line]" or by
-// a quoted section name, sorted.
-func sectionsAt(output, file string, data []byte) []string {
-	return slices.Sorted(maps.Keys(alertsBySection(output, file, data)))
-}
 
 // alertsBySection maps each frontend/backend section of data that a line
 // of output points at (by "[file:line]" or by a quoted section name) to
@@ -170,7 +164,6 @@ func (p Paths) WriteChecked(ctx context.Context, data []byte) error {
 		var ve *ValidateError
 		if errors.As(err, &ve) {
 			ve.Alerts = alertsBySection(ve.Output, tmp.Name(), data)
-			ve.Sections = slices.Sorted(maps.Keys(ve.Alerts))
 		}
 		return err
 	}

@@ -36,7 +36,7 @@ func redact(line string) string {
 func refusals(n Model, ve *ValidateError) map[string]string {
 	lines := map[string][]string{}
 	owners := ownersByName(n)
-	for _, sec := range ve.Sections {
+	for _, sec := range ve.Sections() {
 		o := owners[sec]
 		if o == "" {
 			continue

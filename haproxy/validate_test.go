@@ -3,6 +3,7 @@ package haproxy
 import (
 	"context"
 	"errors"
+	"maps"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -32,15 +33,15 @@ func TestValidateErrorNamesSections(t *testing.T) {
 	if !errors.As(err, &ve) || !errors.Is(err, ErrValidate) {
 		t.Fatalf("err = %v, want a *ValidateError wrapping ErrValidate", err)
 	}
-	if want := []string{"ns_tls_443_127.0.0.1"}; !slices.Equal(ve.Sections, want) {
-		t.Errorf("sections = %q, want %q (output: %s)", ve.Sections, want, ve.Output)
+	if want := []string{"ns_tls_443_127.0.0.1"}; !slices.Equal(ve.Sections(), want) {
+		t.Errorf("sections = %q, want %q (output: %s)", ve.Sections(), want, ve.Output)
 	}
 }
 
 func TestSectionsAt(t *testing.T) {
 	data := []byte("defaults d\n  mode tcp\n\nfrontend fe_a\n  bind 1.2.3.4:80\n\nbackend be_b\n  server s1 1.2.3.4:1\n")
 	out := "[ALERT] parsing [/x/c.cfg:5] : bad bind\n[ALERT] parsing [/other.cfg:7] : x\n[ALERT] Proxy 'be_b': no server\n[ALERT] 'nope'\n[ALERT] [/x/c.cfg:2] defaults"
-	if got, want := sectionsAt(out, "/x/c.cfg", data), []string{"be_b", "fe_a"}; !slices.Equal(got, want) {
-		t.Errorf("sectionsAt = %q, want %q", got, want)
+	if got, want := slices.Sorted(maps.Keys(alertsBySection(out, "/x/c.cfg", data))), []string{"be_b", "fe_a"}; !slices.Equal(got, want) {
+		t.Errorf("sections = %q, want %q", got, want)
 	}
 }

@@ -156,17 +156,15 @@ func (s *Store) grant(req renewRequest) renewResponse {
 	// request (sent before a grant it has since received, e.g. left on a
 	// connection that timed out and handled late) must not make the leader
 	// forget a live grant, or another host gets the same IP.
-	current := req.From == s.cfg.NodeID
-	if last, ok := ls.lastSent[req.From]; !ok {
-		current = true
-	} else if req.Ack == last.seq {
-		current = true
-		if req.From != s.cfg.NodeID {
-			ls.contact[req.From] = last.at
-		}
-	}
-	if req.From == s.cfg.NodeID {
+	self := req.From == s.cfg.NodeID
+	last, sent := ls.lastSent[req.From]
+	acked := sent && req.Ack == last.seq
+	current := self || !sent || acked
+	switch {
+	case self:
 		ls.contact[req.From] = now
+	case acked:
+		ls.contact[req.From] = last.at
 	}
 	// Sequence numbers are unique per process, across terms, so an ack
 	// can never match a response of another term by accident.

@@ -244,8 +244,8 @@ func (b *builder) service(key string, svc *corev1.Service, set Settings, alloc l
 	if len(skipped) > 0 {
 		b.problem(KindService, key, fmt.Errorf("ports %s are allocated and announced but not forwarded: %w", strings.Join(skipped, ", "), ErrUnsupportedProtocol))
 	}
-	if bad.n > 0 {
-		b.problem(KindService, key, fmt.Errorf("%d endpoint addresses left out, e.g. %v: %w", bad.n, bad.first, ErrEndpoint))
+	if len(bad.seen) > 0 {
+		b.problem(KindService, key, fmt.Errorf("%d endpoint addresses left out, e.g. %v: %w", len(bad.seen), bad.first, ErrEndpoint))
 	}
 	return fes, bes
 }
@@ -275,17 +275,19 @@ func SectionName(parts ...string) string {
 	return haproxy.FitName(strings.Join(parts, "_"), haproxy.MaxNameLen)
 }
 
-// badAddrs counts refused addresses for one Problem per Service.
+// badAddrs collects refused addresses for one Problem per Service or
+// Node; an address met again (the same endpoint under another port) counts
+// once.
 type badAddrs struct {
-	n     int
+	seen  map[string]bool
 	first error
 }
 
-func (b *badAddrs) add(err error) {
-	if b.n == 0 {
-		b.first = err
+func (b *badAddrs) add(addr string, err error) {
+	if b.seen == nil {
+		b.seen, b.first = map[string]bool{}, err
 	}
-	b.n++
+	b.seen[addr] = true
 }
 
 // nodeServers returns every Node's InternalIPs at nodePort. Node
@@ -314,13 +316,13 @@ func (b *builder) nodeAddrs() []netip.Addr {
 			}
 			ip, err := lbpool.ParseUnicast(a.Address)
 			if err != nil {
-				bad.add(err)
+				bad.add(a.Address, err)
 				continue
 			}
 			out = append(out, ip)
 		}
-		if bad.n > 0 {
-			b.problem(KindNode, n.Name, fmt.Errorf("%d InternalIP addresses left out of nodeport backends, e.g. %v: %w", bad.n, bad.first, ErrEndpoint))
+		if len(bad.seen) > 0 {
+			b.problem(KindNode, n.Name, fmt.Errorf("%d InternalIP addresses left out of nodeport backends, e.g. %v: %w", len(bad.seen), bad.first, ErrEndpoint))
 		}
 	}
 	return out
@@ -354,7 +356,7 @@ func endpointServers(eps []*discoveryv1.EndpointSlice, p corev1.ServicePort, bad
 			}
 			ip, err := lbpool.ParseUnicast(ep.Addresses[0])
 			if err != nil {
-				bad.add(err)
+				bad.add(ep.Addresses[0], err)
 				continue
 			}
 			out = append(out, haproxy.Server{Addr: netip.AddrPortFrom(ip, port), Drain: draining})

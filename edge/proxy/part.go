@@ -89,10 +89,13 @@ func (p *Part) settings(svc *corev1.Service) (lbconfig.Settings, error) {
 	if c, ok := p.parsed[key]; ok && c.version == svc.ResourceVersion {
 		return c.set, c.err
 	}
-	set, err := lbconfig.ParseAnnotations(svc.Annotations, p.cfg.HAProxy.BackendMode == lbconfig.BackendNodePort)
+	set, err := lbconfig.ParseAnnotations(svc.Annotations, p.nodePort())
 	p.parsed[key] = parsed{version: svc.ResourceVersion, set: set, err: err}
 	return set, err
 }
+
+// nodePort reports whether nodeport is the default backend mode.
+func (p *Part) nodePort() bool { return p.cfg.HAProxy.BackendMode == lbconfig.BackendNodePort }
 
 // forgetParsed drops the parsed annotations of Services that are gone.
 func (p *Part) forgetParsed(svcs []*corev1.Service) {
@@ -269,12 +272,12 @@ func (p *Part) render(allocs map[string]lbpool.Allocation) {
 		Slices:      p.cache.EndpointSlices(),
 		Nodes:       p.cache.Nodes(),
 		Allocations: allocs,
-		NodePort:    h.BackendMode == lbconfig.BackendNodePort,
+		NodePort:    p.nodePort(),
 		CertDir:     h.CertDir,
 		Slots:       h.ServerSlots,
 		Stats:       p.stats(),
+		Settings:    p.settings,
 	}
-	in.Settings = p.settings
 	p.forgetParsed(in.Services)
 	fps := map[string]string{}
 	in.Exclude = p.writeCerts(in.Services, fps)
