@@ -14,19 +14,9 @@ import (
 
 	"github.com/goldentooth/edged/edge"
 	"github.com/goldentooth/edged/edge/config"
+	"github.com/goldentooth/edged/test/freeport"
 	"github.com/goldentooth/edged/test/wait"
 )
-
-// freePort returns a loopback host:port nothing listens on right now.
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // shortDir is a temporary directory with a short path, because unix socket
 // paths are limited to 108 bytes and t.TempDir paths can be longer.
@@ -217,7 +207,7 @@ func mustLoad(t *testing.T, dir, text string) *config.Config {
 // t.Cleanup.
 func startCluster(t *testing.T) []*host {
 	t.Helper()
-	peers := []string{freePort(t), freePort(t), freePort(t)}
+	peers := freeport.Addrs(t, 3)
 	var hosts []*host
 	for i := range peers {
 		dir := shortDir(t)

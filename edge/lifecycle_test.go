@@ -11,6 +11,7 @@ import (
 
 	"github.com/goldentooth/edged/edge"
 	"github.com/goldentooth/edged/edge/config"
+	"github.com/goldentooth/edged/test/freeport"
 )
 
 // TestRunStopsWhatItStarted: when Run fails before serving (raft, the
@@ -39,7 +40,7 @@ func TestRunStopsWhatItStarted(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := writeConfig(t, shortDir(t), 0, []string{freePort(t)}, "127.0.0.1:0")
+			cfg := writeConfig(t, shortDir(t), 0, []string{freeport.Addr(t)}, "127.0.0.1:0")
 			tc.spoil(t, cfg)
 			ann := newFakeAnnouncer(cfg.Node.Name)
 			app := edge.New(cfg, quietLogger(t), ann)

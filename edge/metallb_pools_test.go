@@ -17,6 +17,7 @@ import (
 
 	"github.com/goldentooth/edged/edge"
 	"github.com/goldentooth/edged/edge/kube"
+	"github.com/goldentooth/edged/test/freeport"
 	"github.com/goldentooth/edged/test/kubetest"
 	"github.com/goldentooth/edged/test/wait"
 )
@@ -50,7 +51,7 @@ func startCRDEnv(t *testing.T) *crdEnv {
 	edged := srv.BindClusterRole(t, kubetest.Edged, kubetest.EdgedRole(t))
 
 	dir := shortDir(t)
-	raftAddr := freePort(t)
+	raftAddr := freeport.Addr(t)
 	cfgText := fmt.Sprintf(`node: {name: edge1, dataDir: %s, adminSocket: %s}
 raft:
   bindAddress: %q

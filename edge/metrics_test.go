@@ -16,6 +16,7 @@ import (
 	"github.com/goldentooth/edged/edge"
 	"github.com/goldentooth/edged/edge/kube"
 	"github.com/goldentooth/edged/lbpool"
+	"github.com/goldentooth/edged/test/freeport"
 	"github.com/goldentooth/edged/test/kubetest"
 	"github.com/goldentooth/edged/test/wait"
 )
@@ -78,7 +79,7 @@ func TestMetricsSingleHost(t *testing.T) {
 		t.Skip("starts a raft appliance")
 	}
 	dir := shortDir(t)
-	peers := []string{freePort(t)}
+	peers := []string{freeport.Addr(t)}
 	cfg := writeConfig(t, dir, 0, peers, "127.0.0.1:0")
 	ann := newFakeAnnouncer(cfg.Node.Name)
 	app := edge.New(cfg, quietLogger(t), ann)
@@ -176,7 +177,7 @@ func TestKubeMetrics(t *testing.T) {
 	admin := srv.Client(t)
 	ns := srv.Namespace(t)
 	dir := shortDir(t)
-	raftAddr := freePort(t)
+	raftAddr := freeport.Addr(t)
 	cfgText := fmt.Sprintf(`node: {name: edge1, dataDir: %s, adminSocket: %s}
 raft:
   bindAddress: %q

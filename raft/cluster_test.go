@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"sort"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/goldentooth/edged/lbpool"
+	"github.com/goldentooth/edged/test/freeport"
 	"github.com/goldentooth/edged/test/wait"
 )
 
@@ -51,25 +51,15 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func newTestCluster(t testing.TB, n int, mod func(*Config)) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, ca: mustCA(t, "edged-test"), nodes: map[string]*testNode{},
 		proxy: newNetProxy(t), rec: newLeaseRecorder()}
 	var peers []Peer
-	for i := 1; i <= n; i++ {
-		id := fmt.Sprintf("h%d", i)
+	for i, addr := range freeport.Addrs(t, n) {
+		id := fmt.Sprintf("h%d", i+1)
 		c.ids = append(c.ids, id)
-		peers = append(peers, Peer{ID: id, Address: freeAddr(t)})
+		peers = append(peers, Peer{ID: id, Address: addr})
 	}
 	for _, p := range peers {
 		cfg := Config{NodeID: p.ID, BindAddr: p.Address, DataDir: t.TempDir(), Peers: peers,

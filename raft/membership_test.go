@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/goldentooth/edged/lbpool"
+	"github.com/goldentooth/edged/test/freeport"
 	"github.com/goldentooth/edged/test/wait"
 )
 
@@ -70,7 +71,7 @@ func TestGracefulCloseHandsOver(t *testing.T) {
 	c.checkNoOverlap()
 
 	// Join a new host at run time.
-	addr := freeAddr(t)
+	addr := freeport.Addr(t)
 	cfg := Config{NodeID: "h9", BindAddr: addr, DataDir: t.TempDir(), TLS: c.ca.node(t, "h9"),
 		Logger: testLogger(), LeaseObserver: c.rec, DialContext: c.proxy.dialer("h9")}
 	c.proxy.addTarget("h9", addr)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/goldentooth/edged/test/freeport"
 	"github.com/goldentooth/edged/test/wait"
 )
 
@@ -28,7 +29,7 @@ func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(
 func TestWrongCAPeerRefused(t *testing.T) {
 	good, evil := mustCA(t, "edged"), mustCA(t, "evil")
 	var logs syncBuf
-	addr := freeAddr(t)
+	addr := freeport.Addr(t)
 	s, err := Open(Config{NodeID: "h1", BindAddr: addr, DataDir: t.TempDir(),
 		Peers: []Peer{{ID: "h1", Address: addr}}, TLS: good.node(t, "h1"),
 		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})

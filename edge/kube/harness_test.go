@@ -17,6 +17,7 @@ import (
 
 	"github.com/goldentooth/edged/lbpool"
 	"github.com/goldentooth/edged/raft"
+	"github.com/goldentooth/edged/test/freeport"
 	"github.com/goldentooth/edged/test/kubetest"
 	"github.com/goldentooth/edged/test/wait"
 )
@@ -202,7 +203,7 @@ func clientFor(cfg *rest.Config) *Client {
 // leads and holds pools (specs as for mustPools), closed when t ends.
 func mustRaftStore(t testing.TB, pools ...string) *raft.Store {
 	t.Helper()
-	self := raft.Peer{ID: "h0", Address: freeTCP(t)}
+	self := raft.Peer{ID: "h0", Address: freeport.Addr(t)}
 	st, err := raft.Open(raft.Config{NodeID: self.ID, BindAddr: self.Address, DataDir: filepath.Join(t.TempDir(), "raft"),
 		Peers: []raft.Peer{self}, InsecurePlaintext: true})
 	if err != nil {

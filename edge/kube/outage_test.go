@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/goldentooth/edged/test/freeport"
 	"github.com/goldentooth/edged/test/kubetest"
 	"github.com/goldentooth/edged/test/wait"
 )
@@ -118,7 +119,7 @@ func cacheMatches(c *Controller, ns string, want map[string]string) bool {
 // TestPatientDial: a refused dial is retried until the listener appears;
 // the context ends the wait.
 func TestPatientDial(t *testing.T) {
-	addr := freeTCP(t) // nothing listens here yet
+	addr := freeport.Addr(t) // nothing listens here yet
 	d := &net.Dialer{}
 	go func() {
 		time.Sleep(4 * redialEvery) // the listener appears later: the point of the test
@@ -143,7 +144,7 @@ func TestPatientDial(t *testing.T) {
 	start := time.Now()
 	// The context may end between dials (connection refused) or inside one
 	// (i/o timeout): either way the wait ends with an error.
-	if _, err := patientDial(ctx, d.DialContext, "tcp", freeTCP(t), time.Minute); err == nil {
+	if _, err := patientDial(ctx, d.DialContext, "tcp", freeport.Addr(t), time.Minute); err == nil {
 		t.Error("cancelled dial succeeded")
 	}
 	if time.Since(start) > 10*redialEvery {

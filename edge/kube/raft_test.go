@@ -3,25 +3,15 @@ package kube
 import (
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/goldentooth/edged/raft"
+	"github.com/goldentooth/edged/test/freeport"
 	"github.com/goldentooth/edged/test/kubetest"
 	"github.com/goldentooth/edged/test/wait"
 )
-
-func freeTCP(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // TestRaftRestartKeepsIPs runs one controller per edged host over a real
 // 3-node raft group, then restarts every host: no IP changes.
@@ -34,8 +24,8 @@ func TestRaftRestartKeepsIPs(t *testing.T) {
 	cfg := srv.BindClusterRole(t, kubetest.Edged, kubetest.EdgedRole(t))
 	dir := t.TempDir()
 	var peers []raft.Peer
-	for i := 0; i < 3; i++ {
-		peers = append(peers, raft.Peer{ID: fmt.Sprint("h", i), Address: freeTCP(t)})
+	for i, addr := range freeport.Addrs(t, 3) {
+		peers = append(peers, raft.Peer{ID: fmt.Sprint("h", i), Address: addr})
 	}
 	open := func() ([]*raft.Store, context.CancelFunc) {
 		var stores []*raft.Store
