@@ -187,7 +187,7 @@ func (s *Store) reconcile(ls *leaderState) {
 		cur, known := hosts[id]
 		want := HostState{ID: id, Healthy: cur.Healthy, Draining: ls.drainReq[id]}
 		if id == self {
-			want.Healthy, want.Draining = true, s.draining.Load()
+			want.Healthy, want.Draining = true, s.wantsDrain()
 		} else {
 			heard := ls.contact[id]
 			alive := now.Sub(heard) < l

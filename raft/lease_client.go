@@ -95,7 +95,7 @@ func (s *Store) renewOnce() (renewResponse, bool) {
 	t0 := time.Now()
 	s.lc.last = t0
 	req := renewRequest{From: s.cfg.NodeID, Term: s.raft.CurrentTerm(), Held: s.heldIPs(t0),
-		Draining: s.draining.Load(), Leave: s.leaving.Load()}
+		Draining: s.wantsDrain(), Leave: s.leaving.Load()}
 	var resp renewResponse
 	if s.raft.State() == hraft.Leader {
 		resp = s.grant(req)

@@ -60,11 +60,13 @@ type Store struct {
 	leaseUntil time.Time
 
 	draining atomic.Bool
-	leaving  atomic.Bool
-	closing  atomic.Bool
-	ldr      atomic.Pointer[leaderState]
-	respSeq  atomic.Uint64
-	met      *metrics
+	// unhealthy is set by SetLocalHealthy(false).
+	unhealthy atomic.Bool
+	leaving   atomic.Bool
+	closing   atomic.Bool
+	ldr       atomic.Pointer[leaderState]
+	respSeq   atomic.Uint64
+	met       *metrics
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
