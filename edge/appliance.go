@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,7 +42,9 @@ type Announcer interface {
 }
 
 // Part is an optional component (the Kubernetes controller, the HAProxy
-// manager) that runs until its context ends and reports readiness.
+// manager) that runs until its context ends and reports readiness. A Part
+// may also implement Liveness (the watchdog checks its loop, alive.go) and
+// Reloadable (it takes a reloaded edged.yaml, reload.go).
 type Part interface {
 	Name() string
 	Run(ctx context.Context, store *raft.Store) error
@@ -72,6 +75,15 @@ type Appliance struct {
 
 	mu    sync.Mutex
 	store *raft.Store
+
+	// Reload (reload.go) and the watchdog check (alive.go).
+	live      atomic.Pointer[config.Config] // the config in force once reloaded; nil: cfg
+	level     *slog.LevelVar                // nil: log.level is not applied
+	reloadMu  sync.Mutex
+	reloaded  chan struct{} // wakes pushPools after a reload
+	reloads   reloadMetrics
+	serveBeat notify.Heartbeat
+	raftProbe probe
 }
 
 // New returns an Appliance for cfg; it starts nothing. announcer may be
@@ -80,7 +92,8 @@ type Appliance struct {
 func New(cfg *config.Config, log *slog.Logger, announcer Announcer, parts ...Part) *Appliance {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &Appliance{cfg: cfg, log: log, announcer: announcer, parts: parts, registry: reg}
+	return &Appliance{cfg: cfg, log: log, announcer: announcer, parts: parts, registry: reg,
+		reloaded: make(chan struct{}, 1), reloads: newReloadMetrics(reg)}
 }
 
 // ReportStatus adds r's lines to `edged status`. Call before Run.
@@ -118,6 +131,10 @@ func (a *Appliance) Run(ctx context.Context) error {
 		a.closeAnnouncer()
 		return err
 	}
+	for _, l := range a.cfg.Wildcards() {
+		a.log.Warn("listening on every address: every VIP on lo exposes this endpoint too; set it to this host's own address",
+			"field", l.Field, "address", l.Address)
+	}
 	go adm.Serve()
 	go met.Serve()
 
@@ -136,7 +153,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	}
 	wg.Add(2)
 	go func() { defer wg.Done(); a.pushPools(runCtx, store) }()
-	go func() { defer wg.Done(); n.Watchdog(runCtx, a.readyOrStarting) }()
+	go func() { defer wg.Done(); n.Watchdog(runCtx, a.Alive) }()
 
 	err = a.serve(runCtx, store, n, errs)
 
@@ -188,7 +205,7 @@ func (a *Appliance) open() (*raft.Store, *admin.Server, *metricsrv.Server, error
 			r.Report(&st)
 		}
 		return st
-	}, a.log)
+	}, storeOperator{store}, a.log)
 	if err != nil {
 		store.Close(context.Background())
 		return nil, nil, nil, err
@@ -222,6 +239,7 @@ func (a *Appliance) serve(ctx context.Context, store *raft.Store, n *notify.Noti
 	defer tick.Stop()
 	ready := false
 	for {
+		a.serveBeat.Beat()
 		select {
 		case <-ctx.Done():
 			return nil
@@ -279,24 +297,20 @@ func (a *Appliance) readyErr() error {
 	return nil
 }
 
-// readyOrStarting keeps the watchdog fed while the main loop runs; a host
-// cut off from its peers is alive, just not ready, and must not be killed.
-func (a *Appliance) readyOrStarting() error { return nil }
-
 // pushPools makes the replicated pool configuration follow this host's
-// config whenever this host leads: every host has the same edged.yaml, and
-// the leader writes it once per change. A registered PoolSource (the
-// Kubernetes part with MetalLB's objects) supplies the pools instead.
+// config in force (the last reloaded edged.yaml) whenever this host leads:
+// every host has the same edged.yaml, and the leader writes it once per
+// change. A registered PoolSource (the Kubernetes part with MetalLB's
+// objects) supplies the pools instead.
 func (a *Appliance) pushPools(ctx context.Context, store *raft.Store) {
 	changes, unsub := store.StateChanges()
 	defer unsub()
-	want := a.cfg.LBPools
-	elig := a.cfg.Eligibility()
 	src := a.pools // the Kubernetes part, when it merges MetalLB's objects
 	retry := time.NewTicker(time.Second)
 	defer retry.Stop()
 	for {
-		known := true
+		cfg := a.current()
+		want, elig, known := cfg.LBPools, cfg.Eligibility(), true
 		if src != nil {
 			want, elig, known = src.Pools()
 		}
@@ -313,6 +327,7 @@ func (a *Appliance) pushPools(ctx context.Context, store *raft.Store) {
 		case <-ctx.Done():
 			return
 		case <-changes:
+		case <-a.reloaded:
 		case <-retry.C:
 		}
 	}

@@ -82,6 +82,19 @@ func (ns *notifySocket) find(s string) (notifyMsg, bool) {
 	return notifyMsg{}, false
 }
 
+// count returns how many messages contain s.
+func (ns *notifySocket) count(s string) int {
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	n := 0
+	for _, m := range ns.msgs {
+		if strings.Contains(m.text, s) {
+			n++
+		}
+	}
+	return n
+}
+
 // segment is one interval during which a host may announce an IP.
 type segment struct {
 	host       string

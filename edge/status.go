@@ -22,7 +22,8 @@ func statusOf(v raft.View, leases []raft.Lease, peers map[string]string) admin.S
 		count[a.Owner]++
 	}
 	for _, h := range v.Hosts {
-		st.Members = append(st.Members, admin.Member{ID: h.ID, Address: peers[h.ID], Voter: true, Healthy: h.Healthy && !h.Draining, Announce: count[h.ID]})
+		st.Members = append(st.Members, admin.Member{ID: h.ID, Address: peers[h.ID], Voter: true, Leader: h.ID == v.Leader,
+			Healthy: h.Healthy && !h.Draining && !h.AdminDrained, Draining: h.Draining, AdminDrained: h.AdminDrained, Announce: count[h.ID]})
 	}
 	for _, s := range v.Stats {
 		st.Pools = append(st.Pools, admin.Pool{Name: s.Pool, TotalV4: s.TotalV4, TotalV6: s.TotalV6, InUseV4: s.InUseV4, InUseV6: s.InUseV6})

@@ -10,13 +10,19 @@ type HostState struct {
 	ID string
 	// Healthy is false once the leader saw the host's lease lapse.
 	Healthy bool
-	// Draining is set while the host shuts down gracefully: it keeps its
-	// raft membership but announces nothing.
+	// Draining is set while the host shuts down gracefully (or cannot
+	// serve, see Store.SetLocalHealthy): it keeps its raft membership but
+	// announces nothing.
 	Draining bool
+	// AdminDrained is set by an operator (`edged drain`, SetAdminDrain) and
+	// cleared only by one (`edged undrain`): it is replicated, so it holds
+	// across restarts and elections, and the host announces nothing. Absent
+	// from snapshots written before it existed, which restore as false.
+	AdminDrained bool `json:",omitempty"`
 }
 
 // eligible reports whether a host may be given IPs at all.
-func (h HostState) eligible() bool { return h.Healthy && !h.Draining }
+func (h HostState) eligible() bool { return h.Healthy && !h.Draining && !h.AdminDrained }
 
 // PickOwner chooses the host that announces ip of pool: the eligible host
 // with the highest rendezvous score among hosts allowed for the pool (an

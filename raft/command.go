@@ -19,6 +19,7 @@ const (
 	kindSetHost    kind = "setHost"
 	kindRemoveHost kind = "removeHost"
 	kindSettle     kind = "settle"
+	kindAdminDrain kind = "adminDrain"
 )
 
 // envelope is the typed command written to the raft log as JSON.
@@ -42,6 +43,12 @@ type setPoolsCmd struct {
 
 type setHostCmd struct {
 	Host HostState `json:"host"`
+}
+
+// adminDrainCmd sets or clears a host's AdminDrained flag.
+type adminDrainCmd struct {
+	ID    string `json:"id"`
+	Drain bool   `json:"drain"`
 }
 
 type removeHostCmd struct {

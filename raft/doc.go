@@ -13,6 +13,9 @@
 //     every lease another host could still hold for it has expired (lease
 //     duration plus a clock-drift margin), including leases granted by an
 //     earlier leader. So two hosts never hold a lease for one IP at once.
+//   - Every transport connection carries the dialer's ClusterID, and a host
+//     refuses peers of another group: after Recover, the members left out
+//     cannot merge back with their old state (see clusterid.go).
 //
 // The lease protocol: every host renews with the leader every LeaseDuration/4
 // over the raft port (a multiplexed connection). A host's lease runs from the

@@ -128,7 +128,23 @@ func (f *fsm) dispatch(idx uint64, e envelope) applyResult {
 		if err := dec(&c); err != nil {
 			return applyResult{Err: err}
 		}
-		f.hosts[c.Host.ID] = c.Host
+		// setHost carries what the leader observed (health, draining);
+		// the operator's flag is only ever changed by adminDrain.
+		h := c.Host
+		h.AdminDrained = f.hosts[h.ID].AdminDrained
+		f.hosts[h.ID] = h
+		f.reassignAll(idx)
+	case kindAdminDrain:
+		var c adminDrainCmd
+		if err := dec(&c); err != nil {
+			return applyResult{Err: err}
+		}
+		h, ok := f.hosts[c.ID]
+		if !ok {
+			h = HostState{ID: c.ID}
+		}
+		h.AdminDrained = c.Drain
+		f.hosts[c.ID] = h
 		f.reassignAll(idx)
 	case kindRemoveHost:
 		var c removeHostCmd

@@ -185,7 +185,7 @@ func (s *Store) reconcile(ls *leaderState) {
 	sort.Strings(ids)
 	for _, id := range ids {
 		cur, known := hosts[id]
-		want := HostState{ID: id, Healthy: cur.Healthy, Draining: ls.drainReq[id]}
+		want := HostState{ID: id, Healthy: cur.Healthy, Draining: ls.drainReq[id], AdminDrained: cur.AdminDrained}
 		if id == self {
 			want.Healthy, want.Draining = true, s.wantsDrain()
 		} else {

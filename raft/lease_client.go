@@ -28,6 +28,12 @@ type renewRequest struct {
 	// newer term; a delayed request can therefore not extend a deposed
 	// leader's quorum past the next election.
 	Ack uint64 `json:"ack"`
+	// Incarnation numbers the sending process (fixed from Open) and ReqSeq
+	// this request among all it sent (over any connection, to any
+	// leader); the leader handles only requests newer than the last it
+	// handled from From (see admitRequest). 0 marks a sender without numbers.
+	Incarnation uint64 `json:"incarnation,omitempty"`
+	ReqSeq      uint64 `json:"reqSeq,omitempty"`
 }
 
 // renewResponse grants leases. OK=false changes nothing on the host: its
@@ -95,7 +101,7 @@ func (s *Store) renewOnce() (renewResponse, bool) {
 	t0 := time.Now()
 	s.lc.last = t0
 	req := renewRequest{From: s.cfg.NodeID, Term: s.raft.CurrentTerm(), Held: s.heldIPs(t0),
-		Draining: s.wantsDrain(), Leave: s.leaving.Load()}
+		Draining: s.wantsDrain(), Leave: s.leaving.Load(), Incarnation: s.incarnation, ReqSeq: s.reqSeq.Add(1)}
 	var resp renewResponse
 	if s.raft.State() == hraft.Leader {
 		resp = s.grant(req)

@@ -39,13 +39,20 @@ type leaderState struct {
 	lastSent map[string]sentResp
 	voters   []string
 	servers  map[string]string
+	// seen is, per host name, the newest request handled (see admitRequest);
+	// handoverUntil is when everything granted to a host name before its
+	// current process took over has run out: until then (plus the margin)
+	// the new process is granted nothing and its Held prunes nothing.
+	seen          map[string]reqMark
+	handoverUntil map[string]time.Time
 }
 
 func newLeaderState(term uint64, start time.Time, l, margin time.Duration) *leaderState {
 	return &leaderState{term: term, start: start, fenceUntil: start.Add(quorumWindow(l) + l + 2*margin),
 		contact: map[string]time.Time{}, byHost: map[string]map[netip.Addr]time.Time{},
 		drainReq: map[string]bool{}, leaveReq: map[string]bool{}, servers: map[string]string{},
-		lastSent: map[string]sentResp{}, steady: map[string]steadyGrant{}, latest: map[string]time.Time{}}
+		lastSent: map[string]sentResp{}, steady: map[string]steadyGrant{}, latest: map[string]time.Time{},
+		seen: map[string]reqMark{}, handoverUntil: map[string]time.Time{}}
 }
 
 // steadyGrant is a host's whole grant: ips (sorted; shared with responses,
@@ -144,6 +151,9 @@ func (s *Store) grant(req renewRequest) renewResponse {
 	l, margin := s.cfg.LeaseDuration, s.cfg.ClockDriftMargin
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
+	if resp, ok := s.admitRenewal(ls, req, now); !ok {
+		return resp
+	}
 	// The leader loop sleeps while nothing is due: wake it when this
 	// renewal may change what reconcile decides (a host heard again after
 	// a lease's silence, draining or leaving).
@@ -156,10 +166,18 @@ func (s *Store) grant(req renewRequest) renewResponse {
 	// request (sent before a grant it has since received, e.g. left on a
 	// connection that timed out and handled late) must not make the leader
 	// forget a live grant, or another host gets the same IP.
+	// For numbered senders admitRenewal already refused such requests (a
+	// process sends one request at a time, so every response to a request
+	// handled earlier was installed or abandoned before this one was sent);
+	// the ack check stays for unnumbered senders, and errs on the safe side
+	// (a request on a new connection after a lost response is not current).
+	// While a new process of the host takes over (handover), what it holds
+	// says nothing about what the previous process may still hold.
 	self := req.From == s.cfg.NodeID
 	last, sent := ls.lastSent[req.From]
 	acked := sent && req.Ack == last.seq
-	current := self || !sent || acked
+	handover := now.Before(ls.handoverUntil[req.From].Add(margin))
+	current := (self || !sent || acked) && !handover
 	switch {
 	case self:
 		ls.contact[req.From] = now
@@ -177,6 +195,9 @@ func (s *Store) grant(req renewRequest) renewResponse {
 		ls.leaveReq[req.From] = true
 	}
 	_, member := ls.servers[req.From]
+	if handover {
+		return s.grantNothing(ls, now, member, seq)
+	}
 	if resp, ok := s.renewSteady(ls, req, now, member, seq); ok {
 		return resp
 	}
@@ -218,6 +239,16 @@ func (s *Store) grant(req renewRequest) renewResponse {
 		ls.steady[req.From] = steadyGrant{applied: applied, ips: out, exp: exp}
 	}
 	return renewResponse{OK: true, IPs: out, Member: member, Seq: seq}
+}
+
+// grantNothing answers a host whose previous process may still hold
+// leases: OK (it is heard and counts toward quorum) with no IPs. Callers
+// hold ls.mu.
+func (s *Store) grantNothing(ls *leaderState, now time.Time, member bool, seq uint64) renewResponse {
+	if !ls.quorumOK(s.cfg.NodeID, now, quorumWindow(s.cfg.LeaseDuration)) {
+		return renewResponse{Reason: "no quorum contact", Member: member, Seq: seq}
+	}
+	return renewResponse{OK: true, Member: member, Seq: seq}
 }
 
 // pruneGranted drops from granted the IPs not in held (sorted by the
@@ -267,6 +298,11 @@ func (s *Store) renewSteady(ls *leaderState, req renewRequest, now time.Time, me
 // serveLease answers renewals on one connection until it fails.
 func (s *Store) serveLease(c net.Conn) {
 	// Peers are authenticated by mutual TLS, so requests are trusted in size.
+	// With TLS, a request may only speak for a host the peer's certificate
+	// names (identity.go); a connection without TLS state then vouches for
+	// no one.
+	id, _ := connIdentity(c)
+	checkID := s.stream != nil && s.stream.server != nil
 	dec := json.NewDecoder(c)
 	enc := json.NewEncoder(c)
 	for {
@@ -275,7 +311,12 @@ func (s *Store) serveLease(c net.Conn) {
 		if err := dec.Decode(&req); err != nil {
 			return
 		}
-		resp := s.grant(req)
+		var resp renewResponse
+		if checkID && !id.vouchesFor(req.From) {
+			resp = s.refuseIdentity(id, req, c.RemoteAddr())
+		} else {
+			resp = s.grant(req)
+		}
 		_ = c.SetWriteDeadline(time.Now().Add(s.cfg.LeaseDuration))
 		if err := enc.Encode(resp); err != nil {
 			return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -168,5 +169,89 @@ func TestLeaderGracefulClose(t *testing.T) {
 	c.checkNoOverlap()
 	c.start(lid)
 	c.converged(10 * time.Second)
+	c.checkNoOverlap()
+}
+
+// TestReplaceDeadHostUnderNewName: a follower dies for good; the operator
+// removes it (after the refusals that guard members remove/add) and adds a
+// replacement under a new name and address. The new host joins with an
+// empty data dir and no peers, adopts the group's cluster ID from the
+// leader's connection, and takes its rendezvous share.
+func TestReplaceDeadHostUnderNewName(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	c.setPools(refPool(), nil)
+	for i := 0; i < 20; i++ {
+		c.allocate(fmt.Sprintf("ns/n-%02d", i))
+	}
+	c.converged(10 * time.Second)
+	lid, ls := c.leader(5 * time.Second)
+	dead := ""
+	for _, id := range c.ids {
+		if id != lid {
+			dead = id
+		}
+	}
+	c.crash(dead)
+	ctx := context.Background()
+	if err := ls.RemoveServer(ctx, lid); !errors.Is(err, ErrRemoveLeader) {
+		t.Errorf("remove the leader itself: %v, want ErrRemoveLeader", err)
+	}
+	if err := ls.RemoveServer(ctx, "h9"); !errors.Is(err, ErrUnknownMember) {
+		t.Errorf("remove an unknown host: %v, want ErrUnknownMember", err)
+	}
+	if err := ls.AddVoter(ctx, dead, freeport.Addr(t)); !errors.Is(err, ErrMemberExists) {
+		t.Errorf("add an existing id: %v, want ErrMemberExists", err)
+	}
+	if err := ls.AddVoter(ctx, "h4", c.nodes[dead].cfg.BindAddr); !errors.Is(err, ErrMemberExists) {
+		t.Errorf("add an existing address: %v, want ErrMemberExists", err)
+	}
+	if err := ls.AddVoter(ctx, "h 4", "127.0.0.1:1"); !errors.Is(err, ErrBadMember) {
+		t.Errorf("add a bad id: %v, want ErrBadMember", err)
+	}
+	if err := ls.RemoveServer(ctx, dead); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.ids = slices.DeleteFunc(c.ids, func(id string) bool { return id == dead })
+	c.mu.Unlock()
+	c.converged(10 * time.Second)
+
+	addr := freeport.Addr(t)
+	cfg := Config{NodeID: "h4", BindAddr: addr, DataDir: t.TempDir(), TLS: c.ca.node(t, "h4"),
+		Logger: testLogger(), LeaseObserver: c.rec, DialContext: c.proxy.dialer("h4")}
+	c.proxy.addTarget("h4", addr)
+	c.mu.Lock()
+	c.ids = append(c.ids, "h4")
+	c.nodes["h4"] = &testNode{cfg: cfg}
+	c.mu.Unlock()
+	h4 := c.start("h4")
+	if !h4.ClusterID().IsZero() {
+		t.Fatalf("a joining host has cluster ID %s before it was added", h4.ClusterID())
+	}
+	if err := ls.AddVoter(ctx, "h4", addr); err != nil {
+		t.Fatal(err)
+	}
+	c.converged(10 * time.Second)
+	if len(ls.ownedBy("h4")) == 0 {
+		t.Errorf("replacement h4 owns no IPs")
+	}
+	if h4.ClusterID() != ls.ClusterID() {
+		t.Errorf("h4 has cluster ID %s, the group %s", h4.ClusterID(), ls.ClusterID())
+	}
+	ms, err := ls.Members()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range ms {
+		ids = append(ids, m.ID)
+		if m.Leader != (m.ID == lid) || !m.Voter || !m.Healthy {
+			t.Errorf("member %+v: want a healthy voter, leader only if %s", m, lid)
+		}
+	}
+	want := slices.DeleteFunc([]string{"h1", "h2", "h3", "h4"}, func(id string) bool { return id == dead })
+	if !slices.Equal(ids, want) {
+		t.Errorf("members %v, want %v", ids, want)
+	}
 	c.checkNoOverlap()
 }

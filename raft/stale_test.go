@@ -7,12 +7,17 @@ import (
 	"time"
 )
 
-// TestStaleRenewalKeepsGrant: a renewal the host sent before it received
-// its latest grant (left on a timed-out connection and handled late: its
-// ack is not the leader's latest response, its Held lacks the new IP) must
-// not make the leader forget that grant; otherwise the leader would lease
-// the same IP to another host while this one still announces it. Nor may
-// it undo a drain the host asked for since.
+// TestStaleRenewalKeepsGrant: a renewal whose ack is not the leader's
+// latest response to the host (and whose Held lacks the IP granted since)
+// must not make the leader forget that grant; otherwise the leader would
+// lease the same IP to another host while this one still announces it. Nor
+// may it undo a drain the host asked for since.
+//
+// A request sent before the latest grant and handled late is now refused by
+// its sequence number (TestStaleSequenceRefused). This one is newer by
+// number, as on a new connection (ack 0) after a lost answer, which the ack
+// check still treats as not current: the check that guards senders without
+// numbers.
 func TestStaleRenewalKeepsGrant(t *testing.T) {
 	c := newTestCluster(t, 3, nil)
 	c.setPools(refPool(), nil)
@@ -33,8 +38,13 @@ func TestStaleRenewalKeepsGrant(t *testing.T) {
 		t.Fatal("no IP owned by a follower")
 	}
 	ls := l.ldr.Load()
-	stale := renewRequest{From: host, Term: ls.term, Ack: 0, Held: nil, Draining: true}
-	if resp := l.grant(stale); !resp.OK {
+	hs := c.store(host)
+	hs.lc.mu.Lock() // the host sends nothing meanwhile, as in renewOnce
+	stale := renewRequest{From: host, Term: ls.term, Ack: 0, Held: nil, Draining: true,
+		Incarnation: hs.incarnation, ReqSeq: hs.reqSeq.Add(1)}
+	resp := l.grant(stale)
+	hs.lc.mu.Unlock()
+	if !resp.OK {
 		t.Fatalf("stale renewal refused: %s", resp.Reason)
 	}
 	ls.mu.Lock()

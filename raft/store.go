@@ -66,7 +66,13 @@ type Store struct {
 	closing   atomic.Bool
 	ldr       atomic.Pointer[leaderState]
 	respSeq   atomic.Uint64
-	met       *metrics
+	// incarnation numbers this process and reqSeq the renewals it sent
+	// (renewRequest.Incarnation, ReqSeq).
+	incarnation uint64
+	reqSeq      atomic.Uint64
+	// logLim rate-limits warnings about misbehaving peers.
+	logLim logLimiter
+	met    *metrics
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -88,7 +94,7 @@ func Open(c Config) (*Store, error) {
 		return nil, fmt.Errorf("raft data dir: %w", err)
 	}
 	s := &Store{cfg: cfg, renewNow: make(chan struct{}, 1), reconcileNow: make(chan struct{}, 1),
-		stop: make(chan struct{}), met: newMetrics()}
+		stop: make(chan struct{}), met: newMetrics(), incarnation: newIncarnation()}
 	s.fsm = newFSM(s.changed)
 	if err := s.openRaft(); err != nil {
 		if s.raft != nil {
@@ -150,6 +156,10 @@ func (s *Store) openRaft() error {
 	if err != nil {
 		return fmt.Errorf("read raft state: %w", err)
 	}
+	// Before raft starts: its first dial must carry the cluster ID.
+	if s.stream.ident, err = openIdentity(cfg, existing); err != nil {
+		return err
+	}
 	s.raft, err = hraft.NewRaft(rc, s.fsm, logs, s.bolt, snaps, s.trans)
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
@@ -173,6 +183,10 @@ func (s *Store) Addr() string { return s.stream.Addr().String() }
 
 // ID is this host's node ID.
 func (s *Store) ID() string { return s.cfg.NodeID }
+
+// ClusterID is the ID of the raft group this host belongs to (zero: a
+// data dir from before cluster IDs, or a host not yet added to a group).
+func (s *Store) ClusterID() ClusterID { return s.stream.ident.current() }
 
 // IsLeader reports whether this host is the raft leader now.
 func (s *Store) IsLeader() bool { return s.raft.State() == hraft.Leader }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	hraft "github.com/hashicorp/raft"
@@ -46,6 +47,15 @@ type stream struct {
 	conns     map[net.Conn]struct{}
 	once      sync.Once
 	wg        sync.WaitGroup
+
+	// handshaking counts connections holding an unauthenticated slot
+	// (acceptLoop); refused counts those closed because none was free.
+	handshaking atomic.Int32
+	refused     atomic.Uint64
+	warnLim     logLimiter
+
+	// ident is sent after the kind byte and checked on accept (nil: none).
+	ident *identity
 }
 
 var _ hraft.StreamLayer = (*stream)(nil)
@@ -90,16 +100,83 @@ func (s *stream) acceptLoop() {
 			time.Sleep(10 * time.Millisecond) // back off on e.g. EMFILE
 			continue
 		}
+		release, ok := s.acquireSlot()
+		if !ok {
+			s.refuseFull(c)
+			continue
+		}
 		if !s.track(c) {
+			release()
 			c.Close()
 			return
 		}
-		go s.route(c)
+		go func() {
+			defer release()
+			s.route(&slotConn{Conn: c, release: release})
+		}()
 	}
 }
 
+// maxUnauthenticated bounds the connections that may be in their TLS
+// handshake or preamble (kind byte, cluster ID) at once; more are closed at
+// once. A group has a handful of hosts and each opens a few connections to
+// a peer at a time (hashicorp/raft's transport pools up to MaxPool=3 plus
+// its pipeline, and one lease connection), so 64 lets a dozen hosts
+// reconnect together, while a flood of silent connections costs at most 64
+// goroutines and handshake buffers, each for at most handshakeTimeout.
+// Connections past this phase are authenticated and not counted. A flood
+// can still delay new connections of real peers until its own connections
+// time out; established ones are not affected.
+const maxUnauthenticated = 64
+
+// acquireSlot takes one of the maxUnauthenticated slots. It reports false
+// when none is free; otherwise release (idempotent) gives it back.
+func (s *stream) acquireSlot() (release func(), ok bool) {
+	if s.handshaking.Add(1) > maxUnauthenticated {
+		s.handshaking.Add(-1)
+		return nil, false
+	}
+	return sync.OnceFunc(func() { s.handshaking.Add(-1) }), true
+}
+
+// refuseFull closes a connection that found no free slot: logged at Debug,
+// and at Warn at most once per logEvery with the count so far.
+func (s *stream) refuseFull(c net.Conn) {
+	n := s.refused.Add(1)
+	remote := c.RemoteAddr().String()
+	c.Close()
+	s.log.Debug("raft connection refused: too many unauthenticated connections", "remote", remote)
+	if s.warnLim.allow("full", time.Now()) {
+		s.log.Warn("raft connections refused: too many in TLS handshake at once (a flood of silent connections?)",
+			"limit", maxUnauthenticated, "refusedTotal", n, "remote", remote)
+	}
+}
+
+// slotConn is an accepted connection holding an unauthenticated slot. The
+// slot is released when route clears the handshakeTimeout deadline, which
+// it does once the peer is authenticated and its preamble read (tls.Conn
+// passes SetDeadline through to this conn), or when route returns,
+// whichever comes first; so a connection holds it at most about
+// handshakeTimeout. This keeps route's signature as it is; should route
+// stop clearing the deadline, slots would be held until route returns.
+type slotConn struct {
+	net.Conn
+	release func()
+}
+
+// SetDeadline sets the deadline and releases the slot when it clears it.
+func (c *slotConn) SetDeadline(t time.Time) error {
+	err := c.Conn.SetDeadline(t)
+	if t.IsZero() {
+		c.release()
+	}
+	return err
+}
+
 // route authenticates a new connection and hands it to raft or the lease
-// handler. A peer whose certificate does not verify is refused and logged.
+// handler. A peer whose certificate does not verify is refused and logged;
+// so is one whose cluster ID (sent after the kind byte, see identity.admit)
+// names another raft group.
 func (s *stream) route(c net.Conn) {
 	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
 	if s.server != nil {
@@ -118,6 +195,16 @@ func (s *stream) route(c net.Conn) {
 	}
 	var b [1]byte
 	if _, err := io.ReadFull(c, b[:]); err != nil {
+		c.Close()
+		return
+	}
+	peer, err := readPeerID(c)
+	if err != nil {
+		c.Close()
+		return
+	}
+	if err := s.ident.admit(peer, b[0]); err != nil {
+		s.ident.refuse(c.RemoteAddr(), err)
 		c.Close()
 		return
 	}
@@ -206,7 +293,7 @@ func (s *stream) dialKind(ctx context.Context, addr string, k byte) (net.Conn, e
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.SetWriteDeadline(dl)
 	}
-	if _, err := c.Write([]byte{k}); err != nil {
+	if _, err := c.Write(preamble(k, s.ident.current())); err != nil {
 		c.Close()
 		return nil, err
 	}

@@ -24,7 +24,7 @@ func timeoutOf(ctx context.Context) time.Duration {
 // applyCmd commits one command on the leader and returns its result.
 func (s *Store) applyCmd(k kind, payload any, timeout time.Duration) (applyResult, error) {
 	if s.raft.State() != hraft.Leader {
-		return applyResult{}, ErrNotLeader
+		return applyResult{}, s.notLeader()
 	}
 	b, err := encode(k, payload)
 	if err != nil {
@@ -34,7 +34,7 @@ func (s *Store) applyCmd(k kind, payload any, timeout time.Duration) (applyResul
 	f := s.raft.Apply(b, timeout)
 	if err := f.Error(); err != nil {
 		if errors.Is(err, hraft.ErrNotLeader) || errors.Is(err, hraft.ErrLeadershipLost) {
-			return applyResult{}, fmt.Errorf("%w: %v", ErrNotLeader, err)
+			return applyResult{}, fmt.Errorf("%w: %v", s.notLeader(), err)
 		}
 		return applyResult{}, err
 	}
@@ -93,10 +93,25 @@ func (s *Store) SetPools(ctx context.Context, pools []lbpool.Pool, eligibility m
 }
 
 // AddVoter adds a host to the raft group (leader only). The new host must
-// have been started with no Peers.
+// have been started with no Peers and an empty data dir; it adopts the
+// group's cluster ID from the leader's first connection. An id or address
+// already in the configuration is refused with ErrMemberExists (to move a
+// member, remove it first), a malformed one with ErrBadMember.
 func (s *Store) AddVoter(ctx context.Context, id, addr string) error {
+	if err := CheckMember(id, addr); err != nil {
+		return fmt.Errorf("add voter %s: %w", id, err)
+	}
 	if s.raft.State() != hraft.Leader {
-		return fmt.Errorf("add voter %s: %w", id, ErrNotLeader)
+		return fmt.Errorf("add voter %s: %w", id, s.notLeader())
+	}
+	servers, err := s.configuration()
+	if err != nil {
+		return fmt.Errorf("add voter %s: %w", id, err)
+	}
+	for _, sv := range servers {
+		if string(sv.ID) == id || string(sv.Address) == addr {
+			return fmt.Errorf("add voter %s (%s): %w: %s at %s", id, addr, ErrMemberExists, sv.ID, sv.Address)
+		}
 	}
 	if err := s.raft.AddVoter(hraft.ServerID(id), hraft.ServerAddress(addr), 0, timeoutOf(ctx)).Error(); err != nil {
 		return fmt.Errorf("add voter %s: %w", id, err)
@@ -108,10 +123,18 @@ func (s *Store) AddVoter(ctx context.Context, id, addr string) error {
 }
 
 // RemoveServer removes a host from the raft group (leader only). Its IPs
-// move once its lease has expired.
+// move once its lease has expired. The leader itself is refused with
+// ErrRemoveLeader (transfer leadership first), an unknown id with
+// ErrUnknownMember.
 func (s *Store) RemoveServer(ctx context.Context, id string) error {
 	if s.raft.State() != hraft.Leader {
-		return fmt.Errorf("remove server %s: %w", id, ErrNotLeader)
+		return fmt.Errorf("remove server %s: %w", id, s.notLeader())
+	}
+	if id == s.cfg.NodeID {
+		return fmt.Errorf("remove server %s: %w", id, ErrRemoveLeader)
+	}
+	if !s.isMember(id) {
+		return fmt.Errorf("remove server %s: %w", id, ErrUnknownMember)
 	}
 	if err := s.raft.RemoveServer(hraft.ServerID(id), 0, timeoutOf(ctx)).Error(); err != nil {
 		return fmt.Errorf("remove server %s: %w", id, err)

@@ -26,22 +26,36 @@ func init() { extraCommands = append(extraCommands, newRunCmd) }
 
 func newRunCmd() *cobra.Command {
 	path := config.DefaultPath
-	logLevel := "info"
+	logLevel := "" // empty: log.level from edged.yaml
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the edged daemon (what systemd starts)",
 		Long: "run joins the raft group, allocates and announces LoadBalancer addresses and keeps HAProxy in step.\n" +
-			"The first SIGINT/SIGTERM starts a graceful shutdown (hand addresses over, step down); a second exits at once.",
+			"The first SIGINT/SIGTERM starts a graceful shutdown (hand addresses over, step down); a second exits at once.\n" +
+			"SIGHUP reads the config again and applies what can change live; a file that fails validation is logged and ignored.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var level slog.Level
-			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				return fmt.Errorf("--log-level: %w", err)
+			level := new(slog.LevelVar)
+			pinned := logLevel != ""
+			if pinned {
+				var l slog.Level
+				if err := l.UnmarshalText([]byte(logLevel)); err != nil {
+					return fmt.Errorf("--log-level: %w", err)
+				}
+				level.Set(l)
 			}
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			// SIGHUP's default action ends the process: catch it before
+			// anything else can take time.
+			hangups := make(chan os.Signal, 1)
+			signal.Notify(hangups, syscall.SIGHUP)
+			defer signal.Stop(hangups)
 			cfg, err := config.Load(path)
 			if err != nil {
 				return &exitError{code: 2, err: err}
+			}
+			if !pinned {
+				level.Set(cfg.Log.SlogLevel())
 			}
 			ctx, stop := signalContext(log)
 			defer stop()
@@ -49,11 +63,15 @@ func newRunCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if !pinned {
+				app.UseLogLevel(level)
+			}
+			go reloadOnHangup(ctx, hangups, app.Reload)
 			return app.Run(ctx)
 		},
 	}
 	addConfigFlag(cmd, &path)
-	cmd.Flags().StringVar(&logLevel, "log-level", logLevel, "debug, info, warn or error")
+	cmd.Flags().StringVar(&logLevel, "log-level", logLevel, "debug, info, warn or error; overrides log.level in the config, also across SIGHUP reloads (default: log.level, info)")
 	return cmd
 }
 
@@ -72,6 +90,20 @@ func signalContext(log *slog.Logger) (context.Context, func()) {
 		os.Exit(1)
 	}()
 	return ctx, func() { signal.Stop(ch); cancel() }
+}
+
+// reloadOnHangup calls reload on every SIGHUP until ctx ends. reload (the
+// appliance's) logs and counts its own outcome, so its error needs nothing
+// more here.
+func reloadOnHangup(ctx context.Context, hangups <-chan os.Signal, reload func() error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hangups:
+			_ = reload()
+		}
+	}
 }
 
 // wire builds the appliance from its parts, none of them started: the

@@ -20,7 +20,7 @@ func TestServeAndFetch(t *testing.T) {
 		Leases:      []string{"10.4.11.0"},
 	}
 	path := filepath.Join(t.TempDir(), "admin.sock")
-	srv, err := Listen(path, func() Status { return want }, nil)
+	srv, err := Listen(path, func() Status { return want }, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,13 +49,13 @@ func TestServeAndFetch(t *testing.T) {
 
 func TestSecondServerRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "admin.sock")
-	srv, err := Listen(path, func() Status { return Status{} }, nil)
+	srv, err := Listen(path, func() Status { return Status{} }, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	go srv.Serve()
 	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	if _, err := Listen(path, func() Status { return Status{} }, nil); err == nil || !strings.Contains(err.Error(), "already running") {
+	if _, err := Listen(path, func() Status { return Status{} }, nil, nil); err == nil || !strings.Contains(err.Error(), "already running") {
 		t.Fatalf("second Listen error = %v, want 'already running'", err)
 	}
 }

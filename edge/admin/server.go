@@ -13,10 +13,12 @@ import (
 	"time"
 )
 
-// statusPath is the one endpoint of the admin API.
+// statusPath is the status endpoint of the admin API (members.go has the
+// rest).
 const statusPath = "/v1/status"
 
-// socketMode lets the edged group read status; others get nothing.
+// socketMode lets the edged group read status and run member operations;
+// others get nothing.
 const socketMode = 0o660
 
 // StatusFunc returns the current status; it must be cheap and safe to call
@@ -31,8 +33,9 @@ type Server struct {
 }
 
 // Listen creates the socket at path (removing a stale one left by a crash)
-// and returns a Server ready to Serve.
-func Listen(path string, status StatusFunc, log *slog.Logger) (*Server, error) {
+// and returns a Server ready to Serve. op serves the member and drain
+// endpoints (nil: they answer 501).
+func Listen(path string, status StatusFunc, op Operator, log *slog.Logger) (*Server, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("admin socket directory: %w", err)
 	}
@@ -54,6 +57,7 @@ func Listen(path string, status StatusFunc, log *slog.Logger) (*Server, error) {
 			log.Debug("admin status write", "err", err)
 		}
 	})
+	handleMembers(mux, op, log)
 	return &Server{path: path, ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}, nil
 }
 
@@ -89,12 +93,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 // Fetch asks the daemon behind the socket at path for its status.
 func Fetch(ctx context.Context, path string) (Status, error) {
-	client := &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
-		},
-	}}
+	client := socketClient(path)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://edged"+statusPath, nil)
 	if err != nil {
 		return Status{}, err
@@ -112,4 +111,26 @@ func Fetch(ctx context.Context, path string) (Status, error) {
 		return Status{}, fmt.Errorf("decode status from %s: %w", path, err)
 	}
 	return s, nil
+}
+
+// socketClient is an HTTP client that reaches the daemon over the unix
+// socket at path.
+func socketClient(path string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+	}}
+}
+
+// Running reports whether a daemon answers on the socket at path (`edged
+// recover` refuses to run beside one).
+func Running(path string) bool {
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }

@@ -31,7 +31,9 @@ type Config struct {
 	MetallbManifests []string          `yaml:"metallbManifests"`
 	Announce         Announce          `yaml:"announce"`
 	HAProxy          HAProxy           `yaml:"haproxy"`
+	Health           Health            `yaml:"health"`
 	Metrics          Metrics           `yaml:"metrics"`
+	Log              Log               `yaml:"log"`
 
 	// Path is the file the config was read from.
 	Path string `yaml:"-"`

@@ -14,7 +14,9 @@ import (
 const (
 	DefaultDataDir     = "/var/lib/edged"
 	DefaultAdminSocket = "/run/edged/admin.sock"
-	DefaultRaftBind    = "0.0.0.0:7950"
+	// DefaultRaftBind is raft.bindAddress for a host that has no own
+	// raft.peers entry nor advertiseAddress (see defaultListeners).
+	DefaultRaftBind = "0.0.0.0:7950"
 	// The raft timings are the raft package's, so benchmarks and the daemon
 	// agree on one set of defaults.
 	DefaultHeartbeatTimeout = raft.DefaultHeartbeatTimeout
@@ -49,7 +51,8 @@ const (
 	DefaultBackendMode  = lbconfig.BackendEndpoints
 	DefaultStatsURI     = "/stats"
 	DefaultStatsRefresh = 10 * time.Second
-	// DefaultMetricsAddress is MetalLB's metrics port, so scrape configs carry over.
+	// DefaultMetricsAddress is metrics.address for a host whose own address
+	// is unknown (see defaultListeners): MetalLB's port on every address.
 	DefaultMetricsAddress = ":7472"
 )
 
@@ -60,7 +63,6 @@ func defaults() map[string]any {
 		"node::name":                   host,
 		"node::dataDir":                DefaultDataDir,
 		"node::adminSocket":            DefaultAdminSocket,
-		"raft::bindAddress":            DefaultRaftBind,
 		"raft::heartbeatTimeout":       DefaultHeartbeatTimeout,
 		"raft::electionTimeout":        DefaultElectionTimeout,
 		"raft::leaseDuration":          DefaultLeaseDuration,
@@ -86,6 +88,12 @@ func defaults() map[string]any {
 		"haproxy::backendMode":         DefaultBackendMode,
 		"haproxy::stats::uri":          DefaultStatsURI,
 		"haproxy::stats::refresh":      DefaultStatsRefresh,
-		"metrics::address":             DefaultMetricsAddress,
+		"log::level":                   DefaultLogLevel,
+		"health::haproxy":              true,
+		"health::carrier":              true,
+		"health::interval":             DefaultHealthInterval,
+		"health::timeout":              DefaultHealthTimeout,
+		"health::failAfter":            DefaultHealthFailAfter,
+		"health::recoverAfter":         DefaultHealthRecoverAfter,
 	}
 }

@@ -56,6 +56,7 @@ func load(path string) (*loaded, error) {
 	if err != nil {
 		return nil, err
 	}
+	cfg.defaultListeners()
 	l := &loaded{cfg: cfg, root: root}
 	for i := range cfg.Pools {
 		l.pools = append(l.pools, source{file: path, node: locate(root, "pools", i), path: fmt.Sprintf("pools[%d]", i)})

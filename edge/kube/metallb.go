@@ -53,7 +53,7 @@ type PoolWatcherOptions struct {
 // a Warning Event on the object on the leader) and the last good merge stays
 // in force: a bad object never drops a pool.
 type PoolWatcher struct {
-	base     *config.Config
+	base     *config.Config // the file's; guarded by mu (SetBase)
 	opts     PoolWatcherOptions
 	log      *slog.Logger
 	pools    cache.SharedIndexInformer
@@ -116,6 +116,15 @@ func (w *PoolWatcher) poke() {
 	}
 }
 
+// SetBase makes base the file's configuration the cluster's objects are
+// merged into, and merges again.
+func (w *PoolWatcher) SetBase(base *config.Config) {
+	w.mu.Lock()
+	w.base = base
+	w.mu.Unlock()
+	w.poke()
+}
+
 // Config returns the last good merge of edged.yaml with the cluster's
 // objects; ok is false until the objects have been read once.
 func (w *PoolWatcher) Config() (cfg *config.Config, ok bool) {
@@ -159,7 +168,10 @@ func (w *PoolWatcher) Run(ctx context.Context) error {
 // rebuild merges the current objects into the file's configuration.
 func (w *PoolWatcher) rebuild() {
 	objs, byName := w.objects()
-	cfg, err := w.base.WithObjects(objs)
+	w.mu.Lock()
+	base := w.base
+	w.mu.Unlock()
+	cfg, err := base.WithObjects(objs)
 	w.mu.Lock()
 	if err != nil {
 		// Say it once per distinct error (resyncs rebuild too); the Event

@@ -29,7 +29,8 @@ const kubeWorkers = 4
 // runs the Service controller on it (writes on the leader only) and serves
 // the same cache, read-only, to the HAProxy part.
 type Part struct {
-	cfg    *config.Config
+	cfg    *config.Config                // start-up settings (client, class, informers)
+	file   atomic.Pointer[config.Config] // edged.yaml in force: pools and advertisements; nil until a Reload
 	client *Client
 	dyn    dynamic.Interface
 	log    *slog.Logger
@@ -60,7 +61,8 @@ func (k *Part) WatchMetalLB(dyn dynamic.Interface) { k.dyn = dyn }
 // merge).
 func (k *Part) Pools() ([]lbpool.Pool, map[string][]string, bool) {
 	if !k.crds() {
-		return k.cfg.LBPools, k.cfg.Eligibility(), true
+		f := k.fileConfig()
+		return f.LBPools, f.Eligibility(), true
 	}
 	w := k.metallb.Load()
 	if w == nil {
@@ -84,7 +86,28 @@ func (k *Part) PoolConfig() *config.Config {
 			return cfg
 		}
 	}
+	return k.fileConfig()
+}
+
+// fileConfig is the edged.yaml in force: the last one Reload took, else
+// the one the part was built with.
+func (k *Part) fileConfig() *config.Config {
+	if f := k.file.Load(); f != nil {
+		return f
+	}
 	return k.cfg
+}
+
+// Reload makes cfg's pools and advertisements the part's (edge.Reloadable):
+// Pools and PoolConfig return them at once, merged with MetalLB's objects
+// when those are watched. Every other setting of the part (the client, the
+// class, the informers) is read at start only.
+func (k *Part) Reload(cfg *config.Config) error {
+	k.file.Store(cfg)
+	if w := k.metallb.Load(); w != nil {
+		w.SetBase(cfg)
+	}
+	return nil
 }
 
 func (k *Part) crds() bool { return k.cfg.Kubernetes.MetallbCRDs && k.dyn != nil }
@@ -116,7 +139,7 @@ func (k *Part) Run(ctx context.Context, store *raft.Store) error {
 		k.log.Warn("kubernetes.metallbCRDs is on but no dynamic client was given: using edged.yaml's pools only")
 	}
 	if k.crds() {
-		w := NewPoolWatcher(k.dyn, k.client, k.cfg, PoolWatcherOptions{
+		w := NewPoolWatcher(k.dyn, k.client, k.fileConfig(), PoolWatcherOptions{
 			Namespace: k.cfg.Kubernetes.MetallbNamespace,
 			Resync:    k.cfg.Kubernetes.Resync,
 			IsLeader:  store.IsLeader,

@@ -67,7 +67,7 @@ func (n *Notifier) Watchdog(ctx context.Context, alive Alive) error {
 		case <-tick.C:
 			if alive != nil {
 				if err := alive(); err != nil {
-					n.log.Warn("watchdog ping withheld", "err", err)
+					n.log.Error("watchdog ping withheld: systemd restarts edged unless this recovers", "err", err)
 					continue
 				}
 			}

@@ -124,3 +124,18 @@ func TestWatchdogDisabled(t *testing.T) {
 		t.Error("Watchdog without WATCHDOG_USEC should return at once")
 	}
 }
+
+func TestHeartbeat(t *testing.T) {
+	var h Heartbeat
+	if err := h.Check("loop", time.Millisecond); err != nil {
+		t.Errorf("a loop that has not started yet: %v, want nil", err)
+	}
+	h.Beat()
+	if err := h.Check("loop", time.Hour); err != nil {
+		t.Errorf("fresh beat: %v, want nil", err)
+	}
+	h.last.Store(time.Now().Add(-time.Minute).UnixNano())
+	if err := h.Check("loop", time.Second); err == nil || !strings.Contains(err.Error(), "loop made no progress") {
+		t.Errorf("a beat a minute old with a 1s bound: %v, want an error naming the loop", err)
+	}
+}

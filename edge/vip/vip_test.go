@@ -91,3 +91,64 @@ func TestSetAddsAndRemovesOnlyItsOwn(t *testing.T) {
 		}
 	})
 }
+
+// TestOnlyMarkedIPv6Addresses: IPv6 has no labels, so an operator's /128 on
+// lo (a router ID, an anycast address) looks like a VIP by its prefix; only
+// the kernel-side mark (IFA_PROTO) tells them apart, also after a crash.
+func TestOnlyMarkedIPv6Addresses(t *testing.T) {
+	inNewNetns(t, func() {
+		lo, _ := netlink.LinkByName("lo")
+		for _, s := range []string{"fd00:99::1/128", "fd00:99::2/128", "10.9.9.8/32"} {
+			a, _ := netlink.ParseAddr(s)
+			if err := netlink.AddrAdd(lo, a); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// A crash leftover: added by a Manager that never got to remove it.
+		crashed, err := New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		leftover := netip.MustParseAddr("fd00:4::7")
+		if err := crashed.Set([]netip.Addr{leftover}); err != nil {
+			t.Fatal(err)
+		}
+		addrs, err := list(lo.Attrs().Index)
+		if err != nil {
+			t.Fatal(err)
+		}
+		marked := map[string]bool{}
+		for _, a := range addrs {
+			marked[a.ip.String()] = a.proto == Proto
+		}
+		if !marked["fd00:4::7"] || marked["fd00:99::1"] {
+			t.Fatalf("kernel marks = %v, want fd00:4::7 marked and fd00:99::1 not", marked)
+		}
+
+		m, err := New()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// fd00:99::2 is the operator's and also wanted: used, not taken over.
+		vip6, shared := netip.MustParseAddr("fd00:4::1"), netip.MustParseAddr("fd00:99::2")
+		if err := m.Set([]netip.Addr{vip6, shared, netip.MustParseAddr("10.9.9.8")}); err != nil {
+			t.Fatal(err)
+		}
+		got := loAddrs(t)
+		if strings.Contains(got, "fd00:4::7") || !strings.Contains(got, "fd00:4::1/128") {
+			t.Errorf("after restart and Set lo = %s, want the leftover gone and the VIP added", got)
+		}
+		if err := m.Set(nil); err != nil {
+			t.Fatal(err)
+		}
+		got = loAddrs(t)
+		for _, want := range []string{"fd00:99::1/128", "fd00:99::2/128", "10.9.9.8/32"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("the operator's %s was removed: %s", want, got)
+			}
+		}
+		if strings.Contains(got, "fd00:4::1") {
+			t.Errorf("edged's own address stayed after Set(nil): %s", got)
+		}
+	})
+}
