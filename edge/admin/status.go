@@ -26,6 +26,20 @@ type Status struct {
 	Leases []string `json:"leases"`
 	// HAProxy summarises the local HAProxy as edged last saw it.
 	HAProxy HAProxy `json:"haproxy"`
+	// Health is this host's own verdict on whether it can serve.
+	Health Health `json:"health"`
+}
+
+// Health is the local health verdict (edge/health): while Healthy is false
+// the host asks raft to move its IPs to other hosts.
+type Health struct {
+	Healthy bool      `json:"healthy"`
+	Since   time.Time `json:"since,omitempty"`
+	// LastError is the latest failed probe, also while recovering.
+	LastError string `json:"lastError,omitempty"`
+	// RecoveringSince is when the probes started passing again, while the
+	// host waits out health.recoverAfter.
+	RecoveringSince time.Time `json:"recoveringSince,omitempty"`
 }
 
 // Member is one raft peer as the local host sees it.
@@ -71,6 +85,7 @@ func WriteText(w io.Writer, s Status) error {
 	fmt.Fprintf(tw, "leases:\t%s\n", orDash(strings.Join(s.Leases, " ")))
 	fmt.Fprintf(tw, "haproxy:\t%d frontends, %d backends, %d reloads%s\n",
 		s.HAProxy.Frontends, s.HAProxy.Backends, s.HAProxy.Reloads, errSuffix(s.HAProxy.LastError))
+	fmt.Fprintf(tw, "health:\t%s\n", healthLine(s.Health))
 	fmt.Fprintln(tw)
 	fmt.Fprintln(tw, "MEMBER\tADDRESS\tVOTER\tHEALTHY\tANNOUNCES")
 	for _, m := range s.Members {
@@ -95,6 +110,20 @@ func WriteText(w io.Writer, s Status) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// healthLine renders the local health verdict in one line.
+func healthLine(h Health) string {
+	switch {
+	case h.Healthy && h.LastError == "":
+		return "ok"
+	case h.Healthy:
+		return "ok (latest failed probe: " + h.LastError + ")"
+	case !h.RecoveringSince.IsZero():
+		return fmt.Sprintf("UNHEALTHY, IPs moved away; probes pass since %s (was: %s)", h.RecoveringSince.Format(time.RFC3339), h.LastError)
+	default:
+		return fmt.Sprintf("UNHEALTHY since %s, IPs moved away: %s", h.Since.Format(time.RFC3339), h.LastError)
+	}
 }
 
 func orDash(s string) string {

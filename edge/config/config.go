@@ -31,6 +31,7 @@ type Config struct {
 	MetallbManifests []string          `yaml:"metallbManifests"`
 	Announce         Announce          `yaml:"announce"`
 	HAProxy          HAProxy           `yaml:"haproxy"`
+	Health           Health            `yaml:"health"`
 	Metrics          Metrics           `yaml:"metrics"`
 
 	// Path is the file the config was read from.

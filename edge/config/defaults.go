@@ -87,5 +87,11 @@ func defaults() map[string]any {
 		"haproxy::stats::uri":          DefaultStatsURI,
 		"haproxy::stats::refresh":      DefaultStatsRefresh,
 		"metrics::address":             DefaultMetricsAddress,
+		"health::haproxy":              true,
+		"health::carrier":              true,
+		"health::interval":             DefaultHealthInterval,
+		"health::timeout":              DefaultHealthTimeout,
+		"health::failAfter":            DefaultHealthFailAfter,
+		"health::recoverAfter":         DefaultHealthRecoverAfter,
 	}
 }

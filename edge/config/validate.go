@@ -188,6 +188,9 @@ func (l *loaded) checkSections() error {
 	if _, _, err := net.SplitHostPort(c.Metrics.Address); err != nil {
 		return l.failRoot("metrics.address", []any{"metrics", "address"}, "%q is not host:port", c.Metrics.Address)
 	}
+	if err := l.checkHealth(); err != nil {
+		return err
+	}
 	return l.checkHAProxy()
 }
 
