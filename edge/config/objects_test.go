@@ -89,7 +89,7 @@ func TestWithObjectsOnBuiltConfig(t *testing.T) {
 	base := &Config{Path: "built", Node: Node{Name: "h"}, Raft: Raft{BindAddress: ":1", LeaseDuration: 1, HeartbeatTimeout: 1, ElectionTimeout: 1},
 		Kubernetes: Kubernetes{IPMode: "VIP", QPS: 1, Burst: 1}, HAProxy: HAProxy{BackendMode: "endpoints", ServerSlots: 1, CertDir: DefaultCertDir, Stats: Stats{URI: DefaultStatsURI}}, Metrics: Metrics{Address: ":2"},
 		Health: Health{Interval: DefaultHealthInterval, Timeout: DefaultHealthTimeout, FailAfter: 1},
-		Pools: []Pool{{Name: "p", Addresses: []string{"10.0.0.0/30"}}}, L2Advertisements: []L2Advertisement{{Name: "all"}}}
+		Pools:  []Pool{{Name: "p", Addresses: []string{"10.0.0.0/30"}}}, L2Advertisements: []L2Advertisement{{Name: "all"}}}
 	obj := Object{Source: "IPAddressPool ns/p", Data: []byte("apiVersion: metallb.io/v1beta1\nkind: IPAddressPool\nmetadata: {name: p}\nspec: {addresses: [10.1.0.0/30]}\n")}
 	if _, err := base.WithObjects([]Object{obj}); err == nil || !strings.Contains(err.Error(), `pool "p" is already defined at built (pools[0])`) {
 		t.Errorf("clash: %v", err)
