@@ -36,6 +36,10 @@ const (
 	DefaultGARPCount       = 3
 	DefaultGARPInterval    = 100 * time.Millisecond
 	DefaultRefreshInterval = 30 * time.Second
+	// DefaultHandoverLinger covers the new owner's lease grant and
+	// gratuitous ARP reaching every client, with a wide margin; it also
+	// delays edged's exit by at most this much.
+	DefaultHandoverLinger = 2 * time.Second
 	DefaultHAProxyFile     = "/etc/haproxy/edged/edged.cfg"
 	DefaultOperatorFile    = "/etc/haproxy/haproxy.cfg"
 	DefaultMasterSocket    = "/run/haproxy-master.sock"
@@ -75,6 +79,7 @@ func defaults() map[string]any {
 		"announce::garpCount":          DefaultGARPCount,
 		"announce::garpInterval":       DefaultGARPInterval,
 		"announce::refreshInterval":    DefaultRefreshInterval,
+		"announce::handoverLinger":     DefaultHandoverLinger,
 		"haproxy::configFile":          DefaultHAProxyFile,
 		"haproxy::operatorFile":        DefaultOperatorFile,
 		"haproxy::masterSocket":        DefaultMasterSocket,
