@@ -62,11 +62,13 @@ type Store struct {
 	draining atomic.Bool
 	// unhealthy is set by SetLocalHealthy(false).
 	unhealthy atomic.Bool
-	leaving   atomic.Bool
-	closing   atomic.Bool
-	ldr       atomic.Pointer[leaderState]
-	respSeq   atomic.Uint64
-	met       *metrics
+	// caughtUp latches CaughtUp's first true.
+	caughtUp atomic.Bool
+	leaving  atomic.Bool
+	closing  atomic.Bool
+	ldr      atomic.Pointer[leaderState]
+	respSeq  atomic.Uint64
+	met      *metrics
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -90,6 +92,7 @@ func Open(c Config) (*Store, error) {
 	s := &Store{cfg: cfg, renewNow: make(chan struct{}, 1), reconcileNow: make(chan struct{}, 1),
 		stop: make(chan struct{}), met: newMetrics()}
 	s.fsm = newFSM(s.changed)
+	s.unhealthy.Store(cfg.StartUnhealthy)
 	if err := s.openRaft(); err != nil {
 		if s.raft != nil {
 			_ = s.raft.Shutdown().Error()

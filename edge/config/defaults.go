@@ -40,12 +40,12 @@ const (
 	// gratuitous ARP reaching every client, with a wide margin; it also
 	// delays edged's exit by at most this much.
 	DefaultHandoverLinger = 2 * time.Second
-	DefaultHAProxyFile     = "/etc/haproxy/edged/edged.cfg"
-	DefaultOperatorFile    = "/etc/haproxy/haproxy.cfg"
-	DefaultMasterSocket    = "/run/haproxy-master.sock"
-	DefaultStatsSocket     = "/run/haproxy/edged-admin.sock"
-	DefaultHAProxyBinary   = "haproxy"
-	DefaultCertDir         = "/etc/haproxy/edged/certs"
+	DefaultHAProxyFile    = "/etc/haproxy/edged/edged.cfg"
+	DefaultOperatorFile   = "/etc/haproxy/haproxy.cfg"
+	DefaultMasterSocket   = "/run/haproxy-master.sock"
+	DefaultStatsSocket    = "/run/haproxy/edged-admin.sock"
+	DefaultHAProxyBinary  = "haproxy"
+	DefaultCertDir        = "/etc/haproxy/edged/certs"
 	// DefaultServerSlots pre-allocates servers per backend so endpoint
 	// changes never need a reload.
 	DefaultServerSlots  = 16

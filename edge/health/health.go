@@ -11,8 +11,12 @@
 //   - It is marked healthy again only after every probe has passed for
 //     RecoverAfter without a failure, so a flapping HAProxy does not drag
 //     its VIPs back and forth.
-//   - Raft is told only on a change; the first round's result is told at
-//     once (a host that starts with a dead HAProxy takes no IPs).
+//   - A host starts unhealthy (raft.Config.StartUnhealthy, set by the
+//     appliance for a gating Monitor) and becomes healthy at its first
+//     round in which every probe passes, without waiting RecoverAfter: a
+//     restarted host takes IPs only once its HAProxy serves the current
+//     configuration, and without delay.
+//   - Raft is told the first round's verdict, then only changes.
 //   - A host that is unhealthy everywhere drains everywhere: if no host can
 //     serve, the VIPs go dark, as with keepalived in FAULT on every node.
 package health
@@ -66,8 +70,18 @@ type Monitor struct {
 // New returns a Monitor over probes; with no probes it reports healthy and
 // never tells raft anything.
 func New(cfg Config, log *slog.Logger, probes ...Probe) *Monitor {
-	return &Monitor{cfg: cfg, probes: probes, log: log, met: newMetrics(probes), st: state{healthy: true}}
+	m := &Monitor{cfg: cfg, probes: probes, log: log, met: newMetrics(probes), st: state{healthy: true}}
+	if m.GatesAnnouncements() {
+		m.st = state{starting: true}
+		m.met.healthy.Set(0)
+	}
+	return m
 }
+
+// GatesAnnouncements reports whether the Monitor has probes: then the
+// host must open raft unhealthy (raft.Config.StartUnhealthy) and wait for
+// the Monitor's first passing round.
+func (m *Monitor) GatesAnnouncements() bool { return len(m.probes) > 0 }
 
 // Name implements edge.Part.
 func (m *Monitor) Name() string { return "health" }
@@ -102,9 +116,12 @@ func (m *Monitor) run(ctx context.Context, to Setter) error {
 			to.SetLocalHealthy(healthy)
 		}
 		if changed {
-			if healthy {
+			switch {
+			case healthy && first:
+				m.log.Info("host healthy: announcing", "probes", m.Names())
+			case healthy:
 				m.log.Info("host healthy again: announcing", "after", m.cfg.RecoverAfter)
-			} else {
+			default:
 				m.log.Error("host cannot serve: handing its IPs to other hosts", "err", why)
 			}
 		}
@@ -164,21 +181,33 @@ func (m *Monitor) Report(st *admin.Status) {
 	if !m.st.healthy && !m.st.okSince.IsZero() {
 		h.RecoveringSince = m.st.okSince
 	}
+	h.Starting = m.st.starting
 	st.Health = h
 }
 
 // state is the verdict and what it hangs on; step is its only writer.
 type state struct {
 	healthy bool
-	since   time.Time // of the current verdict
-	fails   int       // consecutive failed rounds
-	okSince time.Time // first passing round of the current run of passes
-	lastErr error     // the latest failure (kept while recovering)
+	// starting: no round has passed yet since start; the first one that
+	// does makes the host healthy at once.
+	starting bool
+	since    time.Time // of the current verdict
+	fails    int       // consecutive failed rounds
+	okSince  time.Time // first passing round of the current run of passes
+	lastErr  error     // the latest failure (kept while recovering)
 }
 
 // step folds one round's results taken at now into s and reports whether
 // the verdict changed.
 func (s *state) step(now time.Time, errs []error, cfg Config) bool {
+	if err := errors.Join(errs...); err != nil && s.starting {
+		s.lastErr = err
+		return false
+	}
+	if s.starting {
+		s.healthy, s.starting, s.since, s.lastErr = true, false, now, nil
+		return true
+	}
 	if err := errors.Join(errs...); err != nil {
 		s.fails++
 		s.okSince = time.Time{}

@@ -147,3 +147,20 @@ func TestNoProbesNeverTells(t *testing.T) {
 		t.Fatalf("told %v, healthy %t", to.calls(), m.Healthy())
 	}
 }
+
+// TestStartingNeedsOnePass: a starting host stays unhealthy through any
+// number of failed rounds and becomes healthy at its first passing round,
+// without waiting RecoverAfter.
+func TestStartingNeedsOnePass(t *testing.T) {
+	cfg := Config{FailAfter: 2, RecoverAfter: time.Hour}
+	s := state{starting: true}
+	now := time.Unix(0, 0)
+	for i := 0; i < 5; i++ {
+		if s.step(now, []error{errDown}, cfg) || s.healthy {
+			t.Fatalf("round %d failed: healthy %t, want still starting", i, s.healthy)
+		}
+	}
+	if !s.step(now, []error{nil}, cfg) || !s.healthy || s.starting {
+		t.Fatalf("first pass: healthy %t starting %t, want healthy at once", s.healthy, s.starting)
+	}
+}

@@ -91,7 +91,9 @@ func (v *vrrp) config(i int, e *edgelab.Edge) string {
 // checkScript is the path of e's HAProxy check: it passes while a process
 // of e's HAProxy (by its master socket on the command line) runs, as the
 // usual `killall -0 haproxy` does on a host with one HAProxy.
-func (v *vrrp) checkScript(e *edgelab.Edge) string { return filepath.Join(v.hostDir(e), "check-haproxy.sh") }
+func (v *vrrp) checkScript(e *edgelab.Edge) string {
+	return filepath.Join(v.hostDir(e), "check-haproxy.sh")
+}
 
 // start starts keepalived on e (again after a crash).
 func (v *vrrp) start(e *edgelab.Edge) error {
