@@ -185,7 +185,9 @@ func (a *Appliance) Run(ctx context.Context) error {
 // open opens raft and starts listening on the admin socket and the
 // metrics address; on error it closes what it had opened.
 func (a *Appliance) open() (*raft.Store, *admin.Server, *metricsrv.Server, error) {
-	store, err := raft.Open(RaftConfig(a.cfg, a.log))
+	rc := RaftConfig(a.cfg, a.log)
+	rc.StartUnhealthy = a.gated()
+	store, err := raft.Open(rc)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("open raft: %w", err)
 	}
@@ -276,6 +278,20 @@ func (a *Appliance) followLeases(store *raft.Store, stop <-chan struct{}) {
 		case <-changes:
 		}
 	}
+}
+
+// healthGate is a part that decides this host's health (edge/health): raft
+// then opens unhealthy and the part says when the host may announce.
+type healthGate interface{ GatesAnnouncements() bool }
+
+// gated reports whether a part gates announcements on health.
+func (a *Appliance) gated() bool {
+	for _, p := range a.parts {
+		if g, ok := p.(healthGate); ok && g.GatesAnnouncements() {
+			return true
+		}
+	}
+	return false
 }
 
 // readyErr is nil once raft has a leader and every part is ready.

@@ -112,6 +112,9 @@ func NewManager(cfg ManagerConfig) *Manager {
 	return &Manager{cfg: cfg, pending: make(chan struct{}, 1)}
 }
 
+// Paths is where this Manager finds HAProxy's files and sockets.
+func (m *Manager) Paths() Paths { return m.cfg.Paths }
+
 // Update hands the Manager a new desired model for Run to apply; bursts
 // are coalesced and only the latest model is applied.
 func (m *Manager) Update(model Model) {

@@ -81,6 +81,10 @@ type Config struct {
 	TransportTimeout time.Duration
 	// LeaveOnShutdown makes Close remove this host from the raft group.
 	LeaveOnShutdown bool
+	// StartUnhealthy opens the store as if SetLocalHealthy(false) had been
+	// called: a host whose health is checked takes no IP before its first
+	// check passed.
+	StartUnhealthy bool
 
 	// Eligibility maps a pool name to the host IDs that may announce its
 	// IPs; a missing or empty entry allows every host. It is written into

@@ -62,10 +62,12 @@ type Store struct {
 	draining atomic.Bool
 	// unhealthy is set by SetLocalHealthy(false).
 	unhealthy atomic.Bool
-	leaving   atomic.Bool
-	closing   atomic.Bool
-	ldr       atomic.Pointer[leaderState]
-	respSeq   atomic.Uint64
+	// caughtUp latches CaughtUp's first true.
+	caughtUp atomic.Bool
+	leaving  atomic.Bool
+	closing  atomic.Bool
+	ldr      atomic.Pointer[leaderState]
+	respSeq  atomic.Uint64
 	// incarnation numbers this process and reqSeq the renewals it sent
 	// (renewRequest.Incarnation, ReqSeq).
 	incarnation uint64
@@ -96,6 +98,7 @@ func Open(c Config) (*Store, error) {
 	s := &Store{cfg: cfg, renewNow: make(chan struct{}, 1), reconcileNow: make(chan struct{}, 1),
 		stop: make(chan struct{}), met: newMetrics(), incarnation: newIncarnation()}
 	s.fsm = newFSM(s.changed)
+	s.unhealthy.Store(cfg.StartUnhealthy)
 	if err := s.openRaft(); err != nil {
 		if s.raft != nil {
 			_ = s.raft.Shutdown().Error()

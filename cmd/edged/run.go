@@ -16,6 +16,7 @@ import (
 	"github.com/goldentooth/edged/edge"
 	"github.com/goldentooth/edged/edge/announce"
 	"github.com/goldentooth/edged/edge/config"
+	"github.com/goldentooth/edged/edge/health"
 	"github.com/goldentooth/edged/edge/kube"
 	"github.com/goldentooth/edged/edge/l2"
 	"github.com/goldentooth/edged/edge/proxy"
@@ -132,8 +133,18 @@ func wire(cfg *config.Config, log *slog.Logger) (*edge.Appliance, error) {
 	}
 	hp := proxy.New(cfg, kp, kp.Event, log.With("part", "haproxy"))
 	speaker := l2.New(cfg, kp.PoolConfig, log.With("part", "announce"))
-	app := edge.New(cfg, log, speaker, kp, hp)
+	var probes []health.Probe
+	if cfg.Health.HAProxy {
+		probes = append(probes, hp.HealthProbe())
+	}
+	if cfg.Health.Carrier {
+		probes = append(probes, speaker.CarrierProbe())
+	}
+	mon := health.New(health.Settings(cfg.Health), log.With("part", "health"), probes...)
+	app := edge.New(cfg, log, speaker, kp, hp, mon)
 	app.ReportStatus(hp)
+	app.ReportStatus(mon)
+	app.Registry().MustRegister(mon.Collectors()...)
 	app.UsePools(kp)
 	app.Registry().MustRegister(kube.Collectors()...)
 	app.Registry().MustRegister(announce.Collectors()...)

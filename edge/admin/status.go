@@ -40,6 +40,8 @@ type Health struct {
 	// RecoveringSince is when the probes started passing again, while the
 	// host waits out health.recoverAfter.
 	RecoveringSince time.Time `json:"recoveringSince,omitempty"`
+	// Starting: no probe round has passed since edged started.
+	Starting bool `json:"starting,omitempty"`
 }
 
 // Member is one raft peer as the local host sees it.
@@ -124,6 +126,8 @@ func WriteText(w io.Writer, s Status) error {
 // healthLine renders the local health verdict in one line.
 func healthLine(h Health) string {
 	switch {
+	case h.Starting:
+		return "starting, announcing nothing until every probe passes: " + orDash(h.LastError)
 	case h.Healthy && h.LastError == "":
 		return "ok"
 	case h.Healthy:

@@ -150,6 +150,10 @@ type Announce struct {
 	GARPCount       int           `yaml:"garpCount"`
 	GARPInterval    time.Duration `yaml:"garpInterval"`
 	RefreshInterval time.Duration `yaml:"refreshInterval"`
+	// HandoverLinger keeps an IP on lo (no longer answering ARP/NDP) this
+	// long after this host gave it up, so packets from clients whose
+	// neighbour caches still point here are served, not dropped.
+	HandoverLinger time.Duration `yaml:"handoverLinger"`
 	// Interfaces announce pools whose advertisement names none.
 	Interfaces []string `yaml:"interfaces"`
 }

@@ -38,12 +38,16 @@ const (
 	DefaultGARPCount       = 3
 	DefaultGARPInterval    = 100 * time.Millisecond
 	DefaultRefreshInterval = 30 * time.Second
-	DefaultHAProxyFile     = "/etc/haproxy/edged/edged.cfg"
-	DefaultOperatorFile    = "/etc/haproxy/haproxy.cfg"
-	DefaultMasterSocket    = "/run/haproxy-master.sock"
-	DefaultStatsSocket     = "/run/haproxy/edged-admin.sock"
-	DefaultHAProxyBinary   = "haproxy"
-	DefaultCertDir         = "/etc/haproxy/edged/certs"
+	// DefaultHandoverLinger covers the new owner's lease grant and
+	// gratuitous ARP reaching every client, with a wide margin; it also
+	// delays edged's exit by at most this much.
+	DefaultHandoverLinger = 2 * time.Second
+	DefaultHAProxyFile    = "/etc/haproxy/edged/edged.cfg"
+	DefaultOperatorFile   = "/etc/haproxy/haproxy.cfg"
+	DefaultMasterSocket   = "/run/haproxy-master.sock"
+	DefaultStatsSocket    = "/run/haproxy/edged-admin.sock"
+	DefaultHAProxyBinary  = "haproxy"
+	DefaultCertDir        = "/etc/haproxy/edged/certs"
 	// DefaultServerSlots pre-allocates servers per backend so endpoint
 	// changes never need a reload.
 	DefaultServerSlots  = 16
@@ -77,6 +81,7 @@ func defaults() map[string]any {
 		"announce::garpCount":          DefaultGARPCount,
 		"announce::garpInterval":       DefaultGARPInterval,
 		"announce::refreshInterval":    DefaultRefreshInterval,
+		"announce::handoverLinger":     DefaultHandoverLinger,
 		"haproxy::configFile":          DefaultHAProxyFile,
 		"haproxy::operatorFile":        DefaultOperatorFile,
 		"haproxy::masterSocket":        DefaultMasterSocket,

@@ -20,7 +20,8 @@ const linkPoll = 10 * time.Second
 // leaseScope returns, for a leased IP, the interfaces it is announced on
 // (nil: all served) and false when no advertisement of its pool lets this
 // host announce it (config.PoolInterfaces, computed once per config).
-func leaseScope(cfg *config.Config) func(netip.Addr) ([]string, bool) {
+// inPool is false when the IP is in none of the config's pools.
+func leaseScope(cfg *config.Config) func(netip.Addr) (ifaces []string, ok, inPool bool) {
 	type pool struct {
 		ranges []lbpool.Range
 		ifaces []string
@@ -31,14 +32,14 @@ func leaseScope(cfg *config.Config) func(netip.Addr) ([]string, bool) {
 		pools[i].ranges = lp.Ranges
 		pools[i].ifaces, pools[i].ok = cfg.PoolInterfaces(lp.Name)
 	}
-	return func(ip netip.Addr) ([]string, bool) {
+	return func(ip netip.Addr) ([]string, bool, bool) {
 		ip = ip.Unmap()
 		for _, p := range pools {
 			if slices.ContainsFunc(p.ranges, func(r lbpool.Range) bool { return r.Contains(ip) }) {
-				return p.ifaces, p.ok
+				return p.ifaces, p.ok, true
 			}
 		}
-		return nil, false
+		return nil, false, false
 	}
 }
 

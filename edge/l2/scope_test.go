@@ -47,24 +47,25 @@ func TestLeaseScope(t *testing.T) {
 	type result struct {
 		Ifaces []string
 		OK     bool
+		InPool bool
 	}
 	tests := []struct {
 		name string
 		ip   string
 		want result
 	}{
-		{"union of two advertisements", "10.0.1.5", result{[]string{"eth0", "eth1"}, true}},
-		{"advertisement without interfaces uses announce.interfaces", "10.0.2.5", result{[]string{"eth9"}, true}},
-		{"advertisement for another node", "10.0.3.5", result{nil, false}},
-		{"pool without advertisement", "10.0.4.5", result{nil, false}},
-		{"outside every pool", "10.0.9.5", result{nil, false}},
-		{"IPv6 pool", "fd00:1::5", result{[]string{"eth2"}, true}},
-		{"IPv4-mapped IPv6", "::ffff:10.0.1.5", result{[]string{"eth0", "eth1"}, true}},
+		{"union of two advertisements", "10.0.1.5", result{[]string{"eth0", "eth1"}, true, true}},
+		{"advertisement without interfaces uses announce.interfaces", "10.0.2.5", result{[]string{"eth9"}, true, true}},
+		{"advertisement for another node", "10.0.3.5", result{nil, false, true}},
+		{"pool without advertisement", "10.0.4.5", result{nil, false, true}},
+		{"outside every pool", "10.0.9.5", result{nil, false, false}},
+		{"IPv6 pool", "fd00:1::5", result{[]string{"eth2"}, true, true}},
+		{"IPv4-mapped IPv6", "::ffff:10.0.1.5", result{[]string{"eth0", "eth1"}, true, true}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var got result
-			got.Ifaces, got.OK = scope(netip.MustParseAddr(tc.ip))
+			got.Ifaces, got.OK, got.InPool = scope(netip.MustParseAddr(tc.ip))
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("leaseScope(%s) (-want +got):\n%s", tc.ip, diff)
 			}

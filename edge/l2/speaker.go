@@ -38,6 +38,8 @@ type Speaker struct {
 	// interfaces then follow the advertisements in force (base plus every
 	// interface one names for this host).
 	follow bool
+	// linger is announce.handoverLinger.
+	linger time.Duration
 
 	// Set by Start.
 	ann    leaseTable
@@ -49,8 +51,21 @@ type Speaker struct {
 	mu       sync.Mutex // serialises SetLeases: VIPs on lo and announcements change together
 	base     []string   // interfaces served whatever the advertisements in force say
 	last     []netip.Addr
-	scope    func(netip.Addr) ([]string, bool)
+	scope    func(netip.Addr) (ifaces []string, ok, inPool bool)
 	scopeCfg *config.Config
+	// where is, per IP announced now, the interfaces it is announced on
+	// (nil: every served one), so an IP that leaves every pool in force
+	// stays announced where it was.
+	where map[netip.Addr][]string
+	// outside are the leased IPs in no pool in force (logged once each).
+	outside map[netip.Addr]bool
+	// lingering are IPs given up, kept on lo until their time; onLo is
+	// what lo holds (leased plus lingering); lingerT fires at the first
+	// linger's end; closed stops it re-arming.
+	lingering map[netip.Addr]time.Time
+	onLo      []netip.Addr
+	lingerT   *time.Timer
+	closed    bool
 }
 
 // New returns a Speaker for cfg that touches nothing until Start. inForce
@@ -60,7 +75,9 @@ func New(cfg *config.Config, inForce func() *config.Config, log *slog.Logger) *S
 	if inForce == nil {
 		inForce = func() *config.Config { return cfg }
 	}
-	return &Speaker{cfg: cfg, inForce: inForce, log: log, follow: cfg.Kubernetes.MetallbCRDs}
+	return &Speaker{cfg: cfg, inForce: inForce, log: log, follow: cfg.Kubernetes.MetallbCRDs,
+		linger: cfg.Announce.HandoverLinger, where: map[netip.Addr][]string{}, outside: map[netip.Addr]bool{},
+		lingering: map[netip.Addr]time.Time{}}
 }
 
 // Start removes the VIPs a previous run left on lo and starts announcing,
@@ -112,10 +129,14 @@ func (s *Speaker) Start() error {
 }
 
 // SetLeases announces only leased IPs (checked per frame against the lease
-// end, until), each on its pool's advertised interfaces, and keeps exactly
-// the leased IPs on lo (also those of pools no advertisement announces).
-// The same IPs again (a renewal) only move the lease end. ips is sorted;
-// Start must have succeeded.
+// end, until), each on its pool's advertised interfaces, and keeps the
+// leased IPs on lo (also those of pools no advertisement announces). An IP
+// in no pool in force (lbpool keeps a live IP a pool edit left out; a
+// restart before MetalLB's objects are read) is announced where it was,
+// or on every served interface if it never was: raft granted it, so it
+// must answer. An IP given up stays on lo, unannounced, for
+// announce.handoverLinger. The same IPs again (a renewal) only move the
+// lease end. ips is sorted; Start must have succeeded.
 func (s *Speaker) SetLeases(ips []netip.Addr, until time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -130,12 +151,7 @@ func (s *Speaker) SetLeases(ips []netip.Addr, until time.Time) {
 		s.ann.Renew(until)
 		return
 	}
-	out := make([]announce.Lease, 0, len(ips))
-	for _, ip := range ips {
-		if ifaces, ok := s.scope(ip); ok {
-			out = append(out, announce.Lease{IP: ip, Until: until, Interfaces: ifaces})
-		}
-	}
+	out := s.leases(ips, until)
 	if slices.Equal(ips, s.last) {
 		s.ann.SetLeases(out)
 		return
@@ -150,23 +166,115 @@ func (s *Speaker) SetLeases(ips []netip.Addr, until time.Time) {
 	if !added {
 		s.ann.SetLeases(out)
 	}
-	if err := s.vips.Set(ips); err != nil {
-		s.log.Warn("VIPs on lo", "err", err)
+	now := time.Now()
+	for _, ip := range s.last {
+		if _, kept := slices.BinarySearchFunc(ips, ip, netip.Addr.Compare); !kept && s.linger > 0 {
+			s.lingering[ip] = now.Add(s.linger)
+		}
 	}
+	s.setLo(ips, now)
 	s.last = slices.Clone(ips)
 	if added {
 		s.ann.SetLeases(out)
 	}
 }
 
+// leases computes the announcements for ips (see SetLeases) and records
+// where each is announced. The caller holds mu.
+func (s *Speaker) leases(ips []netip.Addr, until time.Time) []announce.Lease {
+	out := make([]announce.Lease, 0, len(ips))
+	where := make(map[netip.Addr][]string, len(ips))
+	outside := map[netip.Addr]bool{}
+	for _, ip := range ips {
+		ifaces, ok, inPool := s.scope(ip)
+		if !inPool {
+			ifaces, ok = s.where[ip], true // nil if it never was: every served interface
+			outside[ip] = true
+			if !s.outside[ip] {
+				s.log.Warn("announcing an IP that is in no pool in force where it was announced: its allocation is kept until its Service lets it go",
+					"ip", ip, "interfaces", ifaces)
+			}
+		}
+		if ok {
+			out = append(out, announce.Lease{IP: ip, Until: until, Interfaces: ifaces})
+			where[ip] = ifaces
+		}
+	}
+	s.where, s.outside = where, outside
+	return out
+}
+
+// setLo makes lo hold ips plus the lingering IPs whose time has not come
+// at now, and arms the timer for the next linger's end. The caller holds
+// mu.
+func (s *Speaker) setLo(ips []netip.Addr, now time.Time) {
+	want := slices.Clone(ips)
+	var next time.Time
+	for ip, end := range s.lingering {
+		_, leased := slices.BinarySearchFunc(ips, ip, netip.Addr.Compare)
+		if leased || !now.Before(end) {
+			delete(s.lingering, ip)
+			continue
+		}
+		want = append(want, ip)
+		if next.IsZero() || end.Before(next) {
+			next = end
+		}
+	}
+	slices.SortFunc(want, netip.Addr.Compare)
+	if !slices.Equal(want, s.onLo) {
+		if err := s.vips.Set(want); err != nil {
+			s.log.Warn("VIPs on lo", "err", err)
+		}
+		s.onLo = want
+	}
+	if next.IsZero() || s.closed {
+		return
+	}
+	if s.lingerT == nil {
+		s.lingerT = time.AfterFunc(next.Sub(now), s.lingerDone)
+	} else {
+		s.lingerT.Reset(next.Sub(now))
+	}
+}
+
+// lingerDone takes the IPs whose linger ended off lo.
+func (s *Speaker) lingerDone() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.setLo(s.last, time.Now())
+	}
+}
+
 // Close withdraws every announcement, stops serving, waits for every
-// interface's goroutine and removes the VIPs from lo. It does nothing when
-// Start did not succeed.
+// interface's goroutine and removes the VIPs from lo, once the IPs given
+// up last have lingered there for announce.handoverLinger (so Close takes
+// up to that long). It does nothing when Start did not succeed.
 func (s *Speaker) Close() error {
 	if s.cancel == nil {
 		return nil
 	}
 	s.ann.Stop()
+	s.mu.Lock()
+	var last time.Time
+	for _, end := range s.lingering {
+		if end.After(last) {
+			last = end
+		}
+	}
+	s.mu.Unlock()
+	if d := time.Until(last); d > 0 {
+		s.log.Info("keeping given-up VIPs on lo for in-flight packets before exit", "for", d.Round(time.Millisecond))
+		t := time.NewTimer(d)
+		<-t.C
+	}
+	s.mu.Lock()
+	s.closed = true
+	if s.lingerT != nil {
+		s.lingerT.Stop()
+	}
+	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
 	s.served.Wait()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/goldentooth/edged/edge/announce"
 	"github.com/goldentooth/edged/edge/config"
+	"github.com/goldentooth/edged/test/wait"
 )
 
 // recorder is the one log of what a Speaker did to lo and the announcer,
@@ -63,6 +65,7 @@ func startedSpeaker(t *testing.T, inForce func() *config.Config, r *recorder) *S
 	served := announce.NewResponder().NewInterfaces(ctx, func(ctx context.Context, _ string) { <-ctx.Done() })
 	s := New(inForce(), inForce, slog.New(slog.DiscardHandler))
 	s.ann, s.vips, s.served, s.cancel = fakeTable{r}, fakeLo{r}, served, cancel
+	s.linger = 0 // TestHandoverLinger sets its own
 	t.Cleanup(cancel)
 	return s
 }
@@ -81,6 +84,10 @@ func addrs(ss ...string) []netip.Addr {
 func TestSetLeasesOrder(t *testing.T) {
 	base := mustConfig(t, scopeYAML)
 	withD := mustConfig(t, scopeYAML+"  - {name: d1, ipAddressPools: [d], interfaces: [eth4]}\n")
+	// Pool a removed (its advertisements with it).
+	withoutA := mustConfig(t, strings.NewReplacer("  - {name: a, addresses: [10.0.1.0/24]}\n", "",
+		"  - {name: a1, ipAddressPools: [a], interfaces: [eth0]}\n", "",
+		"  - {name: a2, ipAddressPools: [a], interfaces: [eth1]}\n", "").Replace(scopeYAML)+"  - {name: d1, ipAddressPools: [d], interfaces: [eth4]}\n")
 	var mu sync.Mutex
 	cur := base
 	inForce := func() *config.Config { mu.Lock(); defer mu.Unlock(); return cur }
@@ -108,6 +115,10 @@ func TestSetLeasesOrder(t *testing.T) {
 			[]string{"lo [10.0.1.6 10.0.4.5]", "announce [10.0.1.6[eth0 eth1]]"}},
 		{"advertisements changed, same IPs: announcements only", withD, addrs("10.0.1.6", "10.0.4.5"),
 			[]string{"announce [10.0.1.6[eth0 eth1] 10.0.4.5[eth4]]"}},
+		{"a pool edit leaves a leased IP out: still announced where it was", withoutA, addrs("10.0.1.6", "10.0.4.5"),
+			[]string{"announce [10.0.1.6[eth0 eth1] 10.0.4.5[eth4]]"}},
+		{"an IP in no pool that never was announced: on every served interface", withoutA, addrs("10.0.1.6", "10.0.4.5", "10.0.9.9"),
+			[]string{"lo [10.0.1.6 10.0.4.5 10.0.9.9]", "announce [10.0.1.6[eth0 eth1] 10.0.4.5[eth4] 10.0.9.9[]]"}},
 		{"no lease", withD, nil,
 			[]string{"announce []", "lo []"}},
 	}
@@ -133,5 +144,54 @@ func TestCloseWithoutStart(t *testing.T) {
 	s := New(mustConfig(t, scopeYAML), nil, slog.New(slog.DiscardHandler))
 	if err := s.Close(); err != nil {
 		t.Errorf("Close before Start: %v", err)
+	}
+}
+
+// TestHandoverLinger: an IP given up is unannounced at once but stays on
+// lo for the linger, then leaves it by itself; one leased again meanwhile
+// simply stays; Close waits out the last linger before clearing lo.
+func TestHandoverLinger(t *testing.T) {
+	cfg := mustConfig(t, scopeYAML)
+	r := &recorder{}
+	s := startedSpeaker(t, func() *config.Config { return cfg }, r)
+	s.linger = 300 * time.Millisecond
+	until := time.Now().Add(time.Minute)
+
+	s.SetLeases(addrs("10.0.1.5", "10.0.1.6"), until)
+	r.take()
+	given := time.Now()
+	s.SetLeases(addrs("10.0.1.6"), until)
+	if diff := cmp.Diff([]string{"announce [10.0.1.6[eth0 eth1]]"}, r.take()); diff != "" {
+		t.Fatalf("give one up (-want +got):\n%s", diff)
+	}
+	var got []string
+	wait.ForBool(t, 5*time.Second, "10.0.1.5 to leave lo", func() bool {
+		got = append(got, r.take()...)
+		return len(got) > 0
+	})
+	if held := time.Since(given); held < s.linger {
+		t.Errorf("10.0.1.5 left lo after %v, before the linger of %v", held, s.linger)
+	}
+	if diff := cmp.Diff([]string{"lo [10.0.1.6]"}, got); diff != "" {
+		t.Errorf("after the linger (-want +got):\n%s", diff)
+	}
+
+	// Given up and leased again within the linger: never off lo.
+	s.SetLeases(nil, until)
+	s.SetLeases(addrs("10.0.1.6"), until)
+	if diff := cmp.Diff([]string{"announce []", "announce [10.0.1.6[eth0 eth1]]"}, r.take()); diff != "" {
+		t.Errorf("back within the linger (-want +got):\n%s", diff)
+	}
+
+	s.SetLeases(nil, until)
+	closing := time.Now()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(closing); took < s.linger/2 {
+		t.Errorf("Close returned after %v, before the linger", took)
+	}
+	if diff := cmp.Diff([]string{"announce []", "stop", "lo []"}, r.take()); diff != "" {
+		t.Errorf("Close (-want +got):\n%s", diff)
 	}
 }

@@ -129,6 +129,9 @@ type quarantined struct {
 // worker keeps serving).
 const bindRetry = time.Minute
 
+// catchUpPoll is how often Run looks whether raft caught up, until it did.
+const catchUpPoll = 20 * time.Millisecond
+
 // trimDelay is how long after the last reload the part returns freed
 // memory to the OS. A render of the reference pool's 1,279 frontends
 // allocates ~100 MB of short-lived garbage that the runtime would otherwise
@@ -243,8 +246,12 @@ func (p *Part) Run(ctx context.Context, store *raft.Store) error {
 	defer runsub()
 	var lastAllocs map[string]lbpool.Allocation
 	dirty, stateMoved := true, true
+	// Until raft has caught up (a restarted host starts from its last
+	// snapshot) a render would drop Services created since: poll for it.
+	catchUp := time.NewTicker(catchUpPoll)
+	defer catchUp.Stop()
 	for {
-		if p.cache.Synced() && (dirty || stateMoved) {
+		if p.cache.Synced() && store.CaughtUp() && (dirty || stateMoved) {
 			allocs := allocationsOf(store.State())
 			if dirty || !sameAllocs(allocs, lastAllocs) {
 				p.render(allocs)
@@ -261,6 +268,10 @@ func (p *Part) Run(ctx context.Context, store *raft.Store) error {
 			stateMoved = true
 		case <-p.retry:
 			dirty = true
+		case <-catchUp.C:
+			if store.CaughtUp() {
+				catchUp.Stop()
+			}
 		}
 	}
 }

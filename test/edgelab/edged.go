@@ -88,7 +88,10 @@ func BuildEdged(t testing.TB) string {
 // Edged is the edged binary the lab runs.
 func (l *Lab) Edged() string { return l.edged }
 
-func (l *Lab) writeEdgedFiles(t testing.TB, e *Edge, ca *testpki.CA) {
+// writeEdgedFiles writes e's edged.yaml, kubeconfig and HAProxy files.
+// Without an HAProxy (withHAProxy false) edged's HAProxy health probe is
+// off, or no host would ever announce.
+func (l *Lab) writeEdgedFiles(t testing.TB, e *Edge, ca *testpki.CA, withHAProxy bool) {
 	t.Helper()
 	for _, d := range []string{"data", "haproxy/certs"} {
 		if err := os.MkdirAll(filepath.Join(e.Dir, d), 0o755); err != nil {
@@ -133,8 +136,9 @@ haproxy:
   statsSocket: %[13]s/haproxy/admin.sock
   certDir: %[13]s/haproxy/certs
 metrics: {address: "127.0.0.1:7472"}
+health: {haproxy: %[14]t}
 `, e.ID, filepath.Join(e.Dir, "data"), e.Socket, e.Addr, raftPort, cert, key, ca.CAFile,
-		strings.Join(peers, ", "), filepath.Join(e.Dir, "kubeconfig"), PoolRange, PoolRange6, e.Dir)
+		strings.Join(peers, ", "), filepath.Join(e.Dir, "kubeconfig"), PoolRange, PoolRange6, e.Dir, withHAProxy)
 	files := map[string]string{
 		"kubeconfig":          kubeconfig,
 		"edged.yaml":          cfg,

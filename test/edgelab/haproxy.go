@@ -90,13 +90,23 @@ func (l *Lab) startHAProxy(t testing.TB, e *Edge) {
 	if err := os.WriteFile(p.OperatorConfigs[0], []byte(fmt.Sprintf(operatorConfig, p.Stats.Address)), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	if err := l.runHAProxy(bin, e); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// runHAProxy starts e's HAProxy on the files on disk (edged's last render
+// included, as systemd's restart would) and waits for a master with one
+// worker.
+func (l *Lab) runHAProxy(bin string, e *Edge) error {
+	p := e.HAProxyPaths()
 	proc, err := l.StartGroup(e.Host, filepath.Join(e.haproxyDir(), "haproxy.log"),
 		bin, "-W", "-S", p.Master.Address, "-f", p.OperatorConfigs[0], "-f", p.Config)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	e.haproxy = proc
-	if err := wait.Until(haproxyStart, e.ID+" haproxy master with one worker", func() (bool, string) {
+	return wait.Until(haproxyStart, e.ID+" haproxy master with one worker", func() (bool, string) {
 		if proc.Exited() {
 			return false, "haproxy exited: " + l.haproxyLog(e, 1000)
 		}
@@ -105,9 +115,31 @@ func (l *Lab) startHAProxy(t testing.TB, e *Edge) {
 			return false, err.Error()
 		}
 		return len(pr.Workers) == 1, fmt.Sprintf("%+v", pr)
-	}); err != nil {
-		t.Fatal(err)
+	})
+}
+
+// KillHAProxy SIGKILLs e's HAProxy, master and workers (its process
+// group), as a crash or the OOM killer would, and returns when they are
+// gone with the time the signal was sent.
+func (l *Lab) KillHAProxy(e *Edge) (time.Time, error) {
+	if e.haproxy == nil || e.haproxy.Exited() {
+		return time.Time{}, fmt.Errorf("%s: no HAProxy running", e.ID)
 	}
+	at := time.Now()
+	e.haproxy.Kill()
+	return at, nil
+}
+
+// RestartHAProxy starts e's HAProxy again after KillHAProxy.
+func (l *Lab) RestartHAProxy(e *Edge) error {
+	if e.haproxy != nil && !e.haproxy.Exited() {
+		return fmt.Errorf("%s: HAProxy already running (pid %d)", e.ID, e.haproxy.PID())
+	}
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		return err
+	}
+	return l.runHAProxy(bin, e)
 }
 
 // addProbeLink gives h a veth pair (both ends in h) carrying the pool's

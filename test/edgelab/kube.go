@@ -9,6 +9,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
@@ -143,4 +145,34 @@ func (l *Lab) CreateServices(ctx context.Context, max int) ([]netip.Addr, error)
 		}
 	}
 	return vips, nil
+}
+
+// SetEndpoints creates or replaces the EndpointSlice of Service name (one
+// made by CreateService) with one ready endpoint per pod, on PodPort under
+// the Service's port name "http".
+func (l *Lab) SetEndpoints(ctx context.Context, name string, pods ...Pod) error {
+	ready := true
+	port, proto, portName := int32(PodPort), corev1.ProtocolTCP, "http"
+	es := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Namespace: l.kube.ns, Name: name + "-lab", Labels: map[string]string{discoveryv1.LabelServiceName: name}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+		Ports:       []discoveryv1.EndpointPort{{Name: &portName, Port: &port, Protocol: &proto}},
+	}
+	for _, p := range pods {
+		es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{Addresses: []string{p.Addr.Addr().String()},
+			Conditions: discoveryv1.EndpointConditions{Ready: &ready}})
+	}
+	api := l.kube.client.DiscoveryV1().EndpointSlices(l.kube.ns)
+	old, err := api.Get(ctx, es.Name, metav1.GetOptions{})
+	switch {
+	case err == nil:
+		es.ResourceVersion = old.ResourceVersion
+		_, err = api.Update(ctx, es, metav1.UpdateOptions{})
+	case apierrors.IsNotFound(err):
+		_, err = api.Create(ctx, es, metav1.CreateOptions{})
+	}
+	if err != nil {
+		return fmt.Errorf("endpoints of %s: %w", name, err)
+	}
+	return nil
 }

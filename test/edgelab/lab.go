@@ -131,7 +131,7 @@ func New(t testing.TB, opts Options) *Lab {
 	kubeUp := time.Now()
 	ca := testpki.New(t, filepath.Join(l.dir, "pki"), "edgelab-raft")
 	for _, e := range l.Edges {
-		l.writeEdgedFiles(t, e, ca)
+		l.writeEdgedFiles(t, e, ca, opts.HAProxy)
 		if opts.HAProxy {
 			l.startHAProxy(t, e) // before edged, whose first apply reloads it
 		}

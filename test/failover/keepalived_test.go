@@ -31,6 +31,11 @@ type vrrp struct {
 	vrid    int
 	procs   map[*edgelab.Edge]*edgelab.Proc
 	dir     string
+	// trackHAProxy adds a track_script that fails while the host's HAProxy
+	// is gone (keepalived's track_process cannot be used in a network
+	// namespace: the kernel's process connector exists only in the initial
+	// one, keepalived logs "Failed to set/clear process event listen").
+	trackHAProxy bool
 }
 
 func newVRRP(l *edgelab.Lab, name string, version int, advert string, vip netip.Addr, vrid int) *vrrp {
@@ -47,13 +52,25 @@ func (v *vrrp) config(i int, e *edgelab.Edge) string {
 			peers = append(peers, p.Addr.String())
 		}
 	}
+	script, track := "", ""
+	if v.trackHAProxy {
+		// The shortest interval keepalived accepts is 1 s.
+		script = fmt.Sprintf(`vrrp_script chk_haproxy {
+    script "%s"
+    interval 1
+    fall 1
+    rise 2
+}
+`, v.checkScript(e))
+		track = "\n    track_script {\n        chk_haproxy\n    }"
+	}
 	return fmt.Sprintf(`global_defs {
     router_id %s
     vrrp_version %d
     script_user root
     enable_script_security
 }
-vrrp_instance VI_%d {
+`+script+`vrrp_instance VI_%d {
     state BACKUP
     nopreempt
     interface eth0
@@ -66,9 +83,16 @@ vrrp_instance VI_%d {
     }
     virtual_ipaddress {
         %s/32 dev eth0
-    }
+    }%s
 }
-`, e.ID, v.version, v.vrid, v.vrid, 200-10*i, v.advert, e.Addr, strings.Join(peers, "\n        "), v.vip)
+`, e.ID, v.version, v.vrid, v.vrid, 200-10*i, v.advert, e.Addr, strings.Join(peers, "\n        "), v.vip, track)
+}
+
+// checkScript is the path of e's HAProxy check: it passes while a process
+// of e's HAProxy (by its master socket on the command line) runs, as the
+// usual `killall -0 haproxy` does on a host with one HAProxy.
+func (v *vrrp) checkScript(e *edgelab.Edge) string {
+	return filepath.Join(v.hostDir(e), "check-haproxy.sh")
 }
 
 // start starts keepalived on e (again after a crash).
@@ -88,6 +112,12 @@ func (v *vrrp) start(e *edgelab.Edge) error {
 	// refuse to start ("daemon is already running"). Both were killed.
 	for _, f := range []string{"keepalived.pid", "vrrp.pid"} {
 		if err := os.Remove(filepath.Join(d, f)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+	}
+	if v.trackHAProxy {
+		body := fmt.Sprintf("#!/bin/sh\nexec /usr/bin/pgrep -f -- %q >/dev/null\n", "-S "+e.HAProxyPaths().Master.Address)
+		if err := os.WriteFile(v.checkScript(e), []byte(body), 0o755); err != nil {
 			return err
 		}
 	}
