@@ -212,7 +212,7 @@ func (a *Appliance) open() (*raft.Store, *admin.Server, *metricsrv.Server, error
 		store.Close(context.Background())
 		return nil, nil, nil, err
 	}
-	met, err := metricsrv.Listen(a.cfg.Metrics.Address, a.registry, nil, a.readyErr)
+	met, err := metricsrv.Listen(a.cfg.Metrics.Address, a.registry, a.Alive, a.readyErr)
 	if err != nil {
 		adm.Shutdown(context.Background())
 		store.Close(context.Background())

@@ -155,6 +155,8 @@ func restartFields(running, cfg *config.Config) []string {
 		old, new any
 	}{
 		{"node.name", running.Node.Name, cfg.Node.Name},
+		{"health.haproxy", running.Health.HAProxy, cfg.Health.HAProxy},
+		{"health.carrier", running.Health.Carrier, cfg.Health.Carrier},
 		{"node.dataDir", running.Node.DataDir, cfg.Node.DataDir},
 		{"node.adminSocket", running.Node.AdminSocket, cfg.Node.AdminSocket},
 		{"raft.bindAddress", running.Raft.BindAddress, cfg.Raft.BindAddress},

@@ -26,7 +26,8 @@ type Health struct {
 }
 
 // Health defaults: a dead HAProxy is noticed within FailAfter x Interval
-// (400 ms), and a host must be well for 10 s before it takes IPs back.
+// (400 ms; one that refuses connections at the first failed round), and a
+// host must be well for 10 s before it takes IPs back.
 const (
 	DefaultHealthInterval     = 200 * time.Millisecond
 	DefaultHealthTimeout      = time.Second

@@ -6,8 +6,10 @@
 // Guarantees:
 //   - A host is marked unhealthy after FailAfter consecutive failed rounds
 //     (a round fails when any probe fails or outlasts Timeout), so one slow
-//     answer does not move every VIP; with the defaults a dead HAProxy is
-//     noticed within FailAfter x Interval (400 ms).
+//     answer does not move every VIP; a probe failure wrapping ErrGone
+//     (nothing listens on HAProxy's socket any more: the process is gone,
+//     not slow) marks it unhealthy at once, so a dead HAProxy is noticed
+//     within one Interval (200 ms by default).
 //   - It is marked healthy again only after every probe has passed for
 //     RecoverAfter without a failure, so a flapping HAProxy does not drag
 //     its VIPs back and forth.
@@ -34,8 +36,14 @@ import (
 
 	"github.com/goldentooth/edged/edge/admin"
 	"github.com/goldentooth/edged/edge/config"
+	"github.com/goldentooth/edged/edge/notify"
 	"github.com/goldentooth/edged/raft"
 )
+
+// ErrGone marks a probe failure that cannot be a slow answer (a refused
+// connection: nothing listens): it makes the host unhealthy at once,
+// without waiting for FailAfter rounds.
+var ErrGone = errors.New("gone")
 
 // Probe is one check of this host's ability to serve. Check must return
 // when ctx ends; its error says what failed, for logs and `edged status`.
@@ -58,13 +66,14 @@ type Setter interface{ SetLocalHealthy(bool) }
 // Monitor runs the probes and keeps raft told; it is an edge.Part and an
 // edge.StatusProvider.
 type Monitor struct {
-	cfg    Config
 	probes []Probe
 	log    *slog.Logger
 	met    *metrics
+	beat   notify.Heartbeat
 
-	mu sync.Mutex
-	st state
+	mu  sync.Mutex
+	cfg Config // replaced by Reload
+	st  state
 }
 
 // New returns a Monitor over probes; with no probes it reports healthy and
@@ -99,11 +108,13 @@ func (m *Monitor) run(ctx context.Context, to Setter) error {
 	if len(m.probes) == 0 {
 		return nil
 	}
-	t := time.NewTicker(m.cfg.Interval)
+	cfg := m.config()
+	t := time.NewTicker(cfg.Interval)
 	defer t.Stop()
 	first := true
 	for {
-		errs := m.round(ctx)
+		m.beat.Beat()
+		errs := m.round(ctx, cfg.Timeout)
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -120,12 +131,16 @@ func (m *Monitor) run(ctx context.Context, to Setter) error {
 			case healthy && first:
 				m.log.Info("host healthy: announcing", "probes", m.Names())
 			case healthy:
-				m.log.Info("host healthy again: announcing", "after", m.cfg.RecoverAfter)
+				m.log.Info("host healthy again: announcing", "after", cfg.RecoverAfter)
 			default:
 				m.log.Error("host cannot serve: handing its IPs to other hosts", "err", why)
 			}
 		}
 		first = false
+		if now := m.config(); now.Interval != cfg.Interval {
+			t.Reset(now.Interval)
+		}
+		cfg = m.config()
 		select {
 		case <-ctx.Done():
 			return nil
@@ -134,15 +149,15 @@ func (m *Monitor) run(ctx context.Context, to Setter) error {
 	}
 }
 
-// round runs every probe once, each bounded by Timeout; errs[i] is probe i's.
-func (m *Monitor) round(ctx context.Context) []error {
+// round runs every probe once, each bounded by timeout; errs[i] is probe i's.
+func (m *Monitor) round(ctx context.Context, timeout time.Duration) []error {
 	errs := make([]error, len(m.probes))
 	var wg sync.WaitGroup
 	for i, p := range m.probes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pctx, cancel := context.WithTimeout(ctx, m.cfg.Timeout)
+			pctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			done := make(chan error, 1)
 			go func() { done <- p.Check(pctx) }()
@@ -150,7 +165,7 @@ func (m *Monitor) round(ctx context.Context) []error {
 			case err := <-done:
 				errs[i] = err
 			case <-pctx.Done():
-				errs[i] = fmt.Errorf("no answer within %v", m.cfg.Timeout)
+				errs[i] = fmt.Errorf("no answer within %v", timeout)
 			}
 		}()
 	}
@@ -161,6 +176,31 @@ func (m *Monitor) round(ctx context.Context) []error {
 		}
 	}
 	return errs
+}
+
+// config is the configuration in force.
+func (m *Monitor) config() Config {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.cfg
+}
+
+// Reload implements edge.Reloadable: new timings apply from the next
+// round. Turning a probe on or off needs a restart (the probes are wired at
+// start); the appliance says so.
+func (m *Monitor) Reload(c *config.Config) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.cfg = Settings(c.Health)
+	return nil
+}
+
+// Alive implements edge.Liveness: the probe loop turned within its bound
+// (every probe is bounded by Timeout, so a turn takes at most about
+// Interval + Timeout).
+func (m *Monitor) Alive() error {
+	cfg := m.config()
+	return m.beat.Check("health probe loop", 4*(cfg.Interval+cfg.Timeout)+time.Second)
 }
 
 // Healthy reports the current verdict.
@@ -212,7 +252,7 @@ func (s *state) step(now time.Time, errs []error, cfg Config) bool {
 		s.fails++
 		s.okSince = time.Time{}
 		s.lastErr = err
-		if s.healthy && s.fails >= cfg.FailAfter {
+		if s.healthy && (s.fails >= cfg.FailAfter || errors.Is(err, ErrGone)) {
 			s.healthy, s.since = false, now
 			return true
 		}

@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -42,6 +43,8 @@ func TestStepHysteresis(t *testing.T) {
 		{25.9, ok, false, false},
 		{26, ok, true, true},
 		{27, bad, true, false},
+		{27.5, ok, true, false},
+		{28, []error{nil, fmt.Errorf("refused: %w", ErrGone)}, false, true}, // gone: at once
 	}
 	s := state{healthy: true}
 	for _, st := range steps {

@@ -274,10 +274,15 @@ func (s *Speaker) Close() error {
 	if s.lingerT != nil {
 		s.lingerT.Stop()
 	}
+	onLo := s.onLo
+	s.onLo = nil
 	s.mu.Unlock()
 	s.cancel()
 	s.wg.Wait()
 	s.served.Wait()
+	if len(onLo) == 0 { // the last linger ended meanwhile
+		return nil
+	}
 	return s.vips.Set(nil)
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"syscall"
 
 	"github.com/goldentooth/edged/edge/health"
 )
@@ -21,6 +22,9 @@ func (p *Part) HealthProbe() health.Probe {
 			return errors.New("edged has not applied its first complete configuration yet")
 		}
 		reply, err := sock.Command(ctx, "show info")
+		if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) {
+			return fmt.Errorf("stats socket %s: %w (%w: HAProxy's worker is not running)", sock.Address, err, health.ErrGone)
+		}
 		if err != nil {
 			return fmt.Errorf("stats socket %s: %w", sock.Address, err)
 		}

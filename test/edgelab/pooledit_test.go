@@ -1,0 +1,97 @@
+package edgelab
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/goldentooth/edged/test/wait"
+)
+
+// editedRange replaces PoolRange in the pool edit: it holds none of the
+// addresses the first Services get (they come from the start of the range).
+const editedRange = "10.77.0.225 - 10.77.0.229"
+
+// TestPoolEditKeepsLiveIPs shrinks the pool under live Services on every
+// host and reloads with SIGHUP: lbpool keeps the allocations that left the
+// pool, and their VIPs must stay answered (issue 14: the announcer used to
+// drop IPs outside the local pools, leaving them on lo unanswered). Then
+// the holder of one such IP shuts down: the host that takes it over never
+// announced it and finds it in no pool, and must still announce it.
+func TestPoolEditKeepsLiveIPs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("lab test (root, netns, kube-apiserver)")
+	}
+	l := New(t, Options{})
+	vips := mustServices(t, l)
+	before := ingressIPs(t, l)
+	ip := vips[0]
+	p := l.StartProbe(ip, ProbeInterval)
+	defer p.Stop()
+	if err := p.WaitOK(20, 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	edited := time.Now()
+	for _, e := range l.Edges {
+		b, err := os.ReadFile(e.Config)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := strings.Replace(string(b), fmt.Sprintf("%q", PoolRange), fmt.Sprintf("%q", editedRange), 1)
+		if s == string(b) {
+			t.Fatalf("%s: the pool range %q is not in edged.yaml", e.ID, PoolRange)
+		}
+		if err := os.WriteFile(e.Config, []byte(s), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Proc().Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := wait.Until(30*time.Second, "the edited pool in the raft state", func() (bool, string) {
+		st, err := l.anyStatus()
+		if err != nil {
+			return false, err.Error()
+		}
+		for _, pl := range st.Pools {
+			if pl.Name == "lab" {
+				return pl.TotalV4 == 5, fmt.Sprintf("%+v", pl)
+			}
+		}
+		return false, "no pool lab"
+	}); err != nil {
+		t.Fatalf("%v\n%s", err, l.LogTails(2000))
+	}
+	// Watch the client for a while after the reload: every request answered.
+	watched := time.Now().Add(2 * time.Second)
+	time.Sleep(time.Until(watched)) // observation window, not synchronisation
+	if g, ok := GapAfter(p.Results(), edited, watched); !ok || g.Failed > 0 {
+		t.Errorf("after the pool edit: %d failed requests to %s (answered at all: %t)", g.Failed, ip, ok)
+	}
+	if after := ingressIPs(t, l); !maps.Equal(before, after) {
+		t.Errorf("Service IPs changed by the pool edit:\nbefore %v\nafter  %v", before, after)
+	}
+
+	// The holder leaves: the next host has never announced ip, and ip is
+	// in no pool it knows.
+	holder := l.Holder(ip)
+	if holder == nil {
+		t.Fatalf("%s has no holder\n%s", ip, l.LogTails(2000))
+	}
+	at := time.Now()
+	if err := l.TermEdged(holder, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.WaitRecovered(at, 30*time.Second); err != nil {
+		t.Fatalf("%s after its holder %s left: %v\n%s", ip, holder.ID, err, l.LogTails(3000))
+	}
+	next := l.Holder(ip)
+	if next == nil || next == holder {
+		t.Fatalf("%s held by %v after %s left", ip, next, holder.ID)
+	}
+	t.Logf("%s, outside every pool, moved from %s to %s and is answered", ip, holder.ID, next.ID)
+}
