@@ -94,11 +94,9 @@ func edgedHAProxyTrial(h *haproxyLab) (smp sample, err error) {
 	if err := p.WaitRecovered(at, recoverTimeout); err != nil {
 		return smp, fmt.Errorf("HAProxy killed on %s (%s): %w", owner.ID, h.ip, err)
 	}
-	until := time.Now().Add(settleWindow)
-	time.Sleep(settleWindow) // observation window, not synchronisation
-	g, ok := edgelab.GapAfter(p.Results(), at, until)
-	if !ok {
-		return smp, fmt.Errorf("%s: no success after the fault", h.ip)
+	g, err := settledGap(p, at, fmt.Sprintf("%s: no success after the fault", h.ip))
+	if err != nil {
+		return smp, err
 	}
 	smp.gap = g
 	return smp, nil
@@ -135,11 +133,9 @@ func vrrpHAProxyTrial(v *vrrp) (smp sample, err error) {
 	if err := p.WaitRecovered(at, recoverTimeout); err != nil {
 		return smp, fmt.Errorf("keepalived %s, HAProxy killed on %s: %w\n%s", v.name, m.ID, err, v.logTails())
 	}
-	until := time.Now().Add(settleWindow)
-	time.Sleep(settleWindow) // observation window, not synchronisation
-	g, ok := edgelab.GapAfter(p.Results(), at, until)
-	if !ok {
-		return smp, fmt.Errorf("keepalived %s: no success after the fault", v.name)
+	g, err := settledGap(p, at, fmt.Sprintf("keepalived %s: no success after the fault", v.name))
+	if err != nil {
+		return smp, err
 	}
 	smp.gap = g
 	return smp, nil

@@ -183,11 +183,9 @@ func edgedTrial(l *edgelab.Lab, vips []netip.Addr, f fault, n int) (smp sample, 
 	if err := <-termErr; err != nil {
 		return smp, fmt.Errorf("SIGTERM %s: edged exit: %w", owner.ID, err)
 	}
-	until := time.Now().Add(settleWindow)
-	time.Sleep(settleWindow) // observation window, not synchronisation
-	g, ok := edgelab.GapAfter(p.Results(), at, until)
-	if !ok {
-		return smp, fmt.Errorf("%s: no success after the fault", ip)
+	g, err := settledGap(p, at, fmt.Sprintf("%s: no success after the fault", ip))
+	if err != nil {
+		return smp, err
 	}
 	smp.gap = g
 	return smp, nil
@@ -259,11 +257,9 @@ func vrrpTrial(v *vrrp) (smp sample, err error) {
 	if err := p.WaitRecovered(at, recoverTimeout); err != nil {
 		return smp, fmt.Errorf("keepalived %s: %w", v.name, err)
 	}
-	until := time.Now().Add(settleWindow)
-	time.Sleep(settleWindow) // observation window, not synchronisation
-	g, ok := edgelab.GapAfter(p.Results(), at, until)
-	if !ok {
-		return smp, fmt.Errorf("keepalived %s: no success after the fault", v.name)
+	g, err := settledGap(p, at, fmt.Sprintf("keepalived %s: no success after the fault", v.name))
+	if err != nil {
+		return smp, err
 	}
 	smp.gap = g
 	return smp, nil
@@ -300,6 +296,19 @@ func vrrpSplitTrial(v *vrrp) (r edgelab.ARPReport, err error) {
 	time.Sleep(settleWindow) // observation window after the heal
 	rec.Stop()
 	return edgelab.Analyze(rec.Events(), v.vip), nil
+}
+
+// settledGap watches the client for settleWindow more (a hole after the
+// first good answer is still seen) and returns its gap since the fault at;
+// what names the trial when nothing succeeded.
+func settledGap(p *edgelab.Probe, at time.Time, what string) (edgelab.Gap, error) {
+	until := time.Now().Add(settleWindow)
+	time.Sleep(settleWindow) // observation window, not synchronisation
+	g, ok := edgelab.GapAfter(p.Results(), at, until)
+	if !ok {
+		return g, errors.New(what)
+	}
+	return g, nil
 }
 
 // stopEdged kills edged on every host, so keepalived trials run alone.
