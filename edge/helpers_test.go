@@ -286,3 +286,18 @@ func runApp(t *testing.T, app *edge.Appliance) {
 		}
 	})
 }
+
+// singleHostYAML is the edged.yaml of a one-host group in dir with raft on
+// raftAddr (plain TCP), the pool "primary" plus pools (YAML list items),
+// and extra top-level sections.
+func singleHostYAML(dir, raftAddr, pools, extra string) string {
+	return fmt.Sprintf(`node: {name: edge1, dataDir: %s, adminSocket: %s}
+raft:
+  bindAddress: %q
+  insecurePlaintext: true
+  peers: [{id: edge1, address: %q}]
+pools:
+  - name: primary
+    addresses: ["10.4.11.0 - 10.4.15.254"]
+%s%s`, filepath.Join(dir, "data"), filepath.Join(dir, "admin.sock"), raftAddr, raftAddr, pools, extra)
+}

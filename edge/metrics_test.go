@@ -3,7 +3,6 @@ package edge_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -177,18 +176,7 @@ func TestKubeMetrics(t *testing.T) {
 	admin := srv.Client(t)
 	ns := srv.Namespace(t)
 	dir := shortDir(t)
-	raftAddr := freeport.Addr(t)
-	cfgText := fmt.Sprintf(`node: {name: edge1, dataDir: %s, adminSocket: %s}
-raft:
-  bindAddress: %q
-  insecurePlaintext: true
-  peers: [{id: edge1, address: %q}]
-pools:
-  - name: primary
-    addresses: ["10.4.11.0 - 10.4.15.254"]
-metrics: {address: "127.0.0.1:0"}
-`, filepath.Join(dir, "data"), filepath.Join(dir, "admin.sock"), raftAddr, raftAddr)
-	cfg := mustLoad(t, dir, cfgText)
+	cfg := mustLoad(t, dir, singleHostYAML(dir, freeport.Addr(t), "", "metrics: {address: \"127.0.0.1:0\"}\n"))
 	log := quietLogger(t)
 	kc, err := kube.NewClient(srv.Config(kubetest.Admin))
 	if err != nil {

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -66,17 +65,7 @@ func poolNames(app *edge.Appliance) []string {
 func TestReloadAppliesPoolsAndRefusesBadFile(t *testing.T) {
 	dir := shortDir(t)
 	raftAddr := freeport.Addr(t)
-	text := func(pools, extra string) string {
-		return fmt.Sprintf(`node: {name: edge1, dataDir: %s, adminSocket: %s}
-raft:
-  bindAddress: %q
-  insecurePlaintext: true
-  peers: [{id: edge1, address: %q}]
-pools:
-  - name: primary
-    addresses: ["10.4.11.0 - 10.4.15.254"]
-%s%s`, filepath.Join(dir, "data"), filepath.Join(dir, "admin.sock"), raftAddr, raftAddr, pools, extra)
-	}
+	text := func(pools, extra string) string { return singleHostYAML(dir, raftAddr, pools, extra) }
 	cfg := mustLoad(t, dir, text("", "metrics: {address: \"127.0.0.1:0\"}\n"))
 	var logs logBuffer
 	level := new(slog.LevelVar)
