@@ -18,7 +18,8 @@ const closePoll = 10 * time.Millisecond
 // LeaveOnShutdown, else hand leadership away; stop the loops; shut raft
 // down; close the transport and the log store. If ctx ends first, the
 // remaining hand-over steps are skipped: the leader then moves the IPs
-// once this host's lease expires.
+// once this host's lease expires. With no leader for two election timeouts
+// the hand-over is skipped too (nobody could take the IPs).
 func (s *Store) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() { s.closeErr = s.close(ctx) })
 	return s.closeErr
@@ -29,7 +30,21 @@ func (s *Store) close(ctx context.Context) error {
 	s.closing.Store(true)
 	s.draining.Store(true)
 	s.kickRenew()
-	if !s.waitUntil(ctx, s.handedOver) {
+	start := time.Now()
+	handed := func() bool {
+		if s.handedOver() {
+			return true
+		}
+		// No leader for two election timeouts (a majority is down):
+		// nobody can take the IPs over and nobody renews this host's
+		// leases, which end by themselves; waiting only delays the exit.
+		if id, _ := s.Leader(); id == "" && time.Since(start) > 2*s.cfg.ElectionTimeout {
+			log.Warn("raft close: no leader to hand the IPs over to (is a majority down?); not waiting")
+			return true
+		}
+		return false
+	}
+	if !s.waitUntil(ctx, handed) {
 		log.Warn("raft close: hand-over incomplete, leases will expire instead", "err", ctx.Err())
 	}
 	s.dropLeases()

@@ -50,8 +50,17 @@ func TestRecoverAfterTwoHostsDie(t *testing.T) {
 		t.Fatalf("%v\n%s", err, l.LogTails(2000))
 	}
 
-	// The runbook: stop edged, recover from the local state, start it.
-	l.KillEdged(survivor)
+	// The runbook: stop edged (SIGTERM, as systemctl stop: with no leader
+	// to hand over to it must not wait out its whole shutdown budget),
+	// recover from the local state, start it.
+	stopping := time.Now()
+	if err := l.TermEdged(survivor, 30*time.Second); err != nil {
+		t.Fatalf("stop %s: %v", survivor.ID, err)
+	}
+	t.Logf("edged on %s stopped %v after SIGTERM", survivor.ID, time.Since(stopping).Round(time.Millisecond))
+	if took := time.Since(stopping); took > 10*time.Second {
+		t.Errorf("stopping %s without a majority took %v", survivor.ID, took.Round(time.Millisecond))
+	}
 	out, err := l.Exec(survivor.Host, l.Edged(), "recover", "--config", survivor.Config, "--yes")
 	if err != nil {
 		t.Fatalf("edged recover: %v\n%s", err, out)
