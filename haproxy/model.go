@@ -44,6 +44,9 @@ type Model struct {
 	Backends []Backend
 	// Stats, when set, adds a stats page and Prometheus exporter frontend.
 	Stats *Stats
+	// Timeouts are the defaults of every section; a zero field means
+	// DefaultTimeouts' value.
+	Timeouts Timeouts
 }
 
 // Frontend is a listener on one VIP:port that forwards to one backend.
@@ -63,6 +66,20 @@ type Frontend struct {
 	Backend string
 	// CertFile, when set, terminates TLS on the bind with this PEM file.
 	CertFile string
+	// SourceRanges, when not empty, admit only clients whose address is in
+	// one of them (a Service's loadBalancerSourceRanges): any other
+	// connection is closed before a byte is read or a backend chosen. A
+	// client of a family no range has is refused too. At most
+	// MaxSourceRanges masked prefixes.
+	SourceRanges []netip.Prefix
+	// AcceptProxy makes the bind require a PROXY protocol header (v1 or
+	// v2) from every connection and take the client address from it:
+	// SourceRanges, affinity and X-Forwarded-For then see that address.
+	// HAProxy trusts whoever sends the header.
+	AcceptProxy bool
+	// ClientTimeout is the client-side inactivity timeout; zero means
+	// Model.Timeouts.Client.
+	ClientTimeout time.Duration
 }
 
 // Backend is a pool of server slots for one Service port.
@@ -81,6 +98,22 @@ type Backend struct {
 	Check Check
 	// ProxyV2 sends a PROXY protocol v2 header to the servers.
 	ProxyV2 bool
+	// ConnectTimeout and ServerTimeout bound connecting to a server and
+	// server-side inactivity; zero means Model.Timeouts' value.
+	ConnectTimeout, ServerTimeout time.Duration
+	// TunnelTimeout is the inactivity timeout of upgraded HTTP connections
+	// (WebSocket, CONNECT), http mode only; zero means Model.Timeouts.Tunnel.
+	// TCP mode has none: there HAProxy's tunnel timeout would replace the
+	// client and server timeouts once a connection is established.
+	TunnelTimeout time.Duration
+	// Affinity, when non-zero, sends a client (by source address) back to
+	// the server slot it used last, as long as it comes back within
+	// Affinity (sessionAffinity: ClientIP). A slot in maintenance (its
+	// endpoint left the EndpointSlice) or down (failed checks) is not used:
+	// the client is balanced anew and sticks to its new server. A draining
+	// slot (terminating but serving) keeps its clients until its endpoint
+	// leaves, as HAProxy's drain does for persistent clients.
+	Affinity time.Duration
 	// Slots is the number of server slots rendered; it is raised to fit
 	// Servers. Spare slots let endpoints come and go without a reload.
 	Slots int
@@ -141,6 +174,16 @@ type Stats struct {
 // addresses once asked for 200,000 servers and 193 MB per render).
 const MaxServers = 1024
 
+// MaxSourceRanges bounds a frontend's SourceRanges. Every range is
+// rendered into every frontend of the Service (each VIP and port); 256 is
+// far beyond a homelab's allow-lists (Cloudflare publishes 22 ranges) and
+// keeps one frontend's lines under 12 KB.
+const MaxSourceRanges = 256
+
+// MaxAffinity bounds Backend.Affinity: Kubernetes' own bound on
+// sessionAffinityConfig.clientIP.timeoutSeconds (86,400 s).
+const MaxAffinity = 24 * time.Hour
+
 // MaxNameLen is the longest section name edged renders; callers derive
 // longer names to fit (FitName).
 const MaxNameLen = 100
@@ -163,7 +206,7 @@ func slotsFor(b Backend) int {
 // normalize returns a copy with sorted sections and servers, so equal
 // desired states compare and render equal.
 func (m Model) normalize() Model {
-	out := Model{Stats: m.Stats}
+	out := Model{Stats: m.Stats, Timeouts: m.Timeouts}
 	out.Frontends = slices.Clone(m.Frontends)
 	slices.SortFunc(out.Frontends, func(a, b Frontend) int { return strings.Compare(a.Name, b.Name) })
 	out.Backends = make([]Backend, len(m.Backends))
@@ -201,7 +244,7 @@ func sortedServers(s []Server) bool {
 // addresses. n must be normalize's output (Manager.plan's), so it is not
 // sorted again.
 func (n Model) structure() Model {
-	s := Model{Stats: n.Stats, Frontends: n.Frontends, Backends: slices.Clone(n.Backends)}
+	s := Model{Stats: n.Stats, Timeouts: n.Timeouts, Frontends: n.Frontends, Backends: slices.Clone(n.Backends)}
 	for i := range s.Backends {
 		s.Backends[i].Servers = nil
 	}

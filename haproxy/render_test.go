@@ -17,14 +17,19 @@ func sampleModel() Model {
 	return Model{
 		Stats: &Stats{Bind: netip.MustParseAddrPort("127.0.0.1:8404"), URI: "/stats", User: "admin", Password: "pw", Refresh: 10 * time.Second, Prometheus: netip.MustParseAddrPort("127.0.0.1:8404")},
 		Frontends: []Frontend{
-			{Name: "b_fe", Bind: netip.MustParseAddrPort("10.4.11.2:443"), Backend: "b", CertFile: "/etc/edged/certs/x.pem"},
-			{Name: "a_fe", Bind: netip.MustParseAddrPort("10.4.11.1:80"), Mode: ModeHTTP, Backend: "a"},
+			{Name: "b_fe", Bind: netip.MustParseAddrPort("10.4.11.2:443"), Backend: "b", CertFile: "/etc/edged/certs/x.pem",
+				SourceRanges: []netip.Prefix{netip.MustParsePrefix("10.4.0.0/20"), netip.MustParsePrefix("fd00::/8")}, ClientTimeout: 90 * time.Minute},
+			{Name: "a_fe", Bind: netip.MustParseAddrPort("10.4.11.1:80"), Mode: ModeHTTP, Backend: "a",
+				SourceRanges: []netip.Prefix{netip.MustParsePrefix("192.168.0.0/16")}, AcceptProxy: true},
 		},
 		Backends: []Backend{
-			{Name: "b", ProxyV2: true, Servers: []Server{{Addr: netip.MustParseAddrPort("10.244.0.9:443")}}},
+			{Name: "b", ProxyV2: true, Affinity: 3 * time.Hour, ConnectTimeout: 1500 * time.Millisecond, ServerTimeout: 2 * time.Hour,
+				Servers: []Server{{Addr: netip.MustParseAddrPort("10.244.0.9:443")}}},
 			{Name: "a", Mode: ModeHTTP, Check: Check{Kind: CheckHTTP, Path: "/healthz", Host: "a.example", Interval: time.Second, Rise: 2, Fall: 3},
-				Servers: []Server{{Addr: netip.MustParseAddrPort("10.244.0.6:8080")}, {Addr: netip.MustParseAddrPort("10.244.0.5:8080")}}},
+				TunnelTimeout: 10 * time.Minute,
+				Servers:       []Server{{Addr: netip.MustParseAddrPort("10.244.0.6:8080")}, {Addr: netip.MustParseAddrPort("10.244.0.5:8080")}}},
 		},
+		Timeouts: Timeouts{Client: 12 * time.Hour},
 	}
 }
 
@@ -50,10 +55,23 @@ func TestRenderDeterministicAndValid(t *testing.T) {
 		"crt /etc/edged/certs/x.pem ssl",
 		"http-request use-service prometheus-exporter if { path /metrics }",
 		"stats auth admin:pw",
+		// timeouts: the model's defaults, DefaultTimeouts' for the rest,
+		// each section's own, and the tunnel timeout in http backends only
+		"timeout client 12h\n", "timeout server 24h\n", "timeout connect 5s\n", "timeout http-request 5s\n",
+		"timeout client 90m\n", "timeout connect 1500ms\n", "timeout server 2h\n", "timeout tunnel 10m\n",
+		// source ranges on the connection, or on the session behind accept-proxy
+		"acl edged_src src 10.4.0.0/20 fd00::/8\n  timeout client 90m\n  tcp-request connection reject unless edged_src\n",
+		"bind 10.4.11.1:80 name vip accept-proxy\n  acl edged_src src 192.168.0.0/16\n  tcp-request session reject unless edged_src\n",
+		// affinity and the client address
+		"stick on src\n  stick-table type ipv6 size 100k expire 3h\n",
+		"mode http\n  balance roundrobin\n  option forwardfor\n",
 	} {
 		if !bytes.Contains(first, []byte(want)) {
 			t.Errorf("render lacks %q:\n%s", want, first)
 		}
+	}
+	if n := bytes.Count(first, []byte("timeout tunnel")); n != 1 {
+		t.Errorf("%d tunnel timeouts, want 1 (the http backend's):\n%s", n, first)
 	}
 	// haproxy -c accepts it (the cert file must exist for that).
 	dir := t.TempDir()
@@ -108,6 +126,24 @@ func TestValidateRejectsInjection(t *testing.T) {
 		{"bad balance", func(m *Model) { m.Backends[0].Balance = "hdr(x)" }},
 		{"quote in password", func(m *Model) { m.Stats.Password = `p"w` }},
 		{"zero port", func(m *Model) { m.Frontends[0].Bind = netip.MustParseAddrPort("10.4.11.9:0") }},
+		{"unmasked range", func(m *Model) { m.Frontends[0].SourceRanges = []netip.Prefix{netip.MustParsePrefix("10.4.0.1/20")} }},
+		{"mapped range", func(m *Model) {
+			m.Frontends[0].SourceRanges = []netip.Prefix{netip.MustParsePrefix("::ffff:10.0.0.0/104")}
+		}},
+		{"zero range", func(m *Model) { m.Frontends[0].SourceRanges = []netip.Prefix{{}} }},
+		{"too many ranges", func(m *Model) {
+			m.Frontends[0].SourceRanges = make([]netip.Prefix, MaxSourceRanges+1)
+			for i := range m.Frontends[0].SourceRanges {
+				m.Frontends[0].SourceRanges[i] = netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 0}), 24)
+			}
+		}},
+		{"client timeout too short", func(m *Model) { m.Frontends[0].ClientTimeout = time.Millisecond }},
+		{"server timeout too long", func(m *Model) { m.Backends[0].ServerTimeout = 8 * 24 * time.Hour }},
+		{"connect timeout negative", func(m *Model) { m.Backends[0].ConnectTimeout = -time.Second }},
+		{"tunnel timeout in tcp mode", func(m *Model) { m.Backends[0].TunnelTimeout = time.Hour }},
+		{"default timeout too long", func(m *Model) { m.Timeouts.Tunnel = 30 * 24 * time.Hour }},
+		{"affinity beyond a day", func(m *Model) { m.Backends[0].Affinity = 25 * time.Hour }},
+		{"affinity in milliseconds", func(m *Model) { m.Backends[0].Affinity = 1500 * time.Millisecond }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

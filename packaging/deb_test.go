@@ -22,8 +22,8 @@ func TestDeb(t *testing.T) {
 	if err != nil {
 		t.Fatalf("dpkg-deb not found (apt-get install -y dpkg): %v", err)
 	}
-	// nfpm.yaml names ../bin/edged, so build it where `make build` puts it.
-	build := exec.Command("go", "build", "-o", "bin/edged", "./cmd/edged")
+	// nfpm.yaml names ../bin/linux_ARCH/edged, so build it where `make deb` puts it.
+	build := exec.Command("go", "build", "-o", "bin/linux_"+runtime.GOARCH+"/edged", "./cmd/edged")
 	build.Dir = ".."
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build edged: %v\n%s", err, out)
@@ -49,6 +49,7 @@ func TestDeb(t *testing.T) {
 		"./lib/systemd/system/edged.service",
 		"./etc/sysctl.d/99-edged.conf",
 		"./etc/edged/edged.yaml",
+		"./lib/systemd/system/haproxy.service.d/edged.conf",
 	} {
 		if !hasPath(string(contents), want) {
 			t.Errorf("%s lacks %s; contents:\n%s", filepath.Base(deb), want, contents)

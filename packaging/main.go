@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/goreleaser/nfpm/v2"
 	_ "github.com/goreleaser/nfpm/v2/deb" // registers the deb packager
@@ -25,7 +26,14 @@ func main() {
 }
 
 func run(spec, outDir string) error {
-	cfg, err := nfpm.ParseFile(spec) // ${VERSION} and ${ARCH} come from the environment
+	raw, err := os.ReadFile(spec)
+	if err != nil {
+		return err
+	}
+	// ${VERSION} and ${ARCH} come from the environment, also in contents'
+	// paths (nfpm expands them only in some fields): the binary is
+	// bin/linux_${ARCH}/edged.
+	cfg, err := nfpm.Parse(strings.NewReader(os.ExpandEnv(string(raw))))
 	if err != nil {
 		return fmt.Errorf("read %s: %w", spec, err)
 	}

@@ -12,8 +12,8 @@ import (
 	"github.com/goreleaser/nfpm/v2"
 )
 
-// haproxyRuntimeDir is created by haproxy.service (RuntimeDirectory=haproxy),
-// which edged.service Requires and is ordered after.
+// haproxyRuntimeDir is created at boot by Debian haproxy's tmpfiles.d
+// (d /run/haproxy 2775 haproxy haproxy), and haproxy is a dependency.
 const haproxyRuntimeDir = "/run/haproxy"
 
 // TestUnitWritablePaths checks that the unit's ReadWritePaths match what the
@@ -24,7 +24,11 @@ const haproxyRuntimeDir = "/run/haproxy"
 func TestUnitWritablePaths(t *testing.T) {
 	t.Setenv("VERSION", testVersion)
 	t.Setenv("ARCH", runtime.GOARCH)
-	cfg, err := nfpm.ParseFile("nfpm.yaml")
+	raw, err := os.ReadFile("nfpm.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := nfpm.Parse(strings.NewReader(os.ExpandEnv(string(raw))))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,10 +22,37 @@ const (
 	kindAdminDrain kind = "adminDrain"
 )
 
+// commandVersion is the encoding of the commands this code writes. Entries
+// without "v" were written before the field existed (edged 0.1) and read as
+// version 1. Raise it only for a change older code would misread; until
+// every host runs the new code, keep writing the old version (an upgrade is
+// a rolling restart, so followers with the older binary replay the same
+// entries). raft/testdata/compat keeps each released encoding, and
+// TestCompat replays them.
+const commandVersion = 1
+
 // envelope is the typed command written to the raft log as JSON.
 type envelope struct {
-	Kind    kind            `json:"kind"`
+	Kind kind `json:"kind"`
+	// V is the command encoding (commandVersion); 0 means 1.
+	V       int             `json:"v,omitempty"`
 	Payload json.RawMessage `json:"payload"`
+}
+
+// UnmarshalJSON refuses an envelope from a newer encoding than this code
+// knows: a host that has not been upgraded yet fails that entry with
+// ErrBadCommand (logged by Apply's caller) instead of half applying it.
+func (e *envelope) UnmarshalJSON(b []byte) error {
+	type plain envelope
+	var p plain
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	if p.V > commandVersion {
+		return fmt.Errorf("command %q has encoding version %d; this edged reads up to %d: upgrade it", p.Kind, p.V, commandVersion)
+	}
+	*e = envelope(p)
+	return nil
 }
 
 type allocateCmd struct {
@@ -73,7 +100,7 @@ func encode(k kind, payload any) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", k, err)
 	}
-	return json.Marshal(envelope{Kind: k, Payload: p})
+	return json.Marshal(envelope{Kind: k, V: commandVersion, Payload: p})
 }
 
 // applyResult is what Apply returns through the raft ApplyFuture.

@@ -11,7 +11,9 @@ import (
 	"github.com/goldentooth/edged/lbpool"
 )
 
-// snapshotFormat versions the snapshot encoding.
+// snapshotFormat versions the snapshot encoding. A snapshot of another
+// format is refused on restore (ErrBadCommand); format 1 is every snapshot
+// edged has written so far (raft/testdata/compat).
 const snapshotFormat = 1
 
 // snapshotData is the whole state in a deterministic, sorted form.

@@ -19,6 +19,7 @@ import (
 	"github.com/goldentooth/edged/edge/health"
 	"github.com/goldentooth/edged/edge/kube"
 	"github.com/goldentooth/edged/edge/l2"
+	"github.com/goldentooth/edged/edge/nft"
 	"github.com/goldentooth/edged/edge/proxy"
 	"github.com/goldentooth/edged/haproxy"
 )
@@ -141,7 +142,8 @@ func wire(cfg *config.Config, log *slog.Logger) (*edge.Appliance, error) {
 		probes = append(probes, speaker.CarrierProbe())
 	}
 	mon := health.New(health.Settings(cfg.Health), log.With("part", "health"), probes...)
-	app := edge.New(cfg, log, speaker, kp, hp, mon)
+	fw := nft.New(cfg, kp, kp.Event, nft.Open(), log.With("part", "forward"))
+	app := edge.New(cfg, log, speaker, kp, hp, mon, fw)
 	app.ReportStatus(hp)
 	app.ReportStatus(mon)
 	app.Registry().MustRegister(mon.Collectors()...)
@@ -149,6 +151,7 @@ func wire(cfg *config.Config, log *slog.Logger) (*edge.Appliance, error) {
 	app.Registry().MustRegister(kube.Collectors()...)
 	app.Registry().MustRegister(announce.Collectors()...)
 	app.Registry().MustRegister(haproxy.Collectors()...)
+	app.Registry().MustRegister(nft.Collectors()...)
 	return app, nil
 }
 

@@ -171,6 +171,17 @@ type HAProxy struct {
 	BackendMode  string        `yaml:"backendMode"`
 	Stats        Stats         `yaml:"stats"`
 	Prometheus   Prometheus    `yaml:"prometheus"`
+	// Timeouts are every Service's HAProxy timeouts unless its annotations
+	// say otherwise (see docs/service-contract.md).
+	Timeouts Timeouts `yaml:"timeouts"`
+}
+
+// Timeouts are HAProxy's connection timeouts (haproxy.Timeouts).
+type Timeouts struct {
+	Connect time.Duration `yaml:"connect"`
+	Client  time.Duration `yaml:"client"`
+	Server  time.Duration `yaml:"server"`
+	Tunnel  time.Duration `yaml:"tunnel"`
 }
 
 // Stats is HAProxy's stats page.

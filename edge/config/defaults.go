@@ -45,9 +45,14 @@ const (
 	DefaultHAProxyFile    = "/etc/haproxy/edged/edged.cfg"
 	DefaultOperatorFile   = "/etc/haproxy/haproxy.cfg"
 	DefaultMasterSocket   = "/run/haproxy-master.sock"
-	DefaultStatsSocket    = "/run/haproxy/edged-admin.sock"
-	DefaultHAProxyBinary  = "haproxy"
-	DefaultCertDir        = "/etc/haproxy/edged/certs"
+	// DefaultStatsSocket is Debian's own (haproxy.cfg's "stats socket
+	// /run/haproxy/admin.sock mode 660 level admin"): /run/haproxy is
+	// haproxy:haproxy 2775, so the socket is group haproxy, which edged's
+	// user joins. DefaultMasterSocket is Debian's haproxy.service's -S path,
+	// made mode 660 group haproxy by the package's drop-in.
+	DefaultStatsSocket   = "/run/haproxy/admin.sock"
+	DefaultHAProxyBinary = "haproxy"
+	DefaultCertDir       = "/etc/haproxy/edged/certs"
 	// DefaultServerSlots pre-allocates servers per backend so endpoint
 	// changes never need a reload.
 	DefaultServerSlots  = 16
@@ -93,6 +98,10 @@ func defaults() map[string]any {
 		"haproxy::backendMode":         DefaultBackendMode,
 		"haproxy::stats::uri":          DefaultStatsURI,
 		"haproxy::stats::refresh":      DefaultStatsRefresh,
+		"haproxy::timeouts::connect":   haproxy.DefaultTimeouts.Connect,
+		"haproxy::timeouts::client":    haproxy.DefaultTimeouts.Client,
+		"haproxy::timeouts::server":    haproxy.DefaultTimeouts.Server,
+		"haproxy::timeouts::tunnel":    haproxy.DefaultTimeouts.Tunnel,
 		"log::level":                   DefaultLogLevel,
 		"health::haproxy":              true,
 		"health::carrier":              true,

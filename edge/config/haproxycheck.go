@@ -1,9 +1,11 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/goldentooth/edged/edge/lbconfig"
 	"github.com/goldentooth/edged/haproxy"
@@ -42,11 +44,47 @@ func (l *loaded) checkHAProxy() error {
 	if err := l.checkStats(h.Stats); err != nil {
 		return err
 	}
+	if err := l.checkTimeouts(h.Timeouts); err != nil {
+		return err
+	}
 	if b := h.Prometheus.Bind; b != "" && !listenAddr(b) {
 		return l.failRoot("haproxy.prometheus.bind", []any{"haproxy", "prometheus", "bind"},
 			"%q is not ip:port (e.g. 127.0.0.1:8405, or the stats bind to share its frontend); leave it empty to turn the exporter off", b)
 	}
 	return nil
+}
+
+// checkTimeouts refuses timeouts outside the renderer's bounds. Zero
+// means haproxy.DefaultTimeouts' value, as in the renderer (a Config built
+// in code may leave the block out).
+func (l *loaded) checkTimeouts(t Timeouts) error {
+	idle := fmt.Sprintf("want a duration from %v to %v", haproxy.MinIdleTimeout, haproxy.MaxIdleTimeout)
+	for _, c := range []struct {
+		key string
+		d   time.Duration
+		ok  bool
+		def time.Duration
+	}{
+		{"connect", t.Connect, haproxy.ValidConnectTimeout(t.Connect), haproxy.DefaultTimeouts.Connect},
+		{"client", t.Client, haproxy.ValidIdleTimeout(t.Client), haproxy.DefaultTimeouts.Client},
+		{"server", t.Server, haproxy.ValidIdleTimeout(t.Server), haproxy.DefaultTimeouts.Server},
+		{"tunnel", t.Tunnel, haproxy.ValidIdleTimeout(t.Tunnel), haproxy.DefaultTimeouts.Tunnel},
+	} {
+		if c.ok {
+			continue
+		}
+		want := idle
+		if c.key == "connect" {
+			want = fmt.Sprintf("want a duration from %v to %v", haproxy.MinConnectTimeout, haproxy.MaxConnectTimeout)
+		}
+		return l.failRoot("haproxy.timeouts."+c.key, []any{"haproxy", "timeouts", c.key}, "%v: %s (default %v)", c.d, want, c.def)
+	}
+	return nil
+}
+
+// Timeouts returns the timeouts for the HAProxy model.
+func (t Timeouts) Timeouts() haproxy.Timeouts {
+	return haproxy.Timeouts{Connect: t.Connect, Client: t.Client, Server: t.Server, Tunnel: t.Tunnel}
 }
 
 // listenAddr reports whether s is an ip:port HAProxy can be told to bind.

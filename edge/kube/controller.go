@@ -59,7 +59,9 @@ type Options struct {
 	// Class is the loadBalancerClass served; empty serves the Services
 	// without a class instead (MetalLB's rule, see Handled).
 	Class string
-	// IPMode is written into the status; empty means DefaultIPMode.
+	// IPMode is edged.yaml's kubernetes.ipMode; empty means DefaultIPMode.
+	// Each Service's status gets lbconfig.IPMode(svc, IPMode): Proxy makes
+	// every Service Proxy, VIP only those HAProxy does not rewrite.
 	IPMode corev1.LoadBalancerIPMode
 	Logger *slog.Logger
 }

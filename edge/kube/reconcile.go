@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
 
+	"github.com/goldentooth/edged/edge/lbconfig"
 	"github.com/goldentooth/edged/lbpool"
 )
 
@@ -120,7 +121,7 @@ func (c *Controller) release(ctx context.Context, key string, svc *corev1.Servic
 
 // writeStatus sets the ingress and the pool annotation when they differ.
 func (c *Controller) writeStatus(ctx context.Context, svc *corev1.Service, alloc lbpool.Allocation) error {
-	want := ingress(alloc.IPs, c.opts.IPMode)
+	want := ingress(alloc.IPs, lbconfig.IPMode(svc, c.opts.IPMode))
 	if !sameIngress(svc.Status.LoadBalancer.Ingress, want) {
 		cp := svc.DeepCopy()
 		cp.Status.LoadBalancer.Ingress = want

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
@@ -34,6 +35,18 @@ const (
 	AnnTLSSecret     = Prefix + "tls-secret"     // kubernetes.io/tls Secret in the Service's namespace
 	AnnProxyProtocol = Prefix + "proxy-protocol" // "v2" | "none"
 	AnnBalance       = Prefix + "balance"        // roundrobin | leastconn | source | first | random | static-rr
+)
+
+// The annotations of the connection contract (docs/service-contract.md).
+// Timeouts are Go durations; client, server and tunnel take
+// haproxy.MinIdleTimeout..MaxIdleTimeout (1s..168h), connect
+// haproxy.MinConnectTimeout..MaxConnectTimeout (100ms..1m).
+const (
+	AnnAcceptProxy    = Prefix + "accept-proxy"    // "true" | "false": clients send a PROXY protocol header
+	AnnTimeoutClient  = Prefix + "timeout-client"  // client-side idle timeout
+	AnnTimeoutServer  = Prefix + "timeout-server"  // server-side idle timeout
+	AnnTimeoutTunnel  = Prefix + "timeout-tunnel"  // upgraded HTTP (WebSocket); mode http only
+	AnnTimeoutConnect = Prefix + "timeout-connect" // connecting to an endpoint
 )
 
 // Backend modes: the values of AnnBackend and of edged.yaml's
@@ -75,6 +88,17 @@ type Settings struct {
 	ProxyV2 bool
 	// Balance is the HAProxy balance algorithm.
 	Balance string
+	// AcceptProxy makes the VIP's binds require a PROXY protocol header.
+	AcceptProxy bool
+	// Timeouts are the Service's own timeouts; zero fields use edged.yaml's
+	// haproxy.timeouts. Tunnel is set only in http mode.
+	Timeouts haproxy.Timeouts
+	// SourceRanges are the Service's loadBalancerSourceRanges, parsed and
+	// masked; empty admits everyone (ParseService).
+	SourceRanges []netip.Prefix
+	// Affinity is the ClientIP session affinity timeout; zero: none
+	// (ParseService).
+	Affinity time.Duration
 }
 
 // DefaultSettings are used when a Service has no annotations.
@@ -147,6 +171,30 @@ func ParseAnnotations(ann map[string]string, nodePort bool) (Settings, error) {
 				bad(k, v, "v2 or none")
 			}
 			s.ProxyV2 = v == "v2"
+		case AnnAcceptProxy:
+			if v != "true" && v != "false" {
+				bad(k, v, "true or false")
+			}
+			s.AcceptProxy = v == "true"
+		case AnnTimeoutClient, AnnTimeoutServer, AnnTimeoutTunnel:
+			d, err := time.ParseDuration(v)
+			if err != nil || d == 0 || !haproxy.ValidIdleTimeout(d) {
+				bad(k, v, fmt.Sprintf("a duration between %v and %v", haproxy.MinIdleTimeout, haproxy.MaxIdleTimeout))
+			}
+			switch k {
+			case AnnTimeoutClient:
+				s.Timeouts.Client = d
+			case AnnTimeoutServer:
+				s.Timeouts.Server = d
+			default:
+				s.Timeouts.Tunnel = d
+			}
+		case AnnTimeoutConnect:
+			d, err := time.ParseDuration(v)
+			if err != nil || d == 0 || !haproxy.ValidConnectTimeout(d) {
+				bad(k, v, fmt.Sprintf("a duration between %v and %v", haproxy.MinConnectTimeout, haproxy.MaxConnectTimeout))
+			}
+			s.Timeouts.Connect = d
 		case AnnBalance:
 			switch v {
 			case "roundrobin", "static-rr", "leastconn", "first", "source", "random":
@@ -160,6 +208,11 @@ func ParseAnnotations(ann map[string]string, nodePort bool) (Settings, error) {
 	}
 	if s.Check.Kind != haproxy.CheckHTTP && (s.Check.Path != "" || s.Check.Host != "") {
 		errs = append(errs, fmt.Errorf("%s/%s need %s=http: %w", AnnCheckPath, AnnCheckHost, AnnCheck, ErrAnnotation))
+	}
+	if s.Timeouts.Tunnel != 0 && s.Mode != haproxy.ModeHTTP {
+		// In TCP mode HAProxy's tunnel timeout would silently replace the
+		// client and server timeouts: there they are the idle timeout.
+		errs = append(errs, fmt.Errorf("%s needs %s=http (in tcp mode %s and %s are the idle timeout): %w", AnnTimeoutTunnel, AnnMode, AnnTimeoutClient, AnnTimeoutServer, ErrAnnotation))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return DefaultSettings(nodePort), err

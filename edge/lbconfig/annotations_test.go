@@ -6,8 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/goldentooth/edged/haproxy"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/goldentooth/edged/haproxy"
 )
 
 func TestParseAnnotations(t *testing.T) {
@@ -34,6 +35,18 @@ func TestParseAnnotations(t *testing.T) {
 		{name: "unknown key", ann: map[string]string{Prefix + "chek": "tcp"}, wantErr: true},
 		{name: "bad balance", ann: map[string]string{AnnBalance: "hdr(host)"}, wantErr: true},
 		{name: "bad secret", ann: map[string]string{AnnTLSSecret: "../../etc/shadow"}, wantErr: true},
+		{name: "connection contract", ann: map[string]string{
+			AnnMode: "http", AnnAcceptProxy: "true", AnnTimeoutClient: "2h", AnnTimeoutServer: "90s",
+			AnnTimeoutTunnel: "168h", AnnTimeoutConnect: "100ms",
+		}, want: Settings{Mode: haproxy.ModeHTTP, Check: haproxy.Check{Kind: haproxy.CheckTCP}, Balance: "roundrobin", AcceptProxy: true,
+			Timeouts: haproxy.Timeouts{Connect: 100 * time.Millisecond, Client: 2 * time.Hour, Server: 90 * time.Second, Tunnel: 168 * time.Hour}}},
+		{name: "accept-proxy not a bool", ann: map[string]string{AnnAcceptProxy: "yes"}, wantErr: true},
+		{name: "client timeout too short", ann: map[string]string{AnnTimeoutClient: "999ms"}, wantErr: true},
+		{name: "server timeout beyond a week", ann: map[string]string{AnnTimeoutServer: "169h"}, wantErr: true},
+		{name: "zero timeout", ann: map[string]string{AnnTimeoutServer: "0s"}, wantErr: true},
+		{name: "connect timeout too long", ann: map[string]string{AnnTimeoutConnect: "61s"}, wantErr: true},
+		{name: "timeout not a duration", ann: map[string]string{AnnTimeoutClient: "1d"}, wantErr: true},
+		{name: "tunnel timeout needs http", ann: map[string]string{AnnTimeoutTunnel: "1h"}, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

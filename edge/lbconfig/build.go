@@ -41,9 +41,12 @@ type Input struct {
 	Slots int
 	// Stats is copied into the model.
 	Stats *haproxy.Stats
-	// Settings, when set, returns a Service's parsed annotations (a
-	// caller that keeps them per resourceVersion parses each version once);
-	// nil parses them with ParseAnnotations(svc.Annotations, NodePort).
+	// Timeouts are edged.yaml's haproxy.timeouts, copied into the model as
+	// every section's defaults (a Service's annotations override them).
+	Timeouts haproxy.Timeouts
+	// Settings, when set, returns a Service's parsed settings (a caller
+	// that keeps them per resourceVersion parses each version once); nil
+	// parses them with ParseService(svc, NodePort).
 	Settings func(svc *corev1.Service) (Settings, error)
 	// Exclude leaves these Services ("namespace/name") out with the given
 	// error (e.g. one whose render HAProxy refused, or whose TLS Secret is
@@ -82,8 +85,6 @@ var (
 	ErrEndpoint = errors.New("unusable endpoint address")
 	// ErrTooManyEndpoints: a backend was cut to haproxy.MaxServers servers.
 	ErrTooManyEndpoints = errors.New("too many endpoints")
-	// ErrUnsupportedProtocol: a UDP or SCTP port is not proxied.
-	ErrUnsupportedProtocol = errors.New("protocol not proxied by HAProxy")
 	// ErrNoNodePort: a nodeport backend without a NodePort is not served.
 	ErrNoNodePort = errors.New("no NodePort")
 	// ErrPortNotAllocated: a port outside the allocation is not served.
@@ -102,6 +103,7 @@ func Build(in Input) (haproxy.Model, []Problem) {
 	b := builder{in: in, bySvc: slicesByService(in.Slices), binds: make(map[netip.AddrPort]string, len(in.Allocations))}
 	b.m.Frontends = make([]haproxy.Frontend, 0, len(in.Allocations))
 	b.m.Backends = make([]haproxy.Backend, 0, len(in.Allocations))
+	b.m.Stats, b.m.Timeouts = in.Stats, in.Timeouts
 	svcs := slices.Clone(in.Services)
 	slices.SortFunc(svcs, func(a, b *corev1.Service) int {
 		return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
@@ -163,7 +165,7 @@ func (b *builder) settings(svc *corev1.Service) (Settings, error) {
 	if b.in.Settings != nil {
 		return b.in.Settings(svc)
 	}
-	return ParseAnnotations(svc.Annotations, b.in.NodePort)
+	return ParseService(svc, b.in.NodePort)
 }
 
 // slicesByService indexes EndpointSlices by "namespace/service name", so
@@ -185,14 +187,12 @@ func (b *builder) service(key string, svc *corev1.Service, set Settings, alloc l
 	var fes []haproxy.Frontend
 	var bes []haproxy.Backend
 	eps := b.bySvc[key]
-	var skipped []string
 	bad := &badAddrs{}
 	for _, p := range svc.Spec.Ports {
 		proto := protocol(p.Protocol)
 		switch {
 		case proto != corev1.ProtocolTCP:
-			skipped = append(skipped, fmt.Sprintf("%d/%s", p.Port, proto))
-			continue
+			continue // UDP and SCTP are forwarded by edge/nft
 		case !granted(alloc, p):
 			b.problem(KindService, key, fmt.Errorf("port %d/TCP is not part of the allocation of %v (the change was refused; see the AllocationFailed Event), so it is not served: %w",
 				p.Port, alloc.IPs, ErrPortNotAllocated))
@@ -209,6 +209,11 @@ func (b *builder) service(key string, svc *corev1.Service, set Settings, alloc l
 			Check:   set.Check,
 			ProxyV2: set.ProxyV2,
 			Slots:   b.in.Slots,
+
+			ConnectTimeout: set.Timeouts.Connect,
+			ServerTimeout:  set.Timeouts.Server,
+			TunnelTimeout:  set.Timeouts.Tunnel,
+			Affinity:       set.Affinity,
 		}
 		if set.NodePort {
 			be.Servers = b.nodeServers(p.NodePort)
@@ -234,15 +239,16 @@ func (b *builder) service(key string, svc *corev1.Service, set Settings, alloc l
 				Bind:    netip.AddrPortFrom(ip, uint16(p.Port)),
 				Mode:    set.Mode,
 				Backend: be.Name,
+
+				SourceRanges:  set.SourceRanges,
+				AcceptProxy:   set.AcceptProxy,
+				ClientTimeout: set.Timeouts.Client,
 			}
 			if set.TLSSecret != "" {
 				fe.CertFile = certs.Path(b.in.CertDir, svc.Namespace, set.TLSSecret)
 			}
 			fes = append(fes, fe)
 		}
-	}
-	if len(skipped) > 0 {
-		b.problem(KindService, key, fmt.Errorf("ports %s are allocated and announced but not forwarded: %w", strings.Join(skipped, ", "), ErrUnsupportedProtocol))
 	}
 	if len(bad.seen) > 0 {
 		b.problem(KindService, key, fmt.Errorf("%d endpoint addresses left out, e.g. %v: %w", len(bad.seen), bad.first, ErrEndpoint))

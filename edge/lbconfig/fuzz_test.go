@@ -16,6 +16,7 @@ import (
 var sectionKeywords = map[string]bool{
 	"mode": true, "timeout": true, "balance": true, "option": true, "http-check": true, "server": true,
 	"bind": true, "default_backend": true, "stats": true, "http-request": true, "user": true,
+	"acl": true, "tcp-request": true, "stick": true, "stick-table": true,
 }
 
 // checkSections fails t unless text has exactly the sections m names
@@ -61,19 +62,27 @@ func checkSections(t *testing.T, m haproxy.Model, text string) {
 // FuzzBuildRender drives untrusted fields of a Service, a Node, an
 // EndpointSlice and a TLS Secret name through Build and Render and checks
 // that the file holds exactly the sections the model names: whatever the
-// objects say, no line of HAProxy config is injected.
+// objects say, no line of HAProxy config is injected. The connection
+// contract's inputs (source ranges, affinity, accept-proxy, a timeout) ride
+// along, and a Service with source ranges is never rendered without them.
 func FuzzBuildRender(f *testing.F) {
-	f.Add("default", "web", "10.4.0.11", "10.244.0.5", "web-tls", "/healthz", "example.com", "http", int32(80), int32(30080))
-	f.Add("ns", "svc", "fe80::1%x]:1\nglobal\n  program x", "127.0.0.1", "a b", "/x\n  program y", "a\nb", "tcp", int32(443), int32(0))
-	f.Add("n", "s", "::ffff:10.0.0.1", "fd00::5%eth0", "", "/", "h:80", "http", int32(65535), int32(-1))
-	f.Fuzz(func(t *testing.T, ns, name, nodeIP, epIP, secret, path, host, mode string, port, nodePort int32) {
-		ann := map[string]string{AnnMode: mode, AnnCheck: "http", AnnCheckPath: path, AnnCheckHost: host, AnnBackend: "endpoints"}
+	f.Add("default", "web", "10.4.0.11", "10.244.0.5", "web-tls", "/healthz", "example.com", "http", int32(80), int32(30080), "10.4.0.0/20,fd00::/8", int32(10800), "true", "24h")
+	f.Add("ns", "svc", "fe80::1%x]:1\nglobal\n  program x", "127.0.0.1", "a b", "/x\n  program y", "a\nb", "tcp", int32(443), int32(0), "10.0.0.0/8 }\n  server x 1.2.3.4:1", int32(0), "yes", "1s\n  timeout client 1")
+	f.Add("n", "s", "::ffff:10.0.0.1", "fd00::5%eth0", "", "/", "h:80", "http", int32(65535), int32(-1), "::ffff:10.0.0.0/104", int32(86401), "false", "168h1s")
+	f.Add("n", "s", "10.4.0.11", "10.244.0.5", "", "/", "h", "tcp", int32(22), int32(30022), " 10.4.1.7/20 ,192.168.0.1/32", int32(-5), "true", "999ms")
+	f.Fuzz(func(t *testing.T, ns, name, nodeIP, epIP, secret, path, host, mode string, port, nodePort int32, ranges string, affinity int32, acceptProxy, timeout string) {
+		ann := map[string]string{AnnMode: mode, AnnCheck: "http", AnnCheckPath: path, AnnCheckHost: host, AnnBackend: "endpoints",
+			AnnAcceptProxy: acceptProxy, AnnTimeoutClient: timeout, AnnTimeoutTunnel: timeout}
 		if secret != "" {
 			ann[AnnTLSSecret] = secret
 		}
 		np := lbService(ns, name, map[string]string{AnnBackend: "nodeport"})
 		np.Name += "-np"
+		np.Annotations[AnnSourceRanges] = ranges
 		svc := lbService(ns, name, ann)
+		svc.Spec.LoadBalancerSourceRanges = strings.Split(ranges, ",")
+		svc.Spec.SessionAffinity = corev1.ServiceAffinityClientIP
+		svc.Spec.SessionAffinityConfig = &corev1.SessionAffinityConfig{ClientIP: &corev1.ClientIPConfig{TimeoutSeconds: &affinity}}
 		for _, s := range []*corev1.Service{&svc, &np} {
 			s.Spec.Ports[0].Port, s.Spec.Ports[0].NodePort = port, nodePort
 		}
@@ -93,5 +102,10 @@ func FuzzBuildRender(f *testing.F) {
 			t.Fatalf("Build produced a model Render refuses: %v", err)
 		}
 		checkSections(t, m, string(out))
+		for _, fe := range m.Frontends {
+			if len(fe.SourceRanges) == 0 {
+				t.Fatalf("frontend %s rendered without the source ranges its Service has (%q)", fe.Name, ranges)
+			}
+		}
 	})
 }

@@ -35,7 +35,7 @@ func problems(ps []Problem) []string {
 	var out []string
 	for _, p := range ps {
 		s := "?"
-		for _, e := range []error{ErrAnnotation, certs.ErrSecret, ErrEndpoint, ErrTooManyEndpoints, ErrUnsupportedProtocol,
+		for _, e := range []error{ErrAnnotation, certs.ErrSecret, ErrEndpoint, ErrTooManyEndpoints,
 			ErrNoNodePort, ErrPortNotAllocated, haproxy.ErrInvalidModel} {
 			if errors.Is(p.Err, e) {
 				s = e.Error()
@@ -80,7 +80,6 @@ func TestBuildHostileObjects(t *testing.T) {
 		"Service t/loopback: " + ErrEndpoint.Error(),
 		"Service t/no-nodeport: " + ErrNoNodePort.Error(),
 		"Service t/shared: " + ErrPortNotAllocated.Error(),
-		"Service t/udp: " + ErrUnsupportedProtocol.Error(),
 	}
 	got := problems(ps)
 	slices.Sort(got)

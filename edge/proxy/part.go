@@ -74,14 +74,15 @@ type Part struct {
 	parsed     map[string]parsed      // annotations per Service, for its resourceVersion
 }
 
-// parsed is one Service version's annotations, parsed once.
+// parsed is one Service version's settings (annotations and the spec
+// fields HAProxy enforces), parsed once.
 type parsed struct {
 	version string
 	set     lbconfig.Settings
 	err     error
 }
 
-// settings returns svc's parsed annotations, parsing them only when the
+// settings returns svc's parsed settings, parsing them only when the
 // Service changed since the last render (render and writeCerts both read
 // them, every render). Only Run's goroutine calls it.
 func (p *Part) settings(svc *corev1.Service) (lbconfig.Settings, error) {
@@ -89,7 +90,7 @@ func (p *Part) settings(svc *corev1.Service) (lbconfig.Settings, error) {
 	if c, ok := p.parsed[key]; ok && c.version == svc.ResourceVersion {
 		return c.set, c.err
 	}
-	set, err := lbconfig.ParseAnnotations(svc.Annotations, p.nodePort())
+	set, err := lbconfig.ParseService(svc, p.nodePort())
 	p.parsed[key] = parsed{version: svc.ResourceVersion, set: set, err: err}
 	return set, err
 }
@@ -287,6 +288,7 @@ func (p *Part) render(allocs map[string]lbpool.Allocation) {
 		CertDir:     h.CertDir,
 		Slots:       h.ServerSlots,
 		Stats:       p.stats(),
+		Timeouts:    h.Timeouts.Timeouts(),
 		Settings:    p.settings,
 	}
 	p.forgetParsed(in.Services)

@@ -21,15 +21,18 @@ const (
 	ReasonInvalidEndpoint = "InvalidEndpoint"
 	// ReasonTooManyEndpoints: a backend was cut to haproxy.MaxServers.
 	ReasonTooManyEndpoints = "TooManyEndpoints"
-	// ReasonUnsupportedProtocol: a UDP or SCTP port, which HAProxy cannot
-	// proxy, is allocated but not forwarded.
-	ReasonUnsupportedProtocol = "UnsupportedProtocol"
 	// ReasonNoNodePort: nodePort backends are configured but the port has
 	// no NodePort (allocateLoadBalancerNodePorts: false).
 	ReasonNoNodePort = "NoNodePort"
 	// ReasonPortNotAllocated: a port the allocation did not grant (a
 	// refused sharing change) is not served.
 	ReasonPortNotAllocated = "PortNotAllocated"
+	// ReasonInvalidSourceRanges: a loadBalancerSourceRanges entry edged
+	// cannot enforce exactly; the Service is not served (never served open).
+	ReasonInvalidSourceRanges = "InvalidSourceRanges"
+	// ReasonInvalidSessionAffinity: a sessionAffinity edged cannot honour;
+	// the Service is not served.
+	ReasonInvalidSessionAffinity = "InvalidSessionAffinity"
 )
 
 // reportProblems logs and raises an Event for each problem whose message
@@ -80,9 +83,10 @@ func reasonFor(err error) string {
 		{certs.ErrSecret, ReasonInvalidTLSSecret},
 		{lbconfig.ErrEndpoint, ReasonInvalidEndpoint},
 		{lbconfig.ErrTooManyEndpoints, ReasonTooManyEndpoints},
-		{lbconfig.ErrUnsupportedProtocol, ReasonUnsupportedProtocol},
 		{lbconfig.ErrNoNodePort, ReasonNoNodePort},
 		{lbconfig.ErrPortNotAllocated, ReasonPortNotAllocated},
+		{lbconfig.ErrSourceRanges, ReasonInvalidSourceRanges},
+		{lbconfig.ErrSessionAffinity, ReasonInvalidSessionAffinity},
 	} {
 		if errors.Is(err, r.err) {
 			return r.reason

@@ -27,7 +27,7 @@ func TestReportProblems(t *testing.T) {
 	}, slog.New(slog.DiscardHandler))
 	bad := lbconfig.Problem{Kind: lbconfig.KindService, Key: "t/a", Err: fmt.Errorf("x: %w", lbconfig.ErrAnnotation)}
 	node := lbconfig.Problem{Kind: lbconfig.KindNode, Key: "n1", Err: fmt.Errorf("y: %w", lbconfig.ErrEndpoint)}
-	udp := lbconfig.Problem{Kind: lbconfig.KindService, Key: "t/a", Err: fmt.Errorf("z: %w", lbconfig.ErrUnsupportedProtocol)}
+	udp := lbconfig.Problem{Kind: lbconfig.KindService, Key: "t/a", Err: fmt.Errorf("z: %w", lbconfig.ErrNoNodePort)}
 	steps := []struct {
 		problems []lbconfig.Problem
 		want     []string
@@ -35,7 +35,7 @@ func TestReportProblems(t *testing.T) {
 		{[]lbconfig.Problem{bad, node, udp}, []string{
 			"Service t/a InvalidAnnotation: x: " + lbconfig.ErrAnnotation.Error(),
 			"Node n1 InvalidEndpoint: y: " + lbconfig.ErrEndpoint.Error(),
-			"Service t/a UnsupportedProtocol: z: " + lbconfig.ErrUnsupportedProtocol.Error()}},
+			"Service t/a NoNodePort: z: " + lbconfig.ErrNoNodePort.Error()}},
 		{[]lbconfig.Problem{bad, node, udp}, nil},
 		{[]lbconfig.Problem{node}, nil},
 		{[]lbconfig.Problem{bad, node}, []string{"Service t/a InvalidAnnotation: x: " + lbconfig.ErrAnnotation.Error()}},
@@ -51,17 +51,18 @@ func TestReportProblems(t *testing.T) {
 
 func TestReasonFor(t *testing.T) {
 	for err, want := range map[error]string{
-		haproxy.ErrValidate:             ReasonHAProxyConfigInvalid,
-		haproxy.ErrInvalidModel:         ReasonHAProxyConfigInvalid,
-		haproxy.ErrReload:               ReasonHAProxyBindFailed,
-		certs.ErrSecret:                 ReasonInvalidTLSSecret,
-		lbconfig.ErrEndpoint:            ReasonInvalidEndpoint,
-		lbconfig.ErrTooManyEndpoints:    ReasonTooManyEndpoints,
-		lbconfig.ErrUnsupportedProtocol: ReasonUnsupportedProtocol,
-		lbconfig.ErrNoNodePort:          ReasonNoNodePort,
-		lbconfig.ErrPortNotAllocated:    ReasonPortNotAllocated,
-		lbconfig.ErrAnnotation:          ReasonInvalidAnnotation,
-		errors.New("anything else"):     ReasonInvalidAnnotation,
+		haproxy.ErrValidate:          ReasonHAProxyConfigInvalid,
+		haproxy.ErrInvalidModel:      ReasonHAProxyConfigInvalid,
+		haproxy.ErrReload:            ReasonHAProxyBindFailed,
+		certs.ErrSecret:              ReasonInvalidTLSSecret,
+		lbconfig.ErrEndpoint:         ReasonInvalidEndpoint,
+		lbconfig.ErrTooManyEndpoints: ReasonTooManyEndpoints,
+		lbconfig.ErrSourceRanges:     ReasonInvalidSourceRanges,
+		lbconfig.ErrSessionAffinity:  ReasonInvalidSessionAffinity,
+		lbconfig.ErrNoNodePort:       ReasonNoNodePort,
+		lbconfig.ErrPortNotAllocated: ReasonPortNotAllocated,
+		lbconfig.ErrAnnotation:       ReasonInvalidAnnotation,
+		errors.New("anything else"):  ReasonInvalidAnnotation,
 	} {
 		if got := reasonFor(fmt.Errorf("wrapped: %w", err)); got != want {
 			t.Errorf("reasonFor(%v) = %s, want %s", err, got, want)

@@ -260,7 +260,7 @@ func (h *tenants) createHostile(t *testing.T, gone tlsCert) {
 	h.expectEvent("7 TLS Secret deleted", "Service", ns, "tls-gone", proxy.ReasonInvalidTLSSecret)
 
 	h.service(t, ns, "udp-only", nil, nil, corev1.ServicePort{Name: "dns", Port: 5353, Protocol: corev1.ProtocolUDP})
-	h.expectEvent("8 UDP port", "Service", ns, "udp-only", proxy.ReasonUnsupportedProtocol)
+	h.expectNoWarning("8 UDP port (forwarded by nftables, not HAProxy)", ns, "udp-only")
 
 	h.service(t, ns, "no-node-port", map[string]string{lbconfig.AnnBackend: "nodeport"},
 		func(s *corev1.Service) { s.Spec.AllocateLoadBalancerNodePorts = ptr(false) }, tcpPort("http", 80))

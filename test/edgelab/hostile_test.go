@@ -145,7 +145,7 @@ func (h *tenants) checkEvents(t *testing.T) {
 	}
 	part := []string{proxy.ReasonInvalidAnnotation, proxy.ReasonInvalidTLSSecret, proxy.ReasonHAProxyConfigInvalid,
 		proxy.ReasonHAProxyBindFailed, proxy.ReasonInvalidEndpoint, proxy.ReasonTooManyEndpoints,
-		proxy.ReasonUnsupportedProtocol, proxy.ReasonNoNodePort, proxy.ReasonPortNotAllocated}
+		proxy.ReasonNoNodePort, proxy.ReasonPortNotAllocated}
 	for _, evs := range got {
 		for _, ev := range evs {
 			if !slices.Contains(part, ev.Reason) {

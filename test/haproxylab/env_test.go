@@ -359,13 +359,7 @@ type pod struct {
 // healthy.
 func (e *env) startPod(t testing.TB, name string) *pod {
 	t.Helper()
-	n := e.nextPod.Add(1)
-	if n > 150 {
-		t.Fatal("too many pods")
-	}
-	ip := fmt.Sprintf("10.77.0.%d", podFirstHost+int(n))
-	e.must(t, hostPods, "ip", "addr", "add", ip+"/24", "dev", "eth0")
-	p := &pod{name: name, addr: netip.MustParseAddrPort(fmt.Sprintf("%s:%d", ip, podPort))}
+	p := &pod{name: name, addr: e.podAddr(t)}
 	p.healthy.Store(true)
 	ln, err := e.listen(p.addr.String())
 	if err != nil {
@@ -381,6 +375,19 @@ func (e *env) startPod(t testing.TB, name string) *pod {
 	go p.srv.Serve(ln)
 	t.Cleanup(func() { p.srv.Close() })
 	return p
+}
+
+// podAddr adds the next pod address to the pods namespace and returns it
+// with podPort.
+func (e *env) podAddr(t testing.TB) netip.AddrPort {
+	t.Helper()
+	n := e.nextPod.Add(1)
+	if n > 150 {
+		t.Fatal("too many pods")
+	}
+	ip := fmt.Sprintf("10.77.0.%d", podFirstHost+int(n))
+	e.must(t, hostPods, "ip", "addr", "add", ip+"/24", "dev", "eth0")
+	return netip.MustParseAddrPort(fmt.Sprintf("%s:%d", ip, podPort))
 }
 
 // stop closes the pod's listener and connections: a crashed pod that

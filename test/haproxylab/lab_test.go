@@ -250,9 +250,10 @@ func weakPair(t testing.TB, cn string) (certPEM, keyPEM []byte) {
 func (e *env) updateService(t testing.TB, name string, mutate func(*corev1.Service)) {
 	t.Helper()
 	ctx := context.Background()
+	var err error
 	for range 10 {
-		s, err := e.admin.CoreV1().Services(e.ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
+		var s *corev1.Service
+		if s, err = e.admin.CoreV1().Services(e.ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		mutate(s)
@@ -260,7 +261,7 @@ func (e *env) updateService(t testing.TB, name string, mutate func(*corev1.Servi
 			return
 		}
 	}
-	t.Fatalf("update service %s: conflicts", name)
+	t.Fatalf("update service %s: %v", name, err)
 }
 
 // tlsSecret creates (or updates) a kubernetes.io/tls Secret.
