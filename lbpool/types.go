@@ -77,6 +77,12 @@ type Request struct {
 	ServiceLabels   map[string]string
 	// Families wanted, in order (single or dual stack). Empty means IPv4.
 	Families []Family
+	// PreferDualStack is Kubernetes' ipFamilyPolicy PreferDualStack: a
+	// wanted family the pool cannot give (it has no range of it, or none
+	// free) is left out instead of failing, as long as one family is
+	// given. False (also for log entries written before the field existed)
+	// requires every family.
+	PreferDualStack bool `json:",omitempty"`
 	// IPs are specific addresses requested, at most one per family.
 	IPs []netip.Addr
 	// Pool is a requested pool name; empty lets the allocator choose.

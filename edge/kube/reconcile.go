@@ -70,7 +70,13 @@ func (c *Controller) sync(ctx context.Context, name cache.ObjectName) error {
 		}
 		return fmt.Errorf("allocate %s: %w", key, err)
 	}
-	c.unwait(name)
+	if len(alloc.IPs) < len(req.Families) {
+		// PreferDualStack got fewer families than asked: retried, like a
+		// waiting Service, when an address frees or the pools change.
+		c.wait(name, epoch)
+	} else {
+		c.unwait(name)
+	}
 	if err := c.writeStatus(ctx, svc, alloc); err != nil {
 		return err
 	}

@@ -129,6 +129,8 @@ func BuildRequest(svc *corev1.Service) (lbpool.Request, error) {
 		req.Ports = append(req.Ports, lbpool.Port{Protocol: string(p.Protocol), Port: p.Port})
 	}
 	req.Families = families(svc)
+	// MetalLB (>= 0.14.9) gives a PreferDualStack Service what its pool has.
+	req.PreferDualStack = svc.Spec.IPFamilyPolicy != nil && *svc.Spec.IPFamilyPolicy == corev1.IPFamilyPolicyPreferDualStack
 	if len(svc.Spec.Selector) > 0 {
 		parts := make([]string, 0, len(svc.Spec.Selector))
 		for k, v := range svc.Spec.Selector {
