@@ -3,6 +3,7 @@ package lbpool
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
 	"strings"
@@ -68,10 +69,12 @@ func (a *Allocator) Current(req Request) (Allocation, bool) {
 	return cloneAlloc(cur), true
 }
 
-// sameFacts reports whether al already records req's sharing facts.
+// sameFacts reports whether al already records req's sharing facts and
+// labels.
 func sameFacts(al Allocation, req Request) bool {
 	return al.SharingKey == req.SharingKey && slices.Equal(al.Ports, req.Ports) &&
-		al.TrafficPolicyCluster == req.TrafficPolicyCluster && al.Selector == req.Selector
+		al.TrafficPolicyCluster == req.TrafficPolicyCluster && al.Selector == req.Selector &&
+		maps.Equal(al.ServiceLabels, req.ServiceLabels)
 }
 
 // normalize checks req and fills Families from the requested IPs.
@@ -125,7 +128,17 @@ func withFacts(al Allocation, req Request) Allocation {
 	al.Ports = slices.Clone(req.Ports)
 	al.TrafficPolicyCluster = req.TrafficPolicyCluster
 	al.Selector = req.Selector
+	al.ServiceLabels = cloneLabels(req.ServiceLabels)
 	return al
+}
+
+// cloneLabels copies labels; empty becomes nil, so an allocation compares
+// and encodes the same however the labels reached it.
+func cloneLabels(labels map[string]string) map[string]string {
+	if len(labels) == 0 {
+		return nil
+	}
+	return maps.Clone(labels)
 }
 
 // satisfies reports whether cur still meets req. Under PreferDualStack an
@@ -313,6 +326,7 @@ func (a *Allocator) fromPool(p *poolState, req Request, fixed []netip.Addr, some
 	out.IPs = buf[n : 2*n : 2*n]
 	copy(out.IPs, al.IPs)
 	out.Ports = slices.Clone(al.Ports)
+	out.ServiceLabels = cloneLabels(al.ServiceLabels)
 	return out, nil
 }
 

@@ -107,6 +107,12 @@ type Allocation struct {
 	Ports                []Port
 	TrafficPolicyCluster bool
 	Selector             string
+	// ServiceLabels are the Service's labels as last requested: an L2
+	// advertisement's serviceSelectors are matched against them where the
+	// allocation is announced, on every host, also while the apiserver is
+	// away. Absent from entries and snapshots written before the field
+	// existed (nil until the Service's next sync writes them).
+	ServiceLabels map[string]string `json:",omitempty"`
 }
 
 // PoolStats counts a pool's addresses (avoidBuggyIPs already applied).
