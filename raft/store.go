@@ -207,6 +207,21 @@ func (s *Store) Lookup(key string) (lbpool.Allocation, bool) {
 	return s.fsm.alloc.Lookup(key)
 }
 
+// ServiceLabels returns the labels of each Service holding ip (more than
+// one for a shared IP), in key order, from the local state: what an L2
+// advertisement's serviceSelectors are matched against. The maps are the
+// state's own: read them, never change them.
+func (s *Store) ServiceLabels(ip netip.Addr) []map[string]string {
+	s.fsm.mu.RLock()
+	defer s.fsm.mu.RUnlock()
+	keys := s.fsm.alloc.Holders(ip)
+	out := make([]map[string]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, s.fsm.alloc.Labels(k))
+	}
+	return out
+}
+
 // State returns a read-only copy of the state.
 func (s *Store) State() View {
 	s.fsm.mu.RLock()

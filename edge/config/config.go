@@ -141,6 +141,9 @@ type L2Advertisement struct {
 	IPAddressPools         []string        `yaml:"ipAddressPools"`
 	IPAddressPoolSelectors []LabelSelector `yaml:"ipAddressPoolSelectors"`
 	Interfaces             []string        `yaml:"interfaces"`
+	// ServiceSelectors limit the advertisement to the IPs of Services whose
+	// labels one of them matches (MetalLB 0.16); empty: every Service.
+	ServiceSelectors []LabelSelector `yaml:"serviceSelectors"`
 	// Nodes are the edge hosts (node.name) allowed to announce; empty: all.
 	Nodes []string `yaml:"nodes"`
 }

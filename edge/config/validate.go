@@ -55,6 +55,9 @@ func (l *loaded) validate() error {
 			return err
 		}
 	}
+	if err := l.checkSelectiveHosts(); err != nil {
+		return err
+	}
 	return l.checkSections()
 }
 
@@ -96,6 +99,9 @@ func (l *loaded) selectors(src source, parent, key string, in []LabelSelector) (
 		for j, r := range s.MatchExpressions {
 			rel := []any{parent, key, i, "matchExpressions", j}
 			field := fmt.Sprintf(".%s.%s[%d].matchExpressions[%d]", parent, key, i, j)
+			if parent == "" { // a key of the advertisement itself
+				rel, field = rel[1:], fmt.Sprintf(".%s[%d].matchExpressions[%d]", key, i, j)
+			}
 			if !slices.Contains(operators, r.Operator) {
 				return nil, l.failAt(src, append(rel, "operator"), field+".operator", "operator %q: want one of %s", r.Operator, strings.Join(operators, ", "))
 			}
@@ -122,6 +128,9 @@ func (l *loaded) checkAdvert(src source, a L2Advertisement) error {
 		}
 	}
 	if _, err := l.selectors(src, "", "ipAddressPoolSelectors", a.IPAddressPoolSelectors); err != nil {
+		return err
+	}
+	if _, err := l.selectors(src, "", "serviceSelectors", a.ServiceSelectors); err != nil {
 		return err
 	}
 	for j, ifc := range a.Interfaces {
@@ -215,4 +224,22 @@ func (l *loaded) checkNodeInPeers() error {
 	}
 	return l.failRoot("node.name", []any{"node", "name"}, "%q%s is not one of raft.peers[].id (%s): set node.name to this host's peer id",
 		c.Node.Name, origin, strings.Join(ids, ", "))
+}
+
+// checkSelectiveHosts refuses serviceSelectors that would narrow the hosts
+// allowed to announce a pool for some Services: edged picks an IP's
+// announcer per pool (Config.selectiveHostsConflict says why).
+func (l *loaded) checkSelectiveHosts() error {
+	c := l.cfg
+	for _, p := range c.Pools {
+		i := c.selectiveHostsConflict(p)
+		if i < 0 {
+			continue
+		}
+		return l.failAt(l.adverts[i], []any{"serviceSelectors"}, ".serviceSelectors",
+			"with serviceSelectors this advertisement would change which edge hosts may announce pool %q for some Services, "+
+				"but edged chooses the announcing host per pool: give the pool's advertisements without serviceSelectors "+
+				"every host this one allows (nodes), or give all its advertisements the same nodes", p.Name)
+	}
+	return nil
 }

@@ -43,7 +43,7 @@ func mustConfig(t *testing.T, yaml string) *config.Config {
 }
 
 func TestLeaseScope(t *testing.T) {
-	scope := leaseScope(mustConfig(t, scopeYAML))
+	scope := leaseScope(mustConfig(t, scopeYAML), nil)
 	type result struct {
 		Ifaces []string
 		OK     bool
