@@ -10,6 +10,8 @@ import (
 // methods: which pools an advertisement announces, on which interfaces,
 // from which hosts. `edged validate` (Summary), the eligibility map in the
 // raft state and the announcer's lease scope (edge/l2) all read them.
+// A static VIP's pool (staticVIPs) is announced by its own entry instead
+// of any advertisement: on its interfaces, from its nodes.
 
 // Selects reports whether ad announces p: ad names p, one of its selectors
 // matches p's labels, or ad names and selects nothing (MetalLB: all pools).
@@ -67,7 +69,12 @@ func (c *Config) InterfacesOf(ad L2Advertisement) []string {
 // the pool named pool on: the union over the advertisements of the pool
 // that allow this host, nil meaning every served interface. ok is false
 // when none allows it, so this host must not announce the pool at all.
+// A static VIP's pool is announced on the VIP's interfaces, when its nodes
+// allow this host.
 func (c *Config) PoolInterfaces(pool string) (ifaces []string, ok bool) {
+	if v, static := c.staticVIP(pool); static {
+		return slices.Clone(c.staticInterfaces(v)), v.allows(c.Node.Name)
+	}
 	for _, ad := range c.AdvertisementsFor(pool) {
 		if !ad.Allows(c.Node.Name) {
 			continue
@@ -88,9 +95,15 @@ func (c *Config) PoolInterfaces(pool string) (ifaces []string, ok bool) {
 // Eligibility lists, per pool, the hosts its advertisements allow to
 // announce it. A pool announced by any advertisement without a nodes list
 // may be announced by every host, and is left out of the map, as is a pool
-// no advertisement announces.
+// no advertisement announces. A static VIP's pool lists the VIP's nodes
+// (left out when it has none: every host).
 func (c *Config) Eligibility() map[string][]string {
 	out := map[string][]string{}
+	for _, v := range c.StaticVIPs {
+		if len(v.Nodes) > 0 {
+			out[lbpool.StaticKey(v.Name)] = slices.Clone(v.Nodes)
+		}
+	}
 	for _, p := range c.Pools {
 		var hosts []string
 		all := false
@@ -110,8 +123,9 @@ func (c *Config) Eligibility() map[string][]string {
 
 // AdvertisedInterfaces is the union of the interfaces the advertisements
 // announce on, for any host (announce.interfaces when there is no
-// advertisement), in first-seen order. all is true when an advertisement
-// (or, without any, an empty announce.interfaces) means every interface.
+// advertisement), then those of the static VIPs, in first-seen order. all
+// is true when an advertisement or a static VIP (or, without any
+// advertisement, an empty announce.interfaces) means every interface.
 func (c *Config) AdvertisedInterfaces() (names []string, all bool) {
 	all = len(c.L2Advertisements) == 0 && len(c.Announce.Interfaces) == 0
 	for _, ad := range c.L2Advertisements {
@@ -122,16 +136,26 @@ func (c *Config) AdvertisedInterfaces() (names []string, all bool) {
 	if len(c.L2Advertisements) == 0 {
 		names = append(names, c.Announce.Interfaces...)
 	}
+	for _, v := range c.StaticVIPs {
+		ifs := c.staticInterfaces(v)
+		all = all || len(ifs) == 0
+		names = union(names, ifs...)
+	}
 	return names, all
 }
 
-// HostInterfaces is base plus every interface an advertisement that allows
-// this host (node.name) names itself, in first-seen order.
+// HostInterfaces is base plus every interface an advertisement or a static
+// VIP that allows this host (node.name) names itself, in first-seen order.
 func (c *Config) HostInterfaces(base []string) []string {
 	out := slices.Clone(base)
 	for _, ad := range c.L2Advertisements {
 		if ad.Allows(c.Node.Name) {
 			out = union(out, ad.Interfaces...)
+		}
+	}
+	for _, v := range c.StaticVIPs {
+		if v.allows(c.Node.Name) {
+			out = union(out, v.Interfaces...)
 		}
 	}
 	return out

@@ -30,19 +30,27 @@ func (c *Config) Summary() ([]PoolSummary, error) {
 	out := make([]PoolSummary, len(c.LBPools))
 	for i, p := range c.LBPools {
 		out[i] = PoolSummary{Name: p.Name, V4: stats[i].TotalV4, V6: stats[i].TotalV6, AutoAssign: p.AutoAssign, AvoidBuggyIPs: p.AvoidBuggyIPs}
+		if v, ok := c.staticVIP(p.Name); ok {
+			out[i].Advertisements = []string{fmt.Sprintf("static VIP %s (%s)", v.Name, places(c.staticInterfaces(v), v.Nodes))}
+			continue
+		}
 		for _, ad := range c.AdvertisementsFor(p.Name) {
-			ifs := c.InterfacesOf(ad)
-			desc := "all interfaces"
-			if len(ifs) > 0 {
-				desc = strings.Join(ifs, ",")
-			}
-			if len(ad.Nodes) > 0 {
-				desc += " from " + strings.Join(ad.Nodes, ",")
-			}
-			out[i].Advertisements = append(out[i].Advertisements, fmt.Sprintf("%s (%s)", ad.Name, desc))
+			out[i].Advertisements = append(out[i].Advertisements, fmt.Sprintf("%s (%s)", ad.Name, places(c.InterfacesOf(ad), ad.Nodes)))
 		}
 	}
 	return out, nil
+}
+
+// places describes where something is announced: interfaces and hosts.
+func places(ifs, nodes []string) string {
+	desc := "all interfaces"
+	if len(ifs) > 0 {
+		desc = strings.Join(ifs, ",")
+	}
+	if len(nodes) > 0 {
+		desc += " from " + strings.Join(nodes, ",")
+	}
+	return desc
 }
 
 // WriteSummary prints the summary as a table.
