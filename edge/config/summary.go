@@ -55,7 +55,17 @@ func places(ifs, nodes []string) string {
 
 // WriteSummary prints the summary as a table.
 func WriteSummary(w io.Writer, path string, pools []PoolSummary) error {
-	fmt.Fprintf(w, "%s: ok, %d pools\n", path, len(pools))
+	static := 0
+	for _, p := range pools {
+		if lbpool.IsStatic(p.Name) {
+			static++
+		}
+	}
+	fmt.Fprintf(w, "%s: ok, %d pools", path, len(pools)-static)
+	if static > 0 {
+		fmt.Fprintf(w, ", %d static VIPs", static)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "POOL\tIPv4\tIPv6\tAUTO-ASSIGN\tAVOID-BUGGY-IPS\tANNOUNCED BY")
 	for _, p := range pools {
