@@ -95,3 +95,26 @@ func TestStaticVIPsWithoutKubernetes(t *testing.T) {
 		}
 	}
 }
+
+// TestStaticVIPWithMetalLBCRDs: with MetalLB's objects as the pool source,
+// the leader writes the static VIP's pool after the file's and the
+// cluster's pools and allocates it; a Service still gets its address from
+// a MetalLB pool, and one that asks for the static address is refused.
+func TestStaticVIPWithMetalLBCRDs(t *testing.T) {
+	e := startCRDEnv(t, "staticVIPs:\n  - {name: stats, address: 10.4.10.5}\n")
+	e.applyPool(t, "crd", "192.168.60.0/30")
+	e.waitPools(t, "primary, crd and the static pool in raft", func(p map[string]string) bool {
+		return p["crd"] != "" && p["primary"] != "" && p["edged-static:stats"] == "10.4.10.5"
+	})
+	wait.For(t, kubeWait, "the static VIP allocated", func() (bool, string) {
+		a, ok := e.app.Store().Lookup(lbpool.StaticKey("stats"))
+		return ok && len(a.IPs) == 1 && a.IPs[0] == netip.MustParseAddr("10.4.10.5"), fmt.Sprint(a)
+	})
+	e.service(t, "web", "crd")
+	e.waitIP(t, "web", "192.168.60.")
+	e.service(t, "grab", lbpool.StaticKey("stats"))
+	e.waitEvent(t, e.ns, "grab", "AllocationFailed", "does not serve this service")
+	if a, _ := e.app.Store().Lookup(lbpool.StaticKey("stats")); len(a.IPs) != 1 || a.IPs[0] != netip.MustParseAddr("10.4.10.5") {
+		t.Errorf("static allocation after a Service asked for its pool = %+v", a)
+	}
+}
