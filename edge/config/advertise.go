@@ -10,6 +10,8 @@ import (
 // methods: which pools an advertisement announces, on which interfaces,
 // from which hosts. `edged validate` (Summary), the eligibility map in the
 // raft state and the announcer's lease scope (edge/l2) all read them.
+// A static VIP's pool (staticVIPs) is announced by its own entry instead
+// of any advertisement: on its interfaces, from its nodes.
 
 // Serves reports whether ad announces an IP held by Services with the given
 // labels (one map per Service; more than one for a shared IP): always
@@ -99,8 +101,13 @@ func (c *Config) InterfacesOf(ad L2Advertisement) []string {
 // IP of the pool named pool on, when Services with the labels services
 // hold it: the union over the advertisements of the pool that serve those
 // Services and allow this host, nil meaning every served interface. ok is
-// false when none does, so this host must not announce the IP at all.
+// false when none does, so this host must not announce the IP at all. A
+// static VIP's pool is announced on the VIP's interfaces, when its nodes
+// allow this host.
 func (c *Config) PoolInterfaces(pool string, services []map[string]string) (ifaces []string, ok bool) {
+	if v, static := c.staticVIP(pool); static {
+		return slices.Clone(c.staticInterfaces(v)), v.allows(c.Node.Name)
+	}
 	for _, ad := range c.AdvertisementsFor(pool) {
 		if !ad.Allows(c.Node.Name) || !ad.Serves(services) {
 			continue
@@ -124,9 +131,15 @@ func (c *Config) PoolInterfaces(pool string, services []map[string]string) (ifac
 // no advertisement announces. It is per pool, not per Service: raft picks
 // an IP's announcer from it without the Service's labels, so validation
 // refuses serviceSelectors that would narrow the hosts for some Services
-// (checkSelectiveHosts).
+// (checkSelectiveHosts). A static VIP's pool lists the VIP's nodes (left
+// out when it has none: every host).
 func (c *Config) Eligibility() map[string][]string {
 	out := map[string][]string{}
+	for _, v := range c.StaticVIPs {
+		if len(v.Nodes) > 0 {
+			out[lbpool.StaticKey(v.Name)] = slices.Clone(v.Nodes)
+		}
+	}
 	for _, p := range c.Pools {
 		var hosts []string
 		all := false
@@ -146,8 +159,9 @@ func (c *Config) Eligibility() map[string][]string {
 
 // AdvertisedInterfaces is the union of the interfaces the advertisements
 // announce on, for any host (announce.interfaces when there is no
-// advertisement), in first-seen order. all is true when an advertisement
-// (or, without any, an empty announce.interfaces) means every interface.
+// advertisement), then those of the static VIPs, in first-seen order. all
+// is true when an advertisement or a static VIP (or, without any
+// advertisement, an empty announce.interfaces) means every interface.
 func (c *Config) AdvertisedInterfaces() (names []string, all bool) {
 	all = len(c.L2Advertisements) == 0 && len(c.Announce.Interfaces) == 0
 	for _, ad := range c.L2Advertisements {
@@ -158,16 +172,26 @@ func (c *Config) AdvertisedInterfaces() (names []string, all bool) {
 	if len(c.L2Advertisements) == 0 {
 		names = append(names, c.Announce.Interfaces...)
 	}
+	for _, v := range c.StaticVIPs {
+		ifs := c.staticInterfaces(v)
+		all = all || len(ifs) == 0
+		names = union(names, ifs...)
+	}
 	return names, all
 }
 
-// HostInterfaces is base plus every interface an advertisement that allows
-// this host (node.name) names itself, in first-seen order.
+// HostInterfaces is base plus every interface an advertisement or a static
+// VIP that allows this host (node.name) names itself, in first-seen order.
 func (c *Config) HostInterfaces(base []string) []string {
 	out := slices.Clone(base)
 	for _, ad := range c.L2Advertisements {
 		if ad.Allows(c.Node.Name) {
 			out = union(out, ad.Interfaces...)
+		}
+	}
+	for _, v := range c.StaticVIPs {
+		if v.allows(c.Node.Name) {
+			out = union(out, v.Interfaces...)
 		}
 	}
 	return out

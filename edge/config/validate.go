@@ -58,13 +58,23 @@ func (l *loaded) validate() error {
 	if err := l.checkSelectiveHosts(); err != nil {
 		return err
 	}
-	return l.checkSections()
+	if err := l.checkSections(); err != nil {
+		return err
+	}
+	if err := l.checkStaticVIPs(); err != nil {
+		return err
+	}
+	c.LBPools = append(c.LBPools, c.StaticPools()...)
+	return nil
 }
 
 func (l *loaded) convertPool(src source, p Pool) (lbpool.Pool, error) {
 	lp := lbpool.Pool{Name: p.Name, AutoAssign: p.AutoAssign == nil || *p.AutoAssign, AvoidBuggyIPs: p.AvoidBuggyIPs}
 	if p.Name == "" {
 		return lp, l.failAt(src, []any{"name"}, ".name", "a pool needs a name")
+	}
+	if lbpool.IsStatic(p.Name) {
+		return lp, l.failAt(src, []any{"name"}, ".name", "%q: names starting with %q are reserved for staticVIPs; rename the pool", p.Name, lbpool.StaticPrefix)
 	}
 	if len(p.Addresses) == 0 {
 		return lp, l.failAt(src, []any{"addresses"}, ".addresses", "pool %q is empty: give at least one CIDR or range like 10.4.11.0 - 10.4.15.254", p.Name)
@@ -133,19 +143,33 @@ func (l *loaded) checkAdvert(src source, a L2Advertisement) error {
 	if _, err := l.selectors(src, "", "serviceSelectors", a.ServiceSelectors); err != nil {
 		return err
 	}
-	for j, ifc := range a.Interfaces {
-		if ifc == "" || len(ifc) > 15 || strings.ContainsAny(ifc, "/ \t:") {
+	return l.checkPlaces(src, a.Interfaces, a.Nodes)
+}
+
+// checkPlaces checks the interfaces and nodes lists of an advertisement or
+// a static VIP (src): Linux interface names, and hosts of raft.peers when
+// peers are listed.
+func (l *loaded) checkPlaces(src source, interfaces, nodes []string) error {
+	for j, ifc := range interfaces {
+		if !interfaceName(ifc) {
 			return l.failAt(src, []any{"interfaces", j}, fmt.Sprintf(".interfaces[%d]", j), "%q is not a Linux interface name", ifc)
 		}
 	}
 	if peers := l.cfg.Raft.Peers; len(peers) > 0 {
-		for j, n := range a.Nodes {
+		for j, n := range nodes {
 			if !slices.ContainsFunc(peers, func(p Peer) bool { return p.ID == n }) {
 				return l.failAt(src, []any{"nodes", j}, fmt.Sprintf(".nodes[%d]", j), "%q is not one of raft.peers", n)
 			}
 		}
 	}
 	return nil
+}
+
+// interfaceName reports whether s can be a Linux interface name (IFNAMSIZ
+// 16 with the NUL; no slash, whitespace or colon, as the kernel's
+// dev_valid_name refuses them or iproute2 reads them as labels).
+func interfaceName(s string) bool {
+	return s != "" && len(s) <= 15 && !strings.ContainsAny(s, "/ \t:")
 }
 
 func (l *loaded) checkSections() error {

@@ -99,6 +99,9 @@ func isAllocErr(err error) bool {
 // release frees key's addresses and, if svc still exists, removes the
 // ingress IPs and annotation edged wrote.
 func (c *Controller) release(ctx context.Context, key string, svc *corev1.Service) error {
+	if lbpool.IsStatic(key) { // a static VIP's, the appliance's own: never a Service's
+		return nil
+	}
 	alloc, had := c.store.Lookup(key)
 	if !had {
 		return nil
