@@ -1,0 +1,262 @@
+package raft
+
+import (
+	"encoding/json"
+	"hash/fnv"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	hraft "github.com/hashicorp/raft"
+)
+
+// Every voter of the raft group answers lease requests itself; the leader
+// is not involved. A voter promises host H the IPs its applied state
+// assigns to H, each only while it has no unexpired promise (plus
+// clockDriftMargin) of that IP to anyone else, for LeaseDuration from the
+// moment it answers. H holds an IP while a majority of the voters' current
+// promises name it (lease_client.go). Any two majorities share a voter,
+// and no voter promises one IP to two holders at once, so two hosts never
+// hold one IP at once; docs/raft.md has the whole argument.
+
+// voterState is what this host, as a voter, has promised. It lives for the
+// process: a restarted voter promises nothing until fence, by when every
+// promise of its previous process has run out.
+type voterState struct {
+	mu    sync.Mutex
+	fence time.Time
+	hosts map[string]*hostRecord
+	// retired are promises still running that no host record shows: those
+	// of a host's previous process, and IPs taken out of a host's promise
+	// that the host may still count until the old end. They block every
+	// holder, that host included, until they end plus the margin.
+	retired []retiredPromise
+}
+
+// hostRecord is one host's state at this voter.
+type hostRecord struct {
+	mark reqMark // newest request handled (process, number, when)
+	// ips (sorted; shared with responses, never modified) are promised
+	// until exp, computed at log index applied.
+	ips     []netip.Addr
+	exp     time.Time
+	applied uint64
+	// complete: ips were every IP the state assigned to the host at
+	// applied (none blocked), so renewing them alone is the whole answer.
+	complete bool
+	// leased is every IP the host held when it sent its latest request.
+	leased          []netip.Addr
+	draining, leave bool
+}
+
+type retiredPromise struct {
+	host string
+	ips  []netip.Addr
+	exp  time.Time
+}
+
+func newVoterState(start time.Time, l, margin time.Duration) *voterState {
+	return &voterState{fence: start.Add(l + margin), hosts: map[string]*hostRecord{}}
+}
+
+// otherHolds reports whether a holder other than h may count a promise of
+// ip from this voter. Callers hold vs.mu.
+func (vs *voterState) otherHolds(ip netip.Addr, h string, now time.Time, margin time.Duration) bool {
+	for host, r := range vs.hosts {
+		if host != h && now.Before(r.exp.Add(margin)) && containsIP(r.ips, ip) {
+			return true
+		}
+	}
+	for _, rp := range vs.retired {
+		if now.Before(rp.exp.Add(margin)) && containsIP(rp.ips, ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// pruneRetired forgets retired promises that ended. Callers hold vs.mu.
+func (vs *voterState) pruneRetired(now time.Time, margin time.Duration) {
+	vs.retired = slices.DeleteFunc(vs.retired, func(rp retiredPromise) bool {
+		return !now.Before(rp.exp.Add(margin))
+	})
+}
+
+// retire keeps ips promised to host until exp blocking everyone. Callers
+// hold vs.mu.
+func (vs *voterState) retire(host string, ips []netip.Addr, exp time.Time, now time.Time) {
+	if len(ips) > 0 && exp.After(now) {
+		vs.retired = append(vs.retired, retiredPromise{host: host, ips: ips, exp: exp})
+	}
+}
+
+func containsIP(sorted []netip.Addr, ip netip.Addr) bool {
+	_, ok := slices.BinarySearchFunc(sorted, ip, netip.Addr.Compare)
+	return ok
+}
+
+// sortedIPs returns ips sorted (a sorted copy if they are not).
+func sortedIPs(ips []netip.Addr) []netip.Addr {
+	if slices.IsSortedFunc(ips, netip.Addr.Compare) {
+		return ips
+	}
+	ips = slices.Clone(ips)
+	slices.SortFunc(ips, netip.Addr.Compare)
+	return ips
+}
+
+// votersTag names a voter set (sorted IDs): a host and a voter agree on
+// the configuration when their tags match.
+func votersTag(voters []string) uint64 {
+	h := fnv.New64a()
+	for _, v := range voters {
+		h.Write([]byte(v))
+		h.Write([]byte{0})
+	}
+	return h.Sum64()
+}
+
+// promise answers one lease request at this voter.
+func (s *Store) promise(req renewRequest) renewResponse {
+	now := time.Now()
+	if req.Incarnation == 0 {
+		return renewResponse{Reason: "unnumbered request (an edged from before voter leases?)"}
+	}
+	vs := s.voter
+	l, margin := s.cfg.LeaseDuration, s.cfg.ClockDriftMargin
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	r := vs.hosts[req.From]
+	var last reqMark
+	if r != nil {
+		last = r.mark
+	}
+	if resp, ok := s.admitRenewal(vs, r, last, req, now); !ok {
+		return resp
+	}
+	r = vs.hosts[req.From]
+	woke := now.Sub(last.at) >= l || r.draining != req.Draining || req.Leave
+	r.mark = reqMark{inc: req.Incarnation, seq: req.ReqSeq, at: now}
+	r.draining, r.leave = req.Draining, req.Leave
+	r.leased = req.Leased
+	if req.LeasedIsHeld {
+		r.leased = req.Held
+	}
+	if woke {
+		// The leader loop sleeps while nothing is due: wake it when this
+		// request may change what reconcile decides.
+		defer s.kickReconcile()
+	}
+	vs.pruneRetired(now, margin)
+	self, voters := s.latestVoters()
+	if !slices.Contains(voters, self) {
+		return renewResponse{Reason: "not a voter"}
+	}
+	if req.Voters != votersTag(voters) {
+		return renewResponse{Reason: "configuration differs"}
+	}
+	held := sortedIPs(req.Held)
+	s.fsm.mu.RLock()
+	applied := s.fsm.applied
+	s.fsm.mu.RUnlock()
+	if r.complete && r.applied == applied && slices.Equal(held, r.ips) {
+		// Steady: the host renews exactly what we promised, and the log has
+		// not moved since we computed it, so no IP of it changed owner and
+		// nobody else can have been promised one since.
+		r.exp = now.Add(l)
+		return renewResponse{OK: true, IPs: r.ips, Voters: req.Voters}
+	}
+	// What the host still counts from us and we no longer promise keeps
+	// blocking others until its old end; what it does not count is free.
+	var out []netip.Addr
+	complete := false
+	if !now.Before(vs.fence) {
+		s.fsm.mu.RLock()
+		applied = s.fsm.applied
+		owned := s.fsm.byOwner[req.From]
+		for ip := range owned {
+			if !vs.otherHolds(ip, req.From, now, margin) {
+				out = append(out, ip)
+			}
+		}
+		complete = len(out) == len(owned)
+		s.fsm.mu.RUnlock()
+		slices.SortFunc(out, netip.Addr.Compare)
+	}
+	var dropped []netip.Addr
+	for _, ip := range r.ips {
+		if containsIP(held, ip) && !containsIP(out, ip) {
+			dropped = append(dropped, ip)
+		}
+	}
+	vs.retire(req.From, dropped, r.exp, now)
+	r.ips, r.exp, r.applied, r.complete = out, now.Add(l), applied, complete
+	return renewResponse{OK: true, IPs: out, Voters: req.Voters}
+}
+
+// latestVoters returns this host's ID and the voters of the latest raft
+// configuration it knows (sorted).
+func (s *Store) latestVoters() (string, []string) {
+	f := s.raft.GetConfiguration()
+	if f.Error() != nil {
+		return s.cfg.NodeID, nil
+	}
+	var out []string
+	for _, sv := range f.Configuration().Servers {
+		if sv.Suffrage == hraft.Voter {
+			out = append(out, string(sv.ID))
+		}
+	}
+	slices.Sort(out)
+	return s.cfg.NodeID, out
+}
+
+// hostView is what this voter knows of one host, for the leader loop.
+type hostView struct {
+	heard           time.Time
+	exp             time.Time
+	draining, leave bool
+	leased          []netip.Addr
+}
+
+// view returns this voter's record of host h (zero if none).
+func (vs *voterState) view(h string) hostView {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	r := vs.hosts[h]
+	if r == nil {
+		return hostView{}
+	}
+	return hostView{heard: r.mark.at, exp: r.exp, draining: r.draining, leave: r.leave, leased: r.leased}
+}
+
+// serveLease answers lease requests on one connection until it fails.
+func (s *Store) serveLease(c net.Conn) {
+	// Peers are authenticated by mutual TLS, so requests are trusted in size.
+	// With TLS, a request may only speak for a host the peer's certificate
+	// names (identity.go); a connection without TLS state then vouches for
+	// no one.
+	id, _ := connIdentity(c)
+	checkID := s.stream != nil && s.stream.server != nil
+	dec := json.NewDecoder(c)
+	enc := json.NewEncoder(c)
+	for {
+		_ = c.SetReadDeadline(time.Now().Add(10 * s.cfg.LeaseDuration))
+		var req renewRequest
+		if err := dec.Decode(&req); err != nil {
+			return
+		}
+		var resp renewResponse
+		if checkID && !id.vouchesFor(req.From) {
+			resp = s.refuseIdentity(id, req, c.RemoteAddr())
+		} else {
+			resp = s.promise(req)
+		}
+		_ = c.SetWriteDeadline(time.Now().Add(s.cfg.LeaseDuration))
+		if err := enc.Encode(resp); err != nil {
+			return
+		}
+	}
+}
