@@ -14,7 +14,7 @@ import (
 const (
 	// DefaultHeartbeatTimeout is how long a follower waits for the leader
 	// before starting an election (hashicorp/raft's default is 1s).
-	DefaultHeartbeatTimeout = 300 * time.Millisecond
+	DefaultHeartbeatTimeout = 150 * time.Millisecond
 	// DefaultElectionTimeout is how long a candidate waits for votes.
 	DefaultElectionTimeout = 300 * time.Millisecond
 	// DefaultLeaseDuration is how long a renewed announcement lease lasts.

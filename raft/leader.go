@@ -98,14 +98,14 @@ func (s *Store) leaderLoop() {
 
 // nextReconcile is how long the leader may sleep before reconcile could
 // have work that no request or apply announces (those wake the loop): the
-// moment a host could be declared silent (its last request plus the lease
-// plus the margin, and our promise to it run out plus the margin). While
+// moment a host could be declared silent (its last request plus the
+// lease). While
 // IPs wait to be settled, or hosts leave or are removed, it keeps polling
 // every leaderTick. The result is within [leaderTick, idleTick]; waking
 // early is harmless, reconcile only acts on the conditions it checks
 // itself.
 func (s *Store) nextReconcile(ls *leaderState, now time.Time) time.Duration {
-	l, margin := s.cfg.LeaseDuration, s.cfg.ClockDriftMargin
+	l := s.cfg.LeaseDuration
 	s.fsm.mu.RLock()
 	pending := len(s.fsm.unsettled) > 0
 	known := make(map[string]bool, len(s.fsm.hosts))
@@ -131,15 +131,7 @@ func (s *Store) nextReconcile(ls *leaderState, now time.Time) time.Duration {
 		if id == s.cfg.NodeID || !healthy {
 			continue // an unhealthy host's request wakes the loop (promise)
 		}
-		since := hv.heard
-		if since.Before(ls.start) {
-			since = ls.start
-		}
-		at := since.Add(l + margin)
-		if exp := hv.exp.Add(margin); exp.After(at) {
-			at = exp
-		}
-		if at.Before(deadline) {
+		if at := hv.heard.Add(l); at.Before(deadline) {
 			deadline = at
 		}
 	}
@@ -170,7 +162,7 @@ func (s *Store) refreshMembers(ls *leaderState) {
 // and settling IPs their new owner holds.
 func (s *Store) reconcile(ls *leaderState) {
 	now := time.Now()
-	l, margin := s.cfg.LeaseDuration, s.cfg.ClockDriftMargin
+	l := s.cfg.LeaseDuration
 	self := s.cfg.NodeID
 
 	s.fsm.mu.RLock()
@@ -209,15 +201,15 @@ func (s *Store) reconcile(ls *leaderState) {
 		if id == self {
 			want.Healthy, want.Draining = true, s.wantsDrain()
 		} else {
+			// Silent: no request for a lease since our voter started
+			// listening (its promise to the host ran out). Not a safety
+			// matter: a host holds only what a majority promised it, and
+			// the new owner is promised an IP only once the old promises
+			// ran out plus the margin. So the move is committed while
+			// those run out, and a new leader needs no fence: its voter
+			// listened all along.
 			alive := now.Sub(hv.heard) < l
-			// Silent: no request for L since we started listening, and what
-			// our voter promised it has run out with margin. (Not a safety
-			// matter: a host holds only what a majority promised it.)
-			since := hv.heard
-			if since.Before(ls.start) {
-				since = ls.start
-			}
-			silent := now.Sub(since) >= l+margin && !now.Before(hv.exp.Add(margin))
+			silent := !alive
 			switch {
 			case alive:
 				want.Healthy = true

@@ -46,6 +46,13 @@ type renewResponse struct {
 	IPs    []netip.Addr `json:"ips"`
 	// Voters echoes the request's tag.
 	Voters uint64 `json:"voters"`
+	// Applied is the voter's applied log index: a host that applied more
+	// asks again soon, as the voter may not yet know what it owns.
+	Applied uint64 `json:"applied,omitempty"`
+	// RetryIn, if set, is when an IP the voter's state assigns to the
+	// host but is still promised to another holder becomes free: the host
+	// asks again then. A duration, not a time: no clock crosses the wire.
+	RetryIn time.Duration `json:"retryIn,omitempty"`
 }
 
 // renewRetry is how soon a refused or failed request is retried: every
@@ -190,7 +197,20 @@ func (s *Store) renewWith(vc *voterConn, self string, tag uint64) bool {
 		return false
 	}
 	s.installPromise(vc.id, promiseFrom{tag: resp.Voters, ips: sortedIPs(resp.IPs), end: t0.Add(s.cfg.LeaseDuration), sent: t0})
+	switch {
+	case resp.RetryIn > 0:
+		time.AfterFunc(min(resp.RetryIn, s.cfg.LeaseDuration), s.kickRenewOnly)
+	case resp.Applied < s.appliedIndex():
+		s.kickFailed()
+	}
 	return true
+}
+
+// appliedIndex is the last log index applied here.
+func (s *Store) appliedIndex() uint64 {
+	s.fsm.mu.RLock()
+	defer s.fsm.mu.RUnlock()
+	return s.fsm.applied
 }
 
 func (s *Store) kickFailed() {

@@ -63,7 +63,7 @@ type Store struct {
 	// change (see gateConfigChange).
 	configMu      sync.Mutex
 	configReadyAt time.Time
-	leaseMu      sync.Mutex
+	leaseMu       sync.Mutex
 	// leaseIPs (sorted, never modified in place: readers may keep it) are
 	// held until leaseUntil (leaseOf computes one end for the whole set).
 	leaseIPs   []netip.Addr
@@ -163,6 +163,7 @@ func (s *Store) openRaft() error {
 	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
 	rc.ElectionTimeout = cfg.ElectionTimeout
 	rc.LeaderLeaseTimeout = min(cfg.LeaseDuration, cfg.HeartbeatTimeout)
+	rc.CommitTimeout = commitTimeout
 	rc.SnapshotInterval = cfg.SnapshotInterval
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
 	rc.TrailingLogs = cfg.SnapshotThreshold
@@ -279,6 +280,14 @@ func (s *Store) kickRenew() {
 	s.kickReconcile()
 }
 
+// kickRenewOnly asks for a renewal now without waking the leader loop.
+func (s *Store) kickRenewOnly() {
+	select {
+	case s.renewNow <- struct{}{}:
+	default:
+	}
+}
+
 func (s *Store) kickReconcile() {
 	select {
 	case s.reconcileNow <- struct{}{}:
@@ -288,3 +297,10 @@ func (s *Store) kickReconcile() {
 
 // Stats returns hashicorp/raft's counters (term, indexes, state).
 func (s *Store) Stats() map[string]string { return s.raft.Stats() }
+
+// commitTimeout is how long hashicorp/raft's leader waits without new
+// entries before it tells the followers the commit index anyway (its
+// default is 50 ms). Voters promise from their applied state, so a moved
+// IP reaches its new owner only once a majority applied the move: every
+// millisecond here is failover time.
+const commitTimeout = 10 * time.Millisecond

@@ -25,8 +25,11 @@ import (
 // process: a restarted voter promises nothing until fence, by when every
 // promise of its previous process has run out.
 type voterState struct {
-	mu    sync.Mutex
-	fence time.Time
+	mu sync.Mutex
+	// started is when this process began to listen; fence is when it may
+	// first promise (started + lease + margin).
+	started time.Time
+	fence   time.Time
 	hosts map[string]*hostRecord
 	// retired are promises still running that no host record shows: those
 	// of a host's previous process, and IPs taken out of a host's promise
@@ -58,23 +61,31 @@ type retiredPromise struct {
 }
 
 func newVoterState(start time.Time, l, margin time.Duration) *voterState {
-	return &voterState{fence: start.Add(l + margin), hosts: map[string]*hostRecord{}}
+	return &voterState{started: start, fence: start.Add(l + margin), hosts: map[string]*hostRecord{}}
 }
 
 // otherHolds reports whether a holder other than h may count a promise of
 // ip from this voter. Callers hold vs.mu.
 func (vs *voterState) otherHolds(ip netip.Addr, h string, now time.Time, margin time.Duration) bool {
+	return !vs.freeAt(ip, h, now, margin).IsZero()
+}
+
+// freeAt is when ip becomes free to promise to h (the end plus the margin
+// of the latest promise of it to another holder), zero if it is free at
+// now. Callers hold vs.mu.
+func (vs *voterState) freeAt(ip netip.Addr, h string, now time.Time, margin time.Duration) time.Time {
+	var at time.Time
 	for host, r := range vs.hosts {
-		if host != h && now.Before(r.exp.Add(margin)) && containsIP(r.ips, ip) {
-			return true
+		if e := r.exp.Add(margin); host != h && now.Before(e) && e.After(at) && containsIP(r.ips, ip) {
+			at = e
 		}
 	}
 	for _, rp := range vs.retired {
-		if now.Before(rp.exp.Add(margin)) && containsIP(rp.ips, ip) {
-			return true
+		if e := rp.exp.Add(margin); now.Before(e) && e.After(at) && containsIP(rp.ips, ip) {
+			at = e
 		}
 	}
-	return false
+	return at
 }
 
 // pruneRetired forgets retired promises that ended. Callers hold vs.mu.
@@ -166,19 +177,25 @@ func (s *Store) promise(req renewRequest) renewResponse {
 		// not moved since we computed it, so no IP of it changed owner and
 		// nobody else can have been promised one since.
 		r.exp = now.Add(l)
-		return renewResponse{OK: true, IPs: r.ips, Voters: req.Voters}
+		return renewResponse{OK: true, IPs: r.ips, Voters: req.Voters, Applied: applied}
 	}
 	// What the host still counts from us and we no longer promise keeps
 	// blocking others until its old end; what it does not count is free.
 	var out []netip.Addr
 	complete := false
-	if !now.Before(vs.fence) {
+	var retry time.Time // when the first blocked IP becomes free
+	if now.Before(vs.fence) {
+		retry = vs.fence
+	} else {
 		s.fsm.mu.RLock()
 		applied = s.fsm.applied
 		owned := s.fsm.byOwner[req.From]
 		for ip := range owned {
-			if !vs.otherHolds(ip, req.From, now, margin) {
+			at := vs.freeAt(ip, req.From, now, margin)
+			if at.IsZero() {
 				out = append(out, ip)
+			} else if retry.IsZero() || at.Before(retry) {
+				retry = at
 			}
 		}
 		complete = len(out) == len(owned)
@@ -193,7 +210,11 @@ func (s *Store) promise(req renewRequest) renewResponse {
 	}
 	vs.retire(req.From, dropped, r.exp, now)
 	r.ips, r.exp, r.applied, r.complete = out, now.Add(l), applied, complete
-	return renewResponse{OK: true, IPs: out, Voters: req.Voters}
+	resp := renewResponse{OK: true, IPs: out, Voters: req.Voters, Applied: applied}
+	if !retry.IsZero() {
+		resp.RetryIn = retry.Sub(now)
+	}
+	return resp
 }
 
 // latestVoters returns this host's ID and the voters of the latest raft
@@ -213,7 +234,8 @@ func (s *Store) latestVoters() (string, []string) {
 	return s.cfg.NodeID, out
 }
 
-// hostView is what this voter knows of one host, for the leader loop.
+// hostView is what this voter knows of one host, for the leader loop:
+// heard is its latest request, or when this voter started if later.
 type hostView struct {
 	heard           time.Time
 	exp             time.Time
@@ -227,9 +249,13 @@ func (vs *voterState) view(h string) hostView {
 	defer vs.mu.Unlock()
 	r := vs.hosts[h]
 	if r == nil {
-		return hostView{}
+		return hostView{heard: vs.started}
 	}
-	return hostView{heard: r.mark.at, exp: r.exp, draining: r.draining, leave: r.leave, leased: r.leased}
+	heard := r.mark.at
+	if heard.Before(vs.started) {
+		heard = vs.started
+	}
+	return hostView{heard: heard, exp: r.exp, draining: r.draining, leave: r.leave, leased: r.leased}
 }
 
 // serveLease answers lease requests on one connection until it fails.
