@@ -30,7 +30,7 @@ type voterState struct {
 	// first promise (started + lease + margin).
 	started time.Time
 	fence   time.Time
-	hosts map[string]*hostRecord
+	hosts   map[string]*hostRecord
 	// retired are promises still running that no host record shows: those
 	// of a host's previous process, and IPs taken out of a host's promise
 	// that the host may still count until the old end. They block every
