@@ -29,6 +29,12 @@ func reportLatency(b *testing.B, name string, d []time.Duration) {
 
 func defaultTimings(cfg *Config) { cfg.SnapshotInterval, cfg.SnapshotThreshold = 0, 0 }
 
+// fastTimings is docs/raft.md's fast profile.
+func fastTimings(cfg *Config) {
+	defaultTimings(cfg)
+	cfg.LeaseDuration, cfg.ClockDriftMargin, cfg.HeartbeatTimeout = 80*time.Millisecond, 10*time.Millisecond, 100*time.Millisecond
+}
+
 // BenchmarkAllocateCommit3Hosts measures Allocate on the leader of three
 // hosts over mutual TLS on loopback, fsync'ed bolt log included.
 func BenchmarkAllocateCommit3Hosts(b *testing.B) {
@@ -61,10 +67,15 @@ func BenchmarkAllocateCommit3Hosts(b *testing.B) {
 // trial; run with -benchtime=20x. leader-crash crashes a leader that owns
 // nothing (drained): only others-dark means anything there.
 func BenchmarkFailover(b *testing.B) {
-	for _, leader := range []bool{false, true} {
-		name := map[bool]string{false: "owner-crash", true: "leader-and-owner-crash"}[leader]
-		b.Run(name, func(b *testing.B) {
-			c := newTestCluster(b, 3, defaultTimings)
+	for _, tc := range []struct {
+		name    string
+		leader  bool
+		timings func(*Config)
+	}{{"owner-crash", false, defaultTimings}, {"leader-and-owner-crash", true, defaultTimings},
+		{"fast-profile/owner-crash", false, fastTimings}, {"fast-profile/leader-and-owner-crash", true, fastTimings}} {
+		leader := tc.leader
+		b.Run(tc.name, func(b *testing.B) {
+			c := newTestCluster(b, 3, tc.timings)
 			c.setPools(refPool(), nil)
 			for i := 0; i < 30; i++ {
 				c.allocate(fmt.Sprintf("ns/f-%02d", i))
