@@ -59,6 +59,9 @@ type renewResponse struct {
 // millisecond here is announcement time when a promise is running out.
 const renewRetry = 10 * time.Millisecond
 
+// maxQuickRetries bounds the quick retries of one voter in a row.
+const maxQuickRetries = 3
+
 // promiseFrom is a voter's latest promise as this host counts it: ips
 // until end (this host's clock: the request's send time plus the lease).
 type promiseFrom struct {
@@ -73,8 +76,15 @@ type promiseFrom struct {
 type voterConn struct {
 	id   string
 	mu   sync.Mutex
-	busy bool
-	addr string
+	busy bool // guarded by leaseClient.mu, as are retry and fails
+	// retry asks for the next request soon (renewRetry), not at the next
+	// tick: the last one failed, was refused, or found the voter behind
+	// this host's log. fails counts failures in a row; past maxQuickRetries
+	// the voter waits for the regular tick, so a dead voter costs a few
+	// dials, not a hundred a second.
+	retry bool
+	fails int
+	addr  string
 	conn net.Conn
 	enc  *json.Encoder
 	dec  *json.Decoder
@@ -104,11 +114,13 @@ func (s *Store) renewLoop() {
 		case <-t.C:
 		case <-s.renewNow:
 		case <-retry.C:
+			s.renewRound(nil, true)
+			continue
 		case <-s.renewFailed:
 			retry.Reset(renewRetry)
 			continue
 		}
-		s.renewRound(nil)
+		s.renewRound(nil, false)
 	}
 }
 
@@ -116,7 +128,8 @@ func (s *Store) renewLoop() {
 // that has none in flight. Each answer is installed as it arrives; done, if
 // not nil, is called once per request sent, when it finished, with
 // whether the voter answered OK. It returns how many requests it sent.
-func (s *Store) renewRound(done func(ok bool)) int {
+// With retries, only voters asked to retry soon are sent one.
+func (s *Store) renewRound(done func(ok bool), retries bool) int {
 	self, voters := s.latestVoters()
 	tag := votersTag(voters)
 	s.lc.mu.Lock()
@@ -130,9 +143,7 @@ func (s *Store) renewRound(done func(ok bool)) int {
 				delete(s.lc.conns, id)
 			}
 		}
-		s.lc.mu.Unlock()
-		s.recompute() // promises of another configuration no longer count
-		s.lc.mu.Lock()
+		s.recomputeLocked() // promises of another configuration no longer count
 	}
 	var todo []*voterConn
 	for _, id := range voters {
@@ -141,8 +152,11 @@ func (s *Store) renewRound(done func(ok bool)) int {
 			vc = &voterConn{id: id}
 			s.lc.conns[id] = vc
 		}
+		if retries && (!vc.retry || vc.fails > maxQuickRetries) {
+			continue
+		}
 		if !vc.busy {
-			vc.busy = true
+			vc.busy, vc.retry = true, false
 			todo = append(todo, vc)
 		}
 	}
@@ -161,11 +175,27 @@ func (s *Store) renewRound(done func(ok bool)) int {
 // renewWith sends one request to voter vc and installs the answer; it
 // reports whether the voter answered OK.
 func (s *Store) renewWith(vc *voterConn, self string, tag uint64) bool {
+	retry := false
+	ok := false
 	defer func() {
 		s.lc.mu.Lock()
 		vc.busy = false
+		if ok && !retry {
+			vc.fails = 0
+		} else {
+			vc.fails++
+		}
+		vc.retry = vc.retry || retry || !ok
 		s.lc.mu.Unlock()
+		if vc.retry {
+			s.kickFailed()
+		}
 	}()
+	select {
+	case <-s.stop:
+		return false
+	default:
+	}
 	t0 := time.Now()
 	held, leased := s.heldFrom(vc.id, t0)
 	req := renewRequest{From: self, Voters: tag, Held: held, Draining: s.wantsDrain(), Leave: s.leaving.Load(),
@@ -186,22 +216,21 @@ func (s *Store) renewWith(vc *voterConn, self string, tag uint64) bool {
 		if err != nil {
 			s.cfg.Logger.Debug("lease request failed", "voter", vc.id, "err", err)
 			s.met.renewal(false)
-			s.kickFailed()
 			return false
 		}
 	}
 	s.met.renewal(resp.OK)
 	if !resp.OK {
 		s.cfg.Logger.Debug("lease request refused", "voter", vc.id, "reason", resp.Reason)
-		s.kickFailed()
 		return false
 	}
+	ok = true
 	s.installPromise(vc.id, promiseFrom{tag: resp.Voters, ips: sortedIPs(resp.IPs), end: t0.Add(s.cfg.LeaseDuration), sent: t0})
 	switch {
 	case resp.RetryIn > 0:
 		time.AfterFunc(min(resp.RetryIn, s.cfg.LeaseDuration), s.kickRenewOnly)
 	case resp.Applied < s.appliedIndex():
-		s.kickFailed()
+		retry = true
 	}
 	return true
 }
@@ -374,7 +403,7 @@ func (s *Store) recomputeLocked() {
 // of the voters answered OK.
 func (s *Store) renewOnce() bool {
 	ch := make(chan bool)
-	n := s.renewRound(func(ok bool) { ch <- ok })
+	n := s.renewRound(func(ok bool) { ch <- ok }, false)
 	good := 0
 	for range n {
 		if <-ch {

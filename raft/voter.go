@@ -151,9 +151,9 @@ func (s *Store) promise(req renewRequest) renewResponse {
 	woke := now.Sub(last.at) >= l || r.draining != req.Draining || req.Leave
 	r.mark = reqMark{inc: req.Incarnation, seq: req.ReqSeq, at: now}
 	r.draining, r.leave = req.Draining, req.Leave
-	r.leased = req.Leased
+	r.leased = sortedIPs(req.Leased)
 	if req.LeasedIsHeld {
-		r.leased = req.Held
+		r.leased = sortedIPs(req.Held)
 	}
 	if woke {
 		// The leader loop sleeps while nothing is due: wake it when this
