@@ -85,9 +85,9 @@ type voterConn struct {
 	retry bool
 	fails int
 	addr  string
-	conn net.Conn
-	enc  *json.Encoder
-	dec  *json.Decoder
+	conn  net.Conn
+	enc   *json.Encoder
+	dec   *json.Decoder
 }
 
 // leaseClient is this host's side of the voter leases: connections and
