@@ -32,7 +32,7 @@ func defaultTimings(cfg *Config) { cfg.SnapshotInterval, cfg.SnapshotThreshold =
 // fastTimings is docs/raft.md's fast profile.
 func fastTimings(cfg *Config) {
 	defaultTimings(cfg)
-	cfg.LeaseDuration, cfg.ClockDriftMargin, cfg.HeartbeatTimeout = 80*time.Millisecond, 10*time.Millisecond, 100*time.Millisecond
+	cfg.LeaseDuration, cfg.ClockDriftMargin, cfg.HeartbeatTimeout, cfg.ElectionTimeout = 70*time.Millisecond, 10*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
 }
 
 // BenchmarkAllocateCommit3Hosts measures Allocate on the leader of three
