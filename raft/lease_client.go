@@ -225,14 +225,30 @@ func (s *Store) renewWith(vc *voterConn, self string, tag uint64) bool {
 		return false
 	}
 	ok = true
-	s.installPromise(vc.id, promiseFrom{tag: resp.Voters, ips: sortedIPs(resp.IPs), end: t0.Add(s.cfg.LeaseDuration), sent: t0})
+	ips := sortedIPs(resp.IPs)
+	s.installPromise(vc.id, promiseFrom{tag: resp.Voters, ips: ips, end: t0.Add(s.cfg.LeaseDuration), sent: t0})
 	switch {
+	case withdrew(held, ips):
+		// Tell the voter soon that we no longer count what it withdrew:
+		// it keeps blocking the new owner until then.
+		retry = true
 	case resp.RetryIn > 0:
 		time.AfterFunc(min(resp.RetryIn, s.cfg.LeaseDuration), s.kickRenewOnly)
 	case resp.Applied < s.appliedIndex():
 		retry = true
 	}
 	return true
+}
+
+// withdrew reports whether an answer (ips, sorted) left out an IP of the
+// previous promise counted (held, sorted).
+func withdrew(held, ips []netip.Addr) bool {
+	for _, ip := range held {
+		if !containsIP(ips, ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // appliedIndex is the last log index applied here.

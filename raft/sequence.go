@@ -112,7 +112,7 @@ func (s *Store) admitRenewal(vs *voterState, r *hostRecord, last reqMark, req re
 		}
 		return renewResponse{Reason: "stale request: a newer process of " + req.From + " is renewing"}, false
 	case admitNewProcess:
-		vs.retire(req.From, r.ips, r.exp, now)
+		vs.retire(req.From, r.mark.inc, r.ips, r.exp, now)
 		vs.hosts[req.From] = &hostRecord{}
 		if s.logLim.allow("process\x00"+req.From, now) {
 			log.Info("lease requests from a new process of a host", "host", req.From,

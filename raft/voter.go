@@ -54,8 +54,10 @@ type hostRecord struct {
 	draining, leave bool
 }
 
+// retiredPromise is ips promised to one process (host, inc) until exp.
 type retiredPromise struct {
 	host string
+	inc  uint64
 	ips  []netip.Addr
 	exp  time.Time
 }
@@ -95,12 +97,33 @@ func (vs *voterState) pruneRetired(now time.Time, margin time.Duration) {
 	})
 }
 
-// retire keeps ips promised to host until exp blocking everyone. Callers
-// hold vs.mu.
-func (vs *voterState) retire(host string, ips []netip.Addr, exp time.Time, now time.Time) {
+// retire keeps ips promised to process (host, inc) until exp blocking
+// everyone. Callers hold vs.mu.
+func (vs *voterState) retire(host string, inc uint64, ips []netip.Addr, exp time.Time, now time.Time) {
 	if len(ips) > 0 && exp.After(now) {
-		vs.retired = append(vs.retired, retiredPromise{host: host, ips: ips, exp: exp})
+		vs.retired = append(vs.retired, retiredPromise{host: host, inc: inc, ips: ips, exp: exp})
 	}
+}
+
+// releaseRetired frees what was retired from process (host, inc) and is
+// not in held (sorted), the IPs that process counted from us when it sent
+// a request handled now: it sends one request at a time, so it can only
+// count what we answer from now on. Callers hold vs.mu.
+func (vs *voterState) releaseRetired(host string, inc uint64, held []netip.Addr) {
+	for i := range vs.retired {
+		rp := &vs.retired[i]
+		if rp.host != host || rp.inc != inc {
+			continue
+		}
+		var keep []netip.Addr
+		for _, ip := range rp.ips {
+			if containsIP(held, ip) {
+				keep = append(keep, ip)
+			}
+		}
+		rp.ips = keep
+	}
+	vs.retired = slices.DeleteFunc(vs.retired, func(rp retiredPromise) bool { return len(rp.ips) == 0 })
 }
 
 func containsIP(sorted []netip.Addr, ip netip.Addr) bool {
@@ -169,6 +192,7 @@ func (s *Store) promise(req renewRequest) renewResponse {
 		return renewResponse{Reason: "configuration differs"}
 	}
 	held := sortedIPs(req.Held)
+	vs.releaseRetired(req.From, req.Incarnation, held)
 	s.fsm.mu.RLock()
 	applied := s.fsm.applied
 	s.fsm.mu.RUnlock()
@@ -208,7 +232,7 @@ func (s *Store) promise(req renewRequest) renewResponse {
 			dropped = append(dropped, ip)
 		}
 	}
-	vs.retire(req.From, dropped, r.exp, now)
+	vs.retire(req.From, req.Incarnation, dropped, r.exp, now)
 	r.ips, r.exp, r.applied, r.complete = out, now.Add(l), applied, complete
 	resp := renewResponse{OK: true, IPs: out, Voters: req.Voters, Applied: applied}
 	if !retry.IsZero() {
