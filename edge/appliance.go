@@ -164,7 +164,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	done, cancel := context.WithTimeout(context.Background(), shutdownBudget)
 	defer cancel()
 	// Close hands the IPs over by dropping this host's leases before the
-	// leader grants them elsewhere, so the announcer must keep following
+	// voters promise them elsewhere, so the announcer must keep following
 	// the leases until Close returns; otherwise it would announce dropped
 	// leases until they expire, alongside their new owners.
 	closed := make(chan struct{})

@@ -199,9 +199,13 @@ func (l *loaded) checkSections() error {
 	if r.LeaseDuration <= 0 || r.HeartbeatTimeout <= 0 || r.ElectionTimeout <= 0 || r.ClockDriftMargin < 0 {
 		return l.failRoot("raft", []any{"raft"}, "timings must be positive")
 	}
-	if r.LeaseDuration > r.ElectionTimeout {
+	if r.LeaseDuration > 2*r.HeartbeatTimeout {
 		return l.failRoot("raft.leaseDuration", []any{"raft", "leaseDuration"},
-			"%v is longer than electionTimeout %v: a deposed leader could announce after its successor", r.LeaseDuration, r.ElectionTimeout)
+			"%v is longer than twice heartbeatTimeout %v", r.LeaseDuration, r.HeartbeatTimeout)
+	}
+	if r.ElectionTimeout < r.HeartbeatTimeout {
+		return l.failRoot("raft.electionTimeout", []any{"raft", "electionTimeout"},
+			"%v is shorter than heartbeatTimeout %v (hashicorp/raft refuses that)", r.ElectionTimeout, r.HeartbeatTimeout)
 	}
 	if !r.InsecurePlaintext && len(r.Peers) > 0 && (r.TLS.CertFile == "" || r.TLS.KeyFile == "" || r.TLS.CAFile == "") {
 		return l.failRoot("raft.tls", []any{"raft", "tls"}, "certFile, keyFile and caFile are required (or set insecurePlaintext: true for a lab)")
