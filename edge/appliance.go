@@ -164,7 +164,7 @@ func (a *Appliance) Run(ctx context.Context) error {
 	done, cancel := context.WithTimeout(context.Background(), shutdownBudget)
 	defer cancel()
 	// Close hands the IPs over by dropping this host's leases before the
-	// leader grants them elsewhere, so the announcer must keep following
+	// voters promise them elsewhere, so the announcer must keep following
 	// the leases until Close returns; otherwise it would announce dropped
 	// leases until they expire, alongside their new owners.
 	closed := make(chan struct{})
@@ -317,27 +317,22 @@ func (a *Appliance) readyErr() error {
 // config in force (the last reloaded edged.yaml) whenever this host leads:
 // every host has the same edged.yaml, and the leader writes it once per
 // change. A registered PoolSource (the Kubernetes part with MetalLB's
-// objects) supplies the pools instead.
+// objects) supplies the pools instead; until it knows them, the state's
+// Service pools stay as they are and only the static VIPs' pools follow
+// the config. Once the pools are in the state, the static VIPs'
+// allocations follow them (static.go).
 func (a *Appliance) pushPools(ctx context.Context, store *raft.Store) {
 	changes, unsub := store.StateChanges()
 	defer unsub()
 	src := a.pools // the Kubernetes part, when it merges MetalLB's objects
+	static := &staticAllocs{log: a.log}
 	retry := time.NewTicker(time.Second)
 	defer retry.Stop()
 	for {
-		cfg := a.current()
-		want, elig, known := cfg.LBPools, cfg.Eligibility(), true
-		if src != nil {
-			want, elig, known = src.Pools()
-		}
-		if known && store.IsLeader() && !samePools(store, want, elig) {
-			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			if err := store.SetPools(wctx, want, elig); err != nil {
-				a.log.Warn("push pools", "err", err)
-			} else {
-				a.log.Info("pools written to the raft state", "pools", len(want))
-			}
-			cancel()
+		if store.IsLeader() {
+			a.leadPools(ctx, store, src, static)
+		} else {
+			static.reset()
 		}
 		select {
 		case <-ctx.Done():
@@ -347,6 +342,37 @@ func (a *Appliance) pushPools(ctx context.Context, store *raft.Store) {
 		case <-retry.C:
 		}
 	}
+}
+
+// leadPools writes the pools in force into the raft state when they
+// differ from it, then brings the static VIPs' allocations in line.
+func (a *Appliance) leadPools(ctx context.Context, store *raft.Store, src PoolSource, static *staticAllocs) {
+	cfg := a.current()
+	want, elig, known := cfg.LBPools, cfg.Eligibility(), true
+	if src != nil {
+		want, elig, known = src.Pools()
+	}
+	if !known {
+		have, haveElig := store.PoolConfig()
+		want, elig = staticOnly(have, haveElig, cfg.StaticPools(), cfg.Eligibility())
+		// The config's static addresses were checked against its own
+		// pools only, not against the cluster's the state may hold.
+		if err := lbpool.ValidatePools(want); err != nil {
+			static.refuse(err)
+			return
+		}
+	}
+	if !samePools(store, want, elig) {
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := store.SetPools(wctx, want, elig)
+		cancel()
+		if err != nil {
+			a.log.Warn("push pools", "err", err)
+			return
+		}
+		a.log.Info("pools written to the raft state", "pools", len(want))
+	}
+	static.sync(ctx, store, want)
 }
 
 // samePools reports whether the raft state already holds want and elig.

@@ -172,6 +172,7 @@ func (f *fakeAnnouncer) segments() map[netip.Addr][]segment {
 // host is one running in-process edge host.
 type host struct {
 	name   string
+	path   string // its edged.yaml
 	app    *edge.Appliance
 	ann    *fakeAnnouncer
 	admin  string
@@ -182,6 +183,13 @@ type host struct {
 // writeConfig writes an edged.yaml for host i of peers and loads it with
 // the real loader.
 func writeConfig(t *testing.T, dir string, i int, peers []string, metrics string) *config.Config {
+	t.Helper()
+	return writeConfigWith(t, dir, i, peers, metrics, "")
+}
+
+// writeConfigWith is writeConfig with extra appended to the file (top-level
+// sections such as staticVIPs).
+func writeConfigWith(t *testing.T, dir string, i int, peers []string, metrics, extra string) *config.Config {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "node:\n  name: edge%d\n  dataDir: %s\n  adminSocket: %s\n", i+1,
@@ -199,6 +207,7 @@ l2Advertisements:
     ipAddressPools: [primary]
 `)
 	fmt.Fprintf(&b, "metrics:\n  address: %s\n", metrics)
+	b.WriteString(extra)
 	return mustLoad(t, dir, b.String())
 }
 
@@ -220,15 +229,22 @@ func mustLoad(t *testing.T, dir, text string) *config.Config {
 // t.Cleanup.
 func startCluster(t *testing.T) []*host {
 	t.Helper()
+	return startClusterWith(t, "")
+}
+
+// startClusterWith is startCluster with extra appended to every host's
+// edged.yaml (see writeConfigWith).
+func startClusterWith(t *testing.T, extra string) []*host {
+	t.Helper()
 	peers := freeport.Addrs(t, 3)
 	var hosts []*host
 	for i := range peers {
 		dir := shortDir(t)
-		cfg := writeConfig(t, dir, i, peers, "127.0.0.1:0") // scraped through the Registry
+		cfg := writeConfigWith(t, dir, i, peers, "127.0.0.1:0", extra) // scraped through the Registry
 		ann := newFakeAnnouncer(cfg.Node.Name)
 		app := edge.New(cfg, quietLogger(t), ann)
 		ctx, cancel := context.WithCancel(context.Background())
-		h := &host{name: cfg.Node.Name, app: app, ann: ann, admin: cfg.Node.AdminSocket, cancel: cancel, done: make(chan error, 1)}
+		h := &host{name: cfg.Node.Name, path: cfg.Path, app: app, ann: ann, admin: cfg.Node.AdminSocket, cancel: cancel, done: make(chan error, 1)}
 		go func() { h.done <- app.Run(ctx) }()
 		hosts = append(hosts, h)
 	}

@@ -38,8 +38,9 @@ type crdEnv struct {
 const metallbNS = "metallb-system"
 
 // startCRDEnv starts the apiserver, installs MetalLB's CRDs and runs edged
-// with the edged token bound to configs/rbac.yaml only.
-func startCRDEnv(t *testing.T) *crdEnv {
+// with the edged token bound to configs/rbac.yaml only; extra is appended
+// to its edged.yaml.
+func startCRDEnv(t *testing.T, extra ...string) *crdEnv {
 	t.Helper()
 	srv := kubetest.Start(t)
 	srv.InstallCRDs(t, filepath.Join("kube", "testdata", "metallb-crds.yaml"))
@@ -64,7 +65,7 @@ pools:
     addresses: ["10.4.11.0 - 10.4.15.254"]
 metrics: {address: %q}
 `, filepath.Join(dir, "data"), filepath.Join(dir, "admin.sock"), raftAddr, raftAddr, "127.0.0.1:0")
-	cfg := mustLoad(t, dir, cfgText)
+	cfg := mustLoad(t, dir, cfgText+strings.Join(extra, ""))
 	log := quietLogger(t)
 	kc, err := kube.NewClient(edged)
 	if err != nil {

@@ -5,11 +5,12 @@ import (
 	"time"
 
 	"github.com/goldentooth/edged/edge/admin"
+	"github.com/goldentooth/edged/lbpool"
 	"github.com/goldentooth/edged/raft"
 )
 
 // statusOf turns the raft view and this host's leases into what `edged
-// status` shows.
+// status` shows; static VIPs are listed apart from the Services.
 func statusOf(v raft.View, leases []raft.Lease, peers map[string]string) admin.Status {
 	st := admin.Status{Node: v.Self, Leader: v.Leader, RaftState: "follower"}
 	if v.IsLeader {
@@ -29,6 +30,12 @@ func statusOf(v raft.View, leases []raft.Lease, peers map[string]string) admin.S
 		st.Pools = append(st.Pools, admin.Pool{Name: s.Pool, TotalV4: s.TotalV4, TotalV6: s.TotalV6, InUseV4: s.InUseV4, InUseV6: s.InUseV6})
 	}
 	for _, al := range v.Allocations {
+		if name, static := lbpool.StaticName(al.Key); static {
+			for _, ip := range al.IPs {
+				st.StaticVIPs = append(st.StaticVIPs, admin.StaticVIP{Name: name, IP: ip.String(), Holder: owner[ip]})
+			}
+			continue
+		}
 		a := admin.Allocation{Service: al.Key, Pool: al.Pool}
 		for _, ip := range al.IPs {
 			a.IPs = append(a.IPs, ip.String())

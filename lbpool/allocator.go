@@ -175,6 +175,12 @@ func (a *Allocator) Lookup(key string) (Allocation, bool) {
 	return cloneAlloc(al), true
 }
 
+// Labels returns the Service labels key's allocation records, without a
+// copy (nil when key holds nothing): callers must not change the map.
+func (a *Allocator) Labels(key string) map[string]string {
+	return a.allocs[key].ServiceLabels
+}
+
 // Allocations returns every allocation, sorted by key.
 func (a *Allocator) Allocations() []Allocation {
 	keys := make([]string, 0, len(a.allocs))
@@ -268,5 +274,6 @@ func (a *Allocator) remove(key string) {
 func cloneAlloc(al Allocation) Allocation {
 	al.IPs = slices.Clone(al.IPs)
 	al.Ports = slices.Clone(al.Ports)
+	al.ServiceLabels = cloneLabels(al.ServiceLabels)
 	return al
 }

@@ -33,6 +33,8 @@ func TestCurrent(t *testing.T) {
 		{"sharing key changed", with(web, func(r *Request) { r.SharingKey = "" }), false},
 		{"traffic policy changed", with(web, func(r *Request) { r.TrafficPolicyCluster = false }), false},
 		{"dual stack asked", with(web, func(r *Request) { r.Families = []Family{IPv4, IPv6} }), false},
+		{"labels changed", with(web, func(r *Request) { r.ServiceLabels = map[string]string{"tier": "gold"} }), false},
+		{"empty labels are no labels", with(web, func(r *Request) { r.ServiceLabels = map[string]string{} }), true},
 		{"invalid request", Request{}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -77,6 +77,12 @@ type Request struct {
 	ServiceLabels   map[string]string
 	// Families wanted, in order (single or dual stack). Empty means IPv4.
 	Families []Family
+	// PreferDualStack is Kubernetes' ipFamilyPolicy PreferDualStack: a
+	// wanted family the pool cannot give (it has no range of it, or none
+	// free) is left out instead of failing, as long as one family is
+	// given. False (also for log entries written before the field existed)
+	// requires every family.
+	PreferDualStack bool `json:",omitempty"`
 	// IPs are specific addresses requested, at most one per family.
 	IPs []netip.Addr
 	// Pool is a requested pool name; empty lets the allocator choose.
@@ -101,6 +107,12 @@ type Allocation struct {
 	Ports                []Port
 	TrafficPolicyCluster bool
 	Selector             string
+	// ServiceLabels are the Service's labels as last requested: an L2
+	// advertisement's serviceSelectors are matched against them where the
+	// allocation is announced, on every host, also while the apiserver is
+	// away. Absent from entries and snapshots written before the field
+	// existed (nil until the Service's next sync writes them).
+	ServiceLabels map[string]string `json:",omitempty"`
 }
 
 // PoolStats counts a pool's addresses (avoidBuggyIPs already applied).

@@ -29,6 +29,12 @@ func reportLatency(b *testing.B, name string, d []time.Duration) {
 
 func defaultTimings(cfg *Config) { cfg.SnapshotInterval, cfg.SnapshotThreshold = 0, 0 }
 
+// fastTimings is docs/raft.md's fast profile.
+func fastTimings(cfg *Config) {
+	defaultTimings(cfg)
+	cfg.LeaseDuration, cfg.ClockDriftMargin, cfg.HeartbeatTimeout, cfg.ElectionTimeout = 70*time.Millisecond, 10*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
+}
+
 // BenchmarkAllocateCommit3Hosts measures Allocate on the leader of three
 // hosts over mutual TLS on loopback, fsync'ed bolt log included.
 func BenchmarkAllocateCommit3Hosts(b *testing.B) {
@@ -56,13 +62,20 @@ func BenchmarkAllocateCommit3Hosts(b *testing.B) {
 
 // BenchmarkFailover crashes a host that owns IPs (a follower, or the
 // leader) and measures from the crash to the moment the last of its IPs is
-// leased by another host (from the recorded lease intervals). Each
-// iteration is one trial; run with -benchtime=20x.
+// leased by another host (from the recorded lease intervals), and how long
+// the other hosts' IPs went unleased meanwhile. Each iteration is one
+// trial; run with -benchtime=20x. leader-crash crashes a leader that owns
+// nothing (drained): only others-dark means anything there.
 func BenchmarkFailover(b *testing.B) {
-	for _, leader := range []bool{false, true} {
-		name := map[bool]string{false: "owner-crash", true: "leader-and-owner-crash"}[leader]
-		b.Run(name, func(b *testing.B) {
-			c := newTestCluster(b, 3, defaultTimings)
+	for _, tc := range []struct {
+		name    string
+		leader  bool
+		timings func(*Config)
+	}{{"owner-crash", false, defaultTimings}, {"leader-and-owner-crash", true, defaultTimings},
+		{"fast-profile/owner-crash", false, fastTimings}, {"fast-profile/leader-and-owner-crash", true, fastTimings}} {
+		leader := tc.leader
+		b.Run(tc.name, func(b *testing.B) {
+			c := newTestCluster(b, 3, tc.timings)
 			c.setPools(refPool(), nil)
 			for i := 0; i < 30; i++ {
 				c.allocate(fmt.Sprintf("ns/f-%02d", i))
@@ -114,6 +127,49 @@ func BenchmarkFailover(b *testing.B) {
 			reportLatency(b, "others-dark", others)
 		})
 	}
+	b.Run("leader-crash", benchLeaderCrash)
+}
+
+// benchLeaderCrash crashes a leader that owns nothing and reports how long
+// the other hosts' IPs went unleased (the goal: never).
+func benchLeaderCrash(b *testing.B) {
+	c := newTestCluster(b, 3, defaultTimings)
+	c.setPools(refPool(), nil)
+	for i := 0; i < 30; i++ {
+		c.allocate(fmt.Sprintf("ns/f-%02d", i))
+	}
+	var others []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		lid, ls := c.leader(10 * time.Second)
+		if err := ls.SetAdminDrain(context.Background(), lid, true); err != nil {
+			b.Fatal(err)
+		}
+		c.drainedAway(lid, 10*time.Second)
+		all := owners(ls)
+		b.StartTimer()
+		t0 := time.Now()
+		c.crash(lid)
+		_, nl := c.leader(10 * time.Second)
+		b.StopTimer()
+		time.Sleep(time.Until(t0.Add(time.Second))) // observation window: past every old lease
+		end := time.Now()
+		var worst time.Duration
+		for ip := range all {
+			worst = max(worst, c.rec.darkTime(ip, t0, end))
+		}
+		others = append(others, worst)
+		c.start(lid)
+		if err := nl.SetAdminDrain(context.Background(), lid, false); err != nil {
+			b.Fatal(err)
+		}
+		c.converged(10 * time.Second)
+		b.StartTimer()
+	}
+	b.StopTimer()
+	c.checkNoOverlap()
+	reportLatency(b, "others-dark", others)
 }
 
 // BenchmarkSnapshot measures snapshot size, persist and restore time with

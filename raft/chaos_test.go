@@ -15,7 +15,9 @@ import (
 
 var chaosLong = flag.Bool("chaos.long", false, "run the long chaos test (more seeds, hosts and steps)")
 
-// TestChaos drives a cluster through random kills, restarts, partitions,
+// TestChaos drives a cluster through random kills (of any host, and of the
+// leader in the middle of the hosts' renewals), restarts, partitions (a
+// host from all, a pair, the leader from some hosts only), message delay,
 // allocations and releases from fixed seeds, and after every step checks:
 // no IP held by two services, no two hosts leasing one IP at once, and no
 // committed allocation lost or changed.
@@ -47,18 +49,24 @@ func runChaos(t *testing.T, seed int64, n, steps int) {
 		down := len(c.ids) - len(up)
 		maxDown := (n - 1) / 2
 		var action string
-		switch r := rng.Intn(10); {
+		switch r := rng.Intn(13); {
 		case r < 4:
 			action = "allocate"
 		case r < 5:
 			action = "release"
 		case r < 6 && down < maxDown && !partitioned:
 			action = []string{"crash", "crash", "close"}[rng.Intn(3)]
-		case r < 7 && down > 0:
+		case r < 7 && down < maxDown && !partitioned:
+			action = "kill-leader"
+		case r < 8 && down > 0:
 			action = "restart"
-		case r < 8 && !partitioned && down == 0:
+		case r < 9 && !partitioned && down == 0:
 			action = "partition"
-		case r < 9 && partitioned:
+		case r < 10 && !partitioned && down == 0:
+			action = "isolate-leader-partly"
+		case r < 11 && !partitioned:
+			action = "delay"
+		case r < 12 && partitioned:
 			action = "heal"
 		default:
 			action = "allocate"
@@ -78,6 +86,37 @@ func runChaos(t *testing.T, seed int64, n, steps int) {
 			}
 		case "crash":
 			c.crash(up[rng.Intn(len(up))])
+		case "kill-leader":
+			// At a random point of the hosts' renewal cycle (every quarter
+			// lease), so requests are in flight to it.
+			lid, _ := c.leader(15 * time.Second)
+			time.Sleep(time.Duration(rng.Int63n(int64(DefaultLeaseDuration / 4))))
+			c.crash(lid)
+			action = "kill leader " + lid
+		case "isolate-leader-partly":
+			// Cut the leader off from some hosts only (at least one, not
+			// all): the others still reach both sides.
+			lid, _ := c.leader(15 * time.Second)
+			var others []string
+			for _, id := range c.ids {
+				if id != lid {
+					others = append(others, id)
+				}
+			}
+			rng.Shuffle(len(others), func(i, j int) { others[i], others[j] = others[j], others[i] })
+			cut := others[:1+rng.Intn(len(others)-1)]
+			for _, o := range cut {
+				c.proxy.partition(lid, o)
+			}
+			action = fmt.Sprintf("isolate leader %s from %v", lid, cut)
+			partitioned = true
+		case "delay":
+			a := rng.Intn(n)
+			b := (a + 1 + rng.Intn(n-1)) % n
+			d := time.Duration(10+rng.Intn(140)) * time.Millisecond
+			c.proxy.slow(c.ids[a], c.ids[b], d)
+			action = fmt.Sprintf("delay %s-%s by %v", c.ids[a], c.ids[b], d)
+			partitioned = true // healed (delay cleared) by heal
 		case "close":
 			if err := c.stop(up[rng.Intn(len(up))], 3*time.Second); err != nil {
 				t.Logf("graceful close: %v", err)

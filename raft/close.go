@@ -68,8 +68,8 @@ func (s *Store) close(ctx context.Context) error {
 }
 
 // handedOver reports whether the state assigns nothing to this host, it
-// holds no lease, the leader has heard so, and the new assignments are
-// settled.
+// holds no lease, a majority of the voters heard so, and the new owners
+// hold the IPs (settled).
 func (s *Store) handedOver() bool {
 	if len(s.ownedBy(s.cfg.NodeID)) > 0 {
 		s.kickRenew()
@@ -78,8 +78,9 @@ func (s *Store) handedOver() bool {
 	if s.onlyHost() {
 		return true
 	}
-	resp, ok := s.renewOnce()
-	if !ok || len(resp.IPs) > 0 || len(s.heldIPs(time.Now())) > 0 {
+	// Every voter we reach hears that we hold nothing of what it promised,
+	// and releases it for the new owners.
+	if !s.renewOnce() || len(s.heldIPs(time.Now())) > 0 {
 		return false
 	}
 	// Wait until the moved IPs are settled in the log too, so that if this
@@ -106,6 +107,10 @@ func (s *Store) onlyHost() bool {
 func (s *Store) leave(ctx context.Context) {
 	log := s.cfg.Logger
 	if s.IsLeader() {
+		if err := s.gateConfigChange(ctx); err != nil {
+			log.Warn("raft close: leaving the group failed", "err", err)
+			return
+		}
 		if err := s.raft.RemoveServer(hraft.ServerID(s.cfg.NodeID), 0, timeoutOf(ctx)).Error(); err != nil {
 			log.Warn("raft close: leaving the group failed", "err", err)
 		}

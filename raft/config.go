@@ -13,10 +13,13 @@ import (
 // docs/raft.md for the trade-off and the measurements behind them.
 const (
 	// DefaultHeartbeatTimeout is how long a follower waits for the leader
-	// before starting an election (hashicorp/raft's default is 1s).
-	DefaultHeartbeatTimeout = 300 * time.Millisecond
-	// DefaultElectionTimeout is how long a candidate waits for votes.
-	DefaultElectionTimeout = 300 * time.Millisecond
+	// before starting an election (hashicorp/raft's default is 1s). Leases
+	// do not depend on the leader, so an election darkens nobody and a
+	// quick one costs little: it shortens leader-and-owner failover.
+	DefaultHeartbeatTimeout = 150 * time.Millisecond
+	// DefaultElectionTimeout is how long a candidate waits for votes
+	// (randomised up to 2x) before it tries again after a split vote.
+	DefaultElectionTimeout = 150 * time.Millisecond
 	// DefaultLeaseDuration is how long a renewed announcement lease lasts.
 	// It bounds owner-crash failover from below: the owner's IPs move at most
 	// LeaseDuration + ClockDriftMargin + one commit after its last renewal.

@@ -9,20 +9,22 @@
 //   - Every replica applies the same commands in the same order and reaches
 //     the same state; snapshots round-trip exactly.
 //   - Announcements are fenced by leases: a host may announce an IP only while
-//     Leases reports it, and the leader grants an IP to a new host only after
-//     every lease another host could still hold for it has expired (lease
-//     duration plus a clock-drift margin), including leases granted by an
-//     earlier leader. So two hosts never hold a lease for one IP at once.
+//     Leases reports it, which it does only while a majority of the voters
+//     promise it the IP. A voter promises an IP to a host only while it has
+//     no running promise of it (plus a clock-drift margin) to anyone else,
+//     and any two majorities share a voter, so two hosts never hold a lease
+//     for one IP at once, whoever leads and even while nobody does.
 //   - Every transport connection carries the dialer's ClusterID, and a host
 //     refuses peers of another group: after Recover, the members left out
 //     cannot merge back with their old state (see clusterid.go).
 //
-// The lease protocol: every host renews with the leader every LeaseDuration/4
-// over the raft port (a multiplexed connection). A host's lease runs from the
-// moment it SENT the renewal, the leader's record of it from the moment it
-// answered, so the host's lease always ends first. The leader grants only
-// while a quorum renewed within LeaseDuration/2 in its term, and a new
-// leader grants an IP whose owner changed and was not yet settled only after
-// 1.5*LeaseDuration + 2*ClockDriftMargin, the longest a deposed leader's
-// grants can outlive the election.
+// The lease protocol (voter.go, lease_client.go): every host sends each voter
+// a request every LeaseDuration/4 over the raft port (a multiplexed
+// connection). A voter answers with the IPs its applied state assigns to the
+// host that it may promise, for LeaseDuration from its answer; the host
+// counts each promise from the moment it SENT the request, so its view of a
+// promise always ends first. The leader plays no part in renewals: a leader
+// crash darkens no other host's IPs. Ownership still changes only through the
+// log, and membership changes wait a lease apart (confgate.go). The argument,
+// with its clock-rate assumption, is in docs/raft.md.
 package raft

@@ -1,11 +1,14 @@
 package raft
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/goldentooth/edged/test/wait"
 )
 
 func TestClusterKillsAndRestarts(t *testing.T) {
@@ -79,4 +82,42 @@ func TestClusterKillsAndRestarts(t *testing.T) {
 			c.checkNoOverlap()
 		})
 	}
+}
+
+// TestLeaderCrashKeepsOtherLeases crashes a leader that owns nothing (an
+// operator drained it) several times, each while the hosts renew, and
+// checks from the recorded intervals that the other hosts' leases never
+// lapsed: they renew with the voters, not with the leader, and two of
+// three voters answer.
+func TestLeaderCrashKeepsOtherLeases(t *testing.T) {
+	c := newTestCluster(t, 3, nil)
+	c.setPools(refPool(), nil)
+	for i := 0; i < 20; i++ {
+		c.allocate(fmt.Sprintf("ns/l-%02d", i))
+	}
+	for trial := 0; trial < 3; trial++ {
+		lid, ls := c.leader(10 * time.Second)
+		if err := ls.SetAdminDrain(context.Background(), lid, true); err != nil {
+			t.Fatalf("drain leader %s: %v", lid, err)
+		}
+		c.drainedAway(lid, 10*time.Second)
+		all := owners(ls)
+		t0 := time.Now()
+		c.crash(lid)
+		nid, nl := c.leader(10 * time.Second)
+		// Past the old leases' end and a new leader's first decisions.
+		wait.ForBool(t, 5*time.Second, "a lease past the crash", func() bool { return time.Since(t0) > time.Second })
+		end := time.Now()
+		for ip, o := range all {
+			if d := c.rec.darkTime(ip, t0, end); d > 0 {
+				t.Errorf("trial %d: %s of %s dark for %v after leader %s crashed (new leader %s)", trial, ip, o, d, lid, nid)
+			}
+		}
+		c.start(lid)
+		if err := nl.SetAdminDrain(context.Background(), lid, false); err != nil {
+			t.Fatalf("undrain %s: %v", lid, err)
+		}
+		c.converged(10 * time.Second)
+	}
+	c.checkNoOverlap()
 }

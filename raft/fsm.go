@@ -47,6 +47,8 @@ type fsm struct {
 	// of the replicated state.
 	freeEpoch uint64
 	notify    func()
+	// onConfig is called for every committed configuration entry.
+	onConfig func()
 }
 
 func newFSM(notify func()) *fsm {

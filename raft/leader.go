@@ -3,10 +3,27 @@ package raft
 import (
 	"net/netip"
 	"sort"
+	"sync"
 	"time"
 
 	hraft "github.com/hashicorp/raft"
 )
+
+// leaderState is what a leader keeps in memory during its term: the
+// configuration it last read. Leases are not its business (voter.go); it
+// turns what its own voter heard from the hosts into commands.
+type leaderState struct {
+	term  uint64
+	start time.Time
+
+	mu      sync.Mutex
+	voters  []string
+	servers map[string]string
+}
+
+func newLeaderState(term uint64, start time.Time) *leaderState {
+	return &leaderState{term: term, start: start, servers: map[string]string{}}
+}
 
 // Leader loop timings.
 const (
@@ -61,7 +78,9 @@ func (s *Store) leaderLoop() {
 				s.cfg.Logger.Warn("raft barrier after election failed", "err", err)
 				continue
 			}
-			ls = newLeaderState(term, start, s.cfg.LeaseDuration, s.cfg.ClockDriftMargin)
+			ls = newLeaderState(term, start)
+			// The latest configuration may have been committed just now.
+			s.configChanged()
 			s.refreshMembers(ls)
 			lastMembers = time.Now()
 			s.ldr.Store(ls)
@@ -78,18 +97,15 @@ func (s *Store) leaderLoop() {
 }
 
 // nextReconcile is how long the leader may sleep before reconcile could
-// have work that no renewal or apply announces (those wake the loop): the
-// moment a host could be declared silent (its last contact plus the lease
-// plus the margin, and its grants run out plus the margin). While the term
-// is fenced, IPs wait to be settled, or hosts leave or are removed, it
-// keeps polling every leaderTick. The result is within [leaderTick,
-// idleTick]; waking early is harmless, reconcile only acts on the
-// conditions it checks itself.
+// have work that no request or apply announces (those wake the loop): the
+// moment a host could be declared silent (its last request plus the
+// lease). While
+// IPs wait to be settled, or hosts leave or are removed, it keeps polling
+// every leaderTick. The result is within [leaderTick, idleTick]; waking
+// early is harmless, reconcile only acts on the conditions it checks
+// itself.
 func (s *Store) nextReconcile(ls *leaderState, now time.Time) time.Duration {
-	if now.Before(ls.fenceUntil) {
-		return leaderTick
-	}
-	l, margin := s.cfg.LeaseDuration, s.cfg.ClockDriftMargin
+	l := s.cfg.LeaseDuration
 	s.fsm.mu.RLock()
 	pending := len(s.fsm.unsettled) > 0
 	known := make(map[string]bool, len(s.fsm.hosts))
@@ -108,21 +124,14 @@ func (s *Store) nextReconcile(ls *leaderState, now time.Time) time.Duration {
 	}
 	for id := range ls.servers {
 		healthy, ok := known[id]
-		if !ok || ls.leaveReq[id] {
+		hv := s.voter.view(id)
+		if !ok || hv.leave {
 			return leaderTick
 		}
 		if id == s.cfg.NodeID || !healthy {
-			continue // an unhealthy host's renewal wakes the loop (grant)
+			continue // an unhealthy host's request wakes the loop (promise)
 		}
-		since := ls.contact[id]
-		if since.Before(ls.start) {
-			since = ls.start
-		}
-		at := since.Add(l + margin)
-		if exp := ls.maxExpiry(id).Add(margin); exp.After(at) {
-			at = exp
-		}
-		if at.Before(deadline) {
+		if at := hv.heard.Add(l); at.Before(deadline) {
 			deadline = at
 		}
 	}
@@ -148,12 +157,12 @@ func (s *Store) refreshMembers(ls *leaderState) {
 	ls.mu.Unlock()
 }
 
-// reconcile turns what the leader observed into commands: host health and
-// draining, hosts that left the configuration, leave requests, and settling
-// IPs whose old leases have certainly expired.
+// reconcile turns what the leader's own voter heard into commands: host
+// health and draining, hosts that left the configuration, leave requests,
+// and settling IPs their new owner holds.
 func (s *Store) reconcile(ls *leaderState) {
 	now := time.Now()
-	l, margin := s.cfg.LeaseDuration, s.cfg.ClockDriftMargin
+	l := s.cfg.LeaseDuration
 	self := s.cfg.NodeID
 
 	s.fsm.mu.RLock()
@@ -169,6 +178,7 @@ func (s *Store) reconcile(ls *leaderState) {
 	s.fsm.mu.RUnlock()
 
 	var cmds []setHostCmd
+	views := map[string]hostView{}
 	var removes []string
 	var leaves []string
 	var settle []settleItem
@@ -185,19 +195,21 @@ func (s *Store) reconcile(ls *leaderState) {
 	sort.Strings(ids)
 	for _, id := range ids {
 		cur, known := hosts[id]
-		want := HostState{ID: id, Healthy: cur.Healthy, Draining: ls.drainReq[id], AdminDrained: cur.AdminDrained}
+		hv := s.voter.view(id)
+		views[id] = hv
+		want := HostState{ID: id, Healthy: cur.Healthy, Draining: hv.draining, AdminDrained: cur.AdminDrained}
 		if id == self {
 			want.Healthy, want.Draining = true, s.wantsDrain()
 		} else {
-			heard := ls.contact[id]
-			alive := now.Sub(heard) < l
-			// Silent: no renewal for L since we started listening, and every
-			// lease we granted it has run out with margin.
-			since := heard
-			if since.Before(ls.start) {
-				since = ls.start
-			}
-			silent := now.Sub(since) >= l+margin && !now.Before(ls.maxExpiry(id).Add(margin))
+			// Silent: no request for a lease since our voter started
+			// listening (its promise to the host ran out). Not a safety
+			// matter: a host holds only what a majority promised it, and
+			// the new owner is promised an IP only once the old promises
+			// ran out plus the margin. So the move is committed while
+			// those run out, and a new leader needs no fence: its voter
+			// listened all along.
+			alive := now.Sub(hv.heard) < l
+			silent := !alive
 			switch {
 			case alive:
 				want.Healthy = true
@@ -208,7 +220,7 @@ func (s *Store) reconcile(ls *leaderState) {
 		if !known || want != cur {
 			cmds = append(cmds, setHostCmd{Host: want})
 		}
-		if ls.leaveReq[id] && id != self {
+		if hv.leave && id != self {
 			leaves = append(leaves, id)
 		}
 	}
@@ -217,14 +229,20 @@ func (s *Store) reconcile(ls *leaderState) {
 			removes = append(removes, id)
 		}
 	}
-	if !now.Before(ls.fenceUntil) {
-		for _, it := range unsettled {
-			if !ls.otherHolds(it.IP, it.Owner, now, margin) {
-				settle = append(settle, it)
-			}
+	ls.mu.Unlock()
+	// Settled: the new owner reported holding the IP (a majority promised
+	// it, so nobody else holds it). Informational since voter leases: no
+	// promise depends on it.
+	for _, it := range unsettled {
+		hv, ok := views[it.Owner]
+		if !ok {
+			hv = s.voter.view(it.Owner)
+			views[it.Owner] = hv
+		}
+		if containsIP(hv.leased, it.IP) {
+			settle = append(settle, it)
 		}
 	}
-	ls.mu.Unlock()
 
 	for _, c := range cmds {
 		s.logHostChange(hosts[c.Host.ID], c.Host)
@@ -239,14 +257,16 @@ func (s *Store) reconcile(ls *leaderState) {
 		}
 	}
 	for _, id := range leaves {
-		if err := s.raft.RemoveServer(hraft.ServerID(id), 0, commandTimeout).Error(); err != nil {
+		if !s.configChangeReady(now) {
+			break
+		}
+		err := s.raft.RemoveServer(hraft.ServerID(id), 0, commandTimeout).Error()
+		s.configChanged()
+		if err != nil {
 			s.cfg.Logger.Warn("remove leaving host failed", "peer", id, "err", err)
 			continue
 		}
 		s.cfg.Logger.Info("host left the raft group", "peer", id)
-		ls.mu.Lock()
-		delete(ls.leaveReq, id)
-		ls.mu.Unlock()
 		s.refreshMembers(ls)
 	}
 	sort.Slice(settle, func(i, j int) bool { return settle[i].IP.Less(settle[j].IP) })

@@ -1,70 +1,103 @@
 package raft
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
 	"slices"
+	"sort"
 	"sync"
 	"time"
-
-	hraft "github.com/hashicorp/raft"
 )
 
-// renewRequest is what a host sends the leader to renew its leases.
+// renewRequest is what a host sends a voter to renew its leases.
 type renewRequest struct {
 	From string `json:"from"`
-	// Term is the sender's raft term; a leader of another term refuses, so a
-	// deposed leader cannot count voters of the new term toward its quorum.
-	Term uint64 `json:"term"`
-	// Held is every IP the sender holds a lease for when it sends this.
-	Held     []netip.Addr `json:"held"`
-	Draining bool         `json:"draining"`
-	Leave    bool         `json:"leave"`
-	// Ack echoes the Seq of the last response received on this connection.
-	// The leader counts the host as in contact at the time it SENT that
-	// response, which is certainly before the host could have moved to a
-	// newer term; a delayed request can therefore not extend a deposed
-	// leader's quorum past the next election.
-	Ack uint64 `json:"ack"`
+	// Voters tags the voter set of the sender's latest configuration
+	// (votersTag); a voter whose own differs promises nothing, so every
+	// majority a host counts is a majority of one configuration.
+	Voters uint64 `json:"voters"`
+	// Held is what the sender counts from this voter's latest promise when
+	// it sends this (empty once that promise ran out): the voter may
+	// release the rest at once.
+	Held []netip.Addr `json:"held"`
+	// Leased is every IP the sender holds a lease for (omitted, with
+	// LeasedIsHeld, when it equals Held); the leader settles moved IPs
+	// from it.
+	Leased       []netip.Addr `json:"leased,omitempty"`
+	LeasedIsHeld bool         `json:"leasedIsHeld,omitempty"`
+	Draining     bool         `json:"draining"`
+	Leave        bool         `json:"leave"`
 	// Incarnation numbers the sending process (fixed from Open) and ReqSeq
-	// this request among all it sent (over any connection, to any
-	// leader); the leader handles only requests newer than the last it
-	// handled from From (see admitRequest). 0 marks a sender without numbers.
-	Incarnation uint64 `json:"incarnation,omitempty"`
-	ReqSeq      uint64 `json:"reqSeq,omitempty"`
+	// this request among all it sent (over any connection, to any voter);
+	// a voter handles only requests newer than the last it handled from
+	// From (see admitRequest).
+	Incarnation uint64 `json:"incarnation"`
+	ReqSeq      uint64 `json:"reqSeq"`
 }
 
-// renewResponse grants leases. OK=false changes nothing on the host: its
-// existing leases simply run out.
+// renewResponse is a voter's promise: OK with the IPs it promises the
+// sender for LeaseDuration from now, or OK=false, which promises nothing.
 type renewResponse struct {
 	OK     bool         `json:"ok"`
 	Reason string       `json:"reason,omitempty"`
 	IPs    []netip.Addr `json:"ips"`
-	Member bool         `json:"member"`
-	Seq    uint64       `json:"seq"`
+	// Voters echoes the request's tag.
+	Voters uint64 `json:"voters"`
+	// Applied is the voter's applied log index: a host that applied more
+	// asks again soon, as the voter may not yet know what it owns.
+	Applied uint64 `json:"applied,omitempty"`
+	// RetryIn, if set, is when an IP the voter's state assigns to the
+	// host but is still promised to another holder becomes free: the host
+	// asks again then. A duration, not a time: no clock crosses the wire.
+	RetryIn time.Duration `json:"retryIn,omitempty"`
 }
 
-// renewRetry is how soon a refused or failed renewal is retried: right
-// after an election the new leader needs two round trips before it counts
-// a host toward its quorum, and every millisecond here is announcement
-// time when the old leases are running out.
+// renewRetry is how soon a refused or failed request is retried: every
+// millisecond here is announcement time when a promise is running out.
 const renewRetry = 10 * time.Millisecond
 
-// minRenewGap keeps change-triggered renewals from flooding the leader when
-// many commands apply in a burst.
-const minRenewGap = 5 * time.Millisecond
+// maxQuickRetries bounds the quick retries of one voter in a row.
+const maxQuickRetries = 3
 
-// leaseClient holds the connection to the leader's lease endpoint.
-type leaseClient struct {
+// promiseFrom is a voter's latest promise as this host counts it: ips
+// until end (this host's clock: the request's send time plus the lease).
+type promiseFrom struct {
+	tag  uint64
+	ips  []netip.Addr
+	end  time.Time
+	sent time.Time
+}
+
+// voterConn is this host's lease connection to one voter. One request at
+// a time is in flight on it (busy).
+type voterConn struct {
+	id   string
 	mu   sync.Mutex
-	addr string
-	conn net.Conn
-	enc  *json.Encoder
-	dec  *json.Decoder
-	last time.Time
-	ack  uint64 // Seq of the last response on conn
+	busy bool // guarded by leaseClient.mu, as are retry and fails
+	// retry asks for the next request soon (renewRetry), not at the next
+	// tick: the last one failed, was refused, or found the voter behind
+	// this host's log. fails counts failures in a row; past maxQuickRetries
+	// the voter waits for the regular tick, so a dead voter costs a few
+	// dials, not a hundred a second.
+	retry bool
+	fails int
+	addr  string
+	conn  net.Conn
+	enc   *json.Encoder
+	dec   *json.Decoder
+}
+
+// leaseClient is this host's side of the voter leases: connections and
+// the latest promise per voter.
+type leaseClient struct {
+	mu       sync.Mutex
+	conns    map[string]*voterConn
+	promises map[string]promiseFrom
+	voters   []string // the latest configuration's voters, sorted
+	tag      uint64
 }
 
 func (s *Store) renewLoop() {
@@ -76,56 +109,190 @@ func (s *Store) renewLoop() {
 	for {
 		select {
 		case <-s.stop:
-			s.lc.close()
+			s.lc.closeAll()
 			return
 		case <-t.C:
 		case <-s.renewNow:
 		case <-retry.C:
-		}
-		_, ok := s.renewOnce()
-		s.met.renewal(ok)
-		if !ok {
+			s.renewRound(nil, true)
+			continue
+		case <-s.renewFailed:
 			retry.Reset(renewRetry)
+			continue
 		}
+		s.renewRound(nil, false)
 	}
 }
 
-// renewOnce sends one renewal and installs the answer. It reports whether
-// the leader answered OK.
-func (s *Store) renewOnce() (renewResponse, bool) {
+// renewRound sends a request to every voter of the latest configuration
+// that has none in flight. Each answer is installed as it arrives; done, if
+// not nil, is called once per request sent, when it finished, with
+// whether the voter answered OK. It returns how many requests it sent.
+// With retries, only voters asked to retry soon are sent one.
+func (s *Store) renewRound(done func(ok bool), retries bool) int {
+	self, voters := s.latestVoters()
+	tag := votersTag(voters)
 	s.lc.mu.Lock()
-	defer s.lc.mu.Unlock()
-	if gap := time.Since(s.lc.last); gap < minRenewGap {
-		time.Sleep(minRenewGap - gap)
+	if tag != s.lc.tag || !slices.Equal(voters, s.lc.voters) {
+		s.lc.tag, s.lc.voters = tag, voters
+		for id, vc := range s.lc.conns {
+			if !slices.Contains(voters, id) {
+				vc.mu.Lock()
+				vc.close()
+				vc.mu.Unlock()
+				delete(s.lc.conns, id)
+			}
+		}
+		s.recomputeLocked() // promises of another configuration no longer count
+	}
+	var todo []*voterConn
+	for _, id := range voters {
+		vc := s.lc.conns[id]
+		if vc == nil {
+			vc = &voterConn{id: id}
+			s.lc.conns[id] = vc
+		}
+		if retries && (!vc.retry || vc.fails > maxQuickRetries) {
+			continue
+		}
+		if !vc.busy {
+			vc.busy, vc.retry = true, false
+			todo = append(todo, vc)
+		}
+	}
+	s.lc.mu.Unlock()
+	for _, vc := range todo {
+		go func() {
+			ok := s.renewWith(vc, self, tag)
+			if done != nil {
+				done(ok)
+			}
+		}()
+	}
+	return len(todo)
+}
+
+// renewWith sends one request to voter vc and installs the answer; it
+// reports whether the voter answered OK.
+func (s *Store) renewWith(vc *voterConn, self string, tag uint64) bool {
+	retry := false
+	ok := false
+	defer func() {
+		s.lc.mu.Lock()
+		vc.busy = false
+		if ok && !retry {
+			vc.fails = 0
+		} else {
+			vc.fails++
+		}
+		vc.retry = vc.retry || retry || !ok
+		s.lc.mu.Unlock()
+		if vc.retry {
+			s.kickFailed()
+		}
+	}()
+	select {
+	case <-s.stop:
+		return false
+	default:
 	}
 	t0 := time.Now()
-	s.lc.last = t0
-	req := renewRequest{From: s.cfg.NodeID, Term: s.raft.CurrentTerm(), Held: s.heldIPs(t0),
-		Draining: s.wantsDrain(), Leave: s.leaving.Load(), Incarnation: s.incarnation, ReqSeq: s.reqSeq.Add(1)}
-	var resp renewResponse
-	if s.raft.State() == hraft.Leader {
-		resp = s.grant(req)
+	held, leased := s.heldFrom(vc.id, t0)
+	req := renewRequest{From: self, Voters: tag, Held: held, Draining: s.wantsDrain(), Leave: s.leaving.Load(),
+		Incarnation: s.incarnation, ReqSeq: s.reqSeq.Add(1)}
+	if slices.Equal(held, leased) {
+		req.LeasedIsHeld = true
 	} else {
-		addr, id := s.raft.LeaderWithID()
-		if id == "" {
-			return resp, false
+		req.Leased = leased
+	}
+	var resp renewResponse
+	if vc.id == self {
+		resp = s.promise(req)
+	} else {
+		addr, err := s.voterAddr(vc.id)
+		if err == nil {
+			resp, err = vc.call(s, addr, req, t0.Add(s.cfg.LeaseDuration))
 		}
-		var err error
-		resp, err = s.lc.call(s, string(addr), req, t0.Add(s.cfg.LeaseDuration))
 		if err != nil {
-			s.cfg.Logger.Debug("lease renewal failed", "leader", string(id), "err", err)
-			return resp, false
+			s.cfg.Logger.Debug("lease request failed", "voter", vc.id, "err", err)
+			s.met.renewal(false)
+			return false
 		}
 	}
+	s.met.renewal(resp.OK)
 	if !resp.OK {
-		return resp, false
+		s.cfg.Logger.Debug("lease request refused", "voter", vc.id, "reason", resp.Reason)
+		return false
 	}
-	s.installLeases(t0, resp.IPs)
-	s.subs.Notify()
-	return resp, true
+	ok = true
+	ips := sortedIPs(resp.IPs)
+	s.installPromise(vc.id, promiseFrom{tag: resp.Voters, ips: ips, end: t0.Add(s.cfg.LeaseDuration), sent: t0})
+	switch {
+	case withdrew(held, ips):
+		// Tell the voter soon that we no longer count what it withdrew:
+		// it keeps blocking the new owner until then.
+		retry = true
+	case resp.RetryIn > 0:
+		time.AfterFunc(min(resp.RetryIn, s.cfg.LeaseDuration), s.kickRenewOnly)
+	case resp.Applied < s.appliedIndex():
+		retry = true
+	}
+	return true
 }
 
-func (c *leaseClient) call(s *Store, addr string, req renewRequest, deadline time.Time) (renewResponse, error) {
+// withdrew reports whether an answer (ips, sorted) left out an IP of the
+// previous promise counted (held, sorted).
+func withdrew(held, ips []netip.Addr) bool {
+	for _, ip := range held {
+		if !containsIP(ips, ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// appliedIndex is the last log index applied here.
+func (s *Store) appliedIndex() uint64 {
+	s.fsm.mu.RLock()
+	defer s.fsm.mu.RUnlock()
+	return s.fsm.applied
+}
+
+func (s *Store) kickFailed() {
+	select {
+	case s.renewFailed <- struct{}{}:
+	default:
+	}
+}
+
+// voterAddr is the raft address of voter id in the latest configuration.
+func (s *Store) voterAddr(id string) (string, error) {
+	f := s.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return "", err
+	}
+	for _, sv := range f.Configuration().Servers {
+		if string(sv.ID) == id {
+			return string(sv.Address), nil
+		}
+	}
+	return "", fmt.Errorf("voter %s not in the configuration", id)
+}
+
+// heldFrom returns what this host counts from voter id's latest promise at
+// now, and every IP it holds a lease for.
+func (s *Store) heldFrom(id string, now time.Time) (held, leased []netip.Addr) {
+	s.lc.mu.Lock()
+	if p, ok := s.lc.promises[id]; ok && p.end.After(now) && p.tag == s.lc.tag {
+		held = p.ips
+	}
+	s.lc.mu.Unlock()
+	return held, s.heldIPs(now)
+}
+
+func (c *voterConn) call(s *Store, addr string, req renewRequest, deadline time.Time) (renewResponse, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	var resp renewResponse
 	if c.conn != nil && c.addr != addr {
 		c.close()
@@ -137,11 +304,10 @@ func (c *leaseClient) call(s *Store, addr string, req renewRequest, deadline tim
 		if err != nil {
 			return resp, fmt.Errorf("dial %s: %w", addr, err)
 		}
-		c.conn, c.addr, c.ack = conn, addr, 0
+		c.conn, c.addr = conn, addr
 		c.enc, c.dec = json.NewEncoder(conn), json.NewDecoder(conn)
 	}
 	_ = c.conn.SetDeadline(deadline)
-	req.Ack = c.ack
 	if err := c.enc.Encode(req); err != nil {
 		c.close()
 		return resp, err
@@ -150,15 +316,120 @@ func (c *leaseClient) call(s *Store, addr string, req renewRequest, deadline tim
 		c.close()
 		return resp, err
 	}
-	c.ack = resp.Seq
 	return resp, nil
 }
 
-func (c *leaseClient) close() {
+func (c *voterConn) close() {
 	if c.conn != nil {
 		c.conn.Close()
 		c.conn = nil
 	}
+}
+
+func (lc *leaseClient) closeAll() {
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	for _, vc := range lc.conns {
+		vc.mu.Lock()
+		vc.close()
+		vc.mu.Unlock()
+	}
+}
+
+// installPromise records voter id's answer and recomputes the leases.
+func (s *Store) installPromise(id string, p promiseFrom) {
+	s.lc.mu.Lock()
+	defer s.lc.mu.Unlock()
+	if old, ok := s.lc.promises[id]; ok && old.sent.After(p.sent) {
+		return
+	}
+	s.lc.promises[id] = p
+	s.recomputeLocked()
+}
+
+// leaseOf computes what promises (counted from voters, a majority of
+// which is needed) let this host hold at now: the lease end is the q-th
+// latest promise end (q the majority), and the IPs are those named by q
+// promises that end no earlier. Every IP returned is thus named by a
+// majority of promises running until at least the end returned.
+func leaseOf(promises map[string]promiseFrom, voters []string, tag uint64, now time.Time) ([]netip.Addr, time.Time) {
+	q := len(voters)/2 + 1
+	if len(voters) == 0 {
+		return nil, time.Time{}
+	}
+	var cur []promiseFrom
+	for _, v := range voters {
+		if p, ok := promises[v]; ok && p.tag == tag && p.end.After(now) {
+			cur = append(cur, p)
+		}
+	}
+	if len(cur) < q {
+		return nil, time.Time{}
+	}
+	sort.Slice(cur, func(i, j int) bool { return cur[i].end.After(cur[j].end) })
+	end := cur[q-1].end
+	top := cur[:q]
+	for i := q; i < len(cur) && !cur[i].end.Before(end); i++ {
+		top = cur[:i+1]
+	}
+	same := true
+	for _, p := range top[1:] {
+		if !slices.Equal(p.ips, top[0].ips) {
+			same = false
+			break
+		}
+	}
+	if same {
+		return top[0].ips, end
+	}
+	count := map[netip.Addr]int{}
+	for _, p := range top {
+		for _, ip := range p.ips {
+			count[ip]++
+		}
+	}
+	var out []netip.Addr
+	for ip, n := range count {
+		if n >= q {
+			out = append(out, ip)
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out, end
+}
+
+// recompute installs the leases the current promises give.
+func (s *Store) recompute() {
+	s.lc.mu.Lock()
+	defer s.lc.mu.Unlock()
+	s.recomputeLocked()
+}
+
+// recomputeLocked is recompute with s.lc.mu held: computing and installing
+// under one lock keeps an older computation from replacing a newer one.
+func (s *Store) recomputeLocked() {
+	ips, until := leaseOf(s.lc.promises, s.lc.voters, s.lc.tag, time.Now())
+	if s.installLeases(ips, until) {
+		s.subs.Notify()
+	}
+}
+
+// renewOnce sends a request to every voter that has none in flight and
+// waits for the answers (at most a lease). It reports whether a majority
+// of the voters answered OK.
+func (s *Store) renewOnce() bool {
+	ch := make(chan bool)
+	n := s.renewRound(func(ok bool) { ch <- ok }, false)
+	good := 0
+	for range n {
+		if <-ch {
+			good++
+		}
+	}
+	s.lc.mu.Lock()
+	voters := len(s.lc.voters)
+	s.lc.mu.Unlock()
+	return good > voters/2
 }
 
 // heldIPs lists the IPs this host holds a lease for at now, sorted; the
@@ -168,41 +439,48 @@ func (s *Store) heldIPs(now time.Time) []netip.Addr {
 	return ips
 }
 
-// installLeases replaces the lease table with a grant answered to a request
-// sent at t0: each granted IP (ips, sorted) is held until t0+LeaseDuration,
-// and IPs not in the grant are dropped at once. A renewal of the same set,
-// the common case, only moves the end.
-func (s *Store) installLeases(t0 time.Time, ips []netip.Addr) {
-	until := t0.Add(s.cfg.LeaseDuration)
+// installLeases replaces the lease table: ips (sorted) are held until
+// until; IPs not in it are dropped at once. It reports whether anything
+// changed.
+func (s *Store) installLeases(ips []netip.Addr, until time.Time) bool {
 	s.leaseMu.Lock()
 	defer s.leaseMu.Unlock()
 	now := time.Now()
-	if !until.After(now) {
-		return
+	if !until.After(now) || s.handedOff.Load() {
+		ips, until = nil, time.Time{}
 	}
 	obs := s.cfg.LeaseObserver
-	if !slices.Equal(ips, s.leaseIPs) {
-		if obs != nil && s.leaseUntil.After(now) {
+	held := s.leaseUntil.After(now)
+	if !slices.Equal(ips, s.leaseIPs) || (held && until.Before(s.leaseUntil)) {
+		if obs != nil && held {
 			for _, ip := range s.leaseIPs {
-				if _, found := slices.BinarySearchFunc(ips, ip, netip.Addr.Compare); !found {
+				// A shorter end counts as dropped now and held again.
+				if !containsIP(ips, ip) || until.Before(s.leaseUntil) {
 					obs.LeaseDropped(s.cfg.NodeID, ip, now)
 				}
 			}
 		}
-		s.leaseIPs = slices.Clone(ips)
+		if !slices.Equal(ips, s.leaseIPs) {
+			s.leaseIPs = slices.Clone(ips)
+		}
+	} else if until.Equal(s.leaseUntil) {
+		return false
 	}
 	s.leaseUntil = until
-	if obs != nil {
+	if obs != nil && until.After(now) {
 		for _, ip := range ips {
 			obs.LeaseHeld(s.cfg.NodeID, ip, now, until)
 		}
 	}
+	return true
 }
 
-// dropLeases gives up every lease at once (shutdown).
+// dropLeases gives up every lease at once (shutdown) and counts no promise
+// from then on.
 func (s *Store) dropLeases() {
 	s.leaseMu.Lock()
 	defer s.leaseMu.Unlock()
+	s.handedOff.Store(true)
 	now := time.Now()
 	if obs := s.cfg.LeaseObserver; obs != nil && s.leaseUntil.After(now) {
 		for _, ip := range s.leaseIPs {
@@ -233,4 +511,8 @@ func (s *Store) Leases(now time.Time) []Lease {
 		out[i] = Lease{IP: ip, Until: until}
 	}
 	return out
+}
+
+func contextWithDeadline(d time.Time) (context.Context, context.CancelFunc) {
+	return context.WithDeadline(context.Background(), d)
 }

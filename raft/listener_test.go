@@ -80,11 +80,11 @@ func TestUnauthenticatedConnectionsBounded(t *testing.T) {
 		return l.stream.handshaking.Load() == 0
 	})
 	r := dialLease(t, hs, addr)
-	ls := l.ldr.Load()
-	hs.lc.mu.Lock() // one sender per process, as in renewOnce
-	resp := r.renew(renewRequest{From: host, Term: ls.term, Held: hs.heldIPs(time.Now()),
+	release := holdVoter(t, hs, lid) // one request at a time per voter, as in renewWith
+	held, _ := hs.heldFrom(lid, time.Now())
+	resp := r.renew(renewRequest{From: host, Voters: tagOf(hs), Held: held,
 		Incarnation: hs.incarnation, ReqSeq: hs.reqSeq.Add(1)})
-	hs.lc.mu.Unlock()
+	release()
 	if !resp.OK {
 		t.Errorf("renewal over a new connection after the flood refused: %s", resp.Reason)
 	}

@@ -39,7 +39,7 @@ func newMetrics() *metrics {
 		}),
 		renewals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edged_raft_lease_renewals_total",
-			Help: "Lease renewals this host sent to the leader, by result (ok, failed).",
+			Help: "Lease requests this host sent to the voters (one per voter per renewal), by result (ok, failed).",
 		}, []string{"result"}),
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 )
 
 // netProxy is a set of TCP proxies, one per ordered pair of hosts, that can
@@ -16,6 +17,9 @@ type netProxy struct {
 	lns     map[[2]string]net.Listener // (from,to) -> listener
 	conns   map[[2]string][]net.Conn   // live connections per pair
 	blocked map[[2]string]bool
+	// delay holds every chunk sent from one host to another this long
+	// before passing it on (message delay; order is kept).
+	delay map[[2]string]time.Duration
 	// blackhole makes a partition swallow bytes silently (connections hang,
 	// as with a pulled cable) instead of resetting connections.
 	blackhole bool
@@ -24,7 +28,7 @@ type netProxy struct {
 
 func newNetProxy(t testing.TB) *netProxy {
 	p := &netProxy{targets: map[string]string{}, lns: map[[2]string]net.Listener{},
-		conns: map[[2]string][]net.Conn{}, blocked: map[[2]string]bool{}}
+		conns: map[[2]string][]net.Conn{}, blocked: map[[2]string]bool{}, delay: map[[2]string]time.Duration{}}
 	t.Cleanup(p.close)
 	return p
 }
@@ -110,8 +114,11 @@ func (p *netProxy) pipe(key [2]string, dst, src net.Conn) {
 		n, err := src.Read(buf)
 		if n > 0 {
 			p.mu.Lock()
-			drop := p.blocked[key]
+			drop, d := p.blocked[key], p.delay[key]
 			p.mu.Unlock()
+			if d > 0 {
+				time.Sleep(d) // the message delay itself
+			}
 			if !drop {
 				if _, werr := dst.Write(buf[:n]); werr != nil {
 					return
@@ -149,11 +156,20 @@ func (p *netProxy) isolate(h string, hosts []string) {
 	}
 }
 
-// heal restores all traffic.
+// slow delays traffic between a and b by d in both directions.
+func (p *netProxy) slow(a, b string, d time.Duration) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.delay[[2]string{a, b}] = d
+	p.delay[[2]string{b, a}] = d
+}
+
+// heal restores all traffic, without delay.
 func (p *netProxy) heal() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.blocked = map[[2]string]bool{}
+	p.delay = map[[2]string]time.Duration{}
 }
 
 func (p *netProxy) close() {

@@ -4,38 +4,35 @@ import (
 	"time"
 )
 
-// Every renewal carries its sender's process (Incarnation: fixed when the
-// Store opens) and a request number (ReqSeq: one more for every request the
-// process sends, over any connection, to any leader). A leader keeps, per
-// host name and for its term, the newest (Incarnation, ReqSeq) it handled,
+// Every lease request carries its sender's process (Incarnation: fixed when
+// the Store opens) and a request number (ReqSeq: one more for every request
+// the process sends, over any connection, to any voter; a process sends one
+// request at a time to each voter). Each voter keeps, per host name and for
+// the life of its process, the newest (Incarnation, ReqSeq) it handled,
 // compared in that order, and handles only newer requests:
 //
 //   - same process, not newer: a request overtaken by a later one (left on a
 //     connection that timed out, handled late). It is refused ("stale
-//     request") and changes nothing, so it can neither shorten what the
-//     leader records as granted nor undo a drain the host asked for since.
+//     request") and changes nothing, so it can neither release what the
+//     voter promised nor undo a drain the host asked for since.
 //   - newer process: the host restarted, or a second process runs under the
-//     same name. It wins, for the rest of the term, over every older one;
-//     older ones are refused ("stale request", and a rate-limited warning
-//     "duplicate node name?"), so their leases run out and two processes of
-//     one name never both hold a grant of this leader. The newer process
-//     is granted nothing until everything the leader granted the name before
-//     has run out plus clockDriftMargin (handoverUntil).
+//     same name. It wins over every older one; older ones are refused
+//     ("stale request", and a rate-limited warning "duplicate node name?"),
+//     so their leases run out. What the voter promised the older process is
+//     retired: it blocks the newer one (and everyone) until it has run out
+//     plus clockDriftMargin, so two processes of one name never hold one IP
+//     at once.
 //   - older process after the newest was silent for leaseDuration +
 //     clockDriftMargin: accepted as a new process. Whatever the silent one
 //     held has run out by then, and this is what keeps a host whose clock
 //     was stepped back across a restart (so its Incarnation is lower) from
 //     being locked out for the whole term.
 //
-// The record lives in memory for one term: a new leader learns each host's
-// process again from its first request. A second process of a name started
-// just before an election can therefore overlap grants of the old leader
-// with those of the new one for at most one lease; the warning is what tells
-// the operator to fix the names.
+// The record lives in the voter's memory; a restarted voter promises
+// nothing for a lease (voterState.fence), so forgetting it is safe. The
+// warning is what tells the operator to fix the names.
 //
-// Incarnation 0 is a sender from before sequence numbers: such requests are
-// ordered below every numbered process and not against each other (the ack
-// check in grant still guards them).
+// Incarnation 0 is a sender from before voter leases: it is refused.
 
 // reqMark is the newest request a leader handled from one host name.
 type reqMark struct {
@@ -95,35 +92,36 @@ func newIncarnation() uint64 {
 	return 1
 }
 
-// admitRenewal applies admitRequest to req and records it when admitted. Refused
+// admitRenewal applies admitRequest to req at this voter, given its
+// sender's record r (nil: none) and newest handled request last. Refused
 // requests change nothing and get their answer; a new process of a host
-// starts its handover. Callers hold ls.mu.
-func (s *Store) admitRenewal(ls *leaderState, req renewRequest, now time.Time) (renewResponse, bool) {
-	last, known := ls.seen[req.From]
+// retires what the previous one was promised (it may hold it until it
+// ends) and starts with an empty record. On success vs.hosts[req.From]
+// exists. Callers hold vs.mu.
+func (s *Store) admitRenewal(vs *voterState, r *hostRecord, last reqMark, req renewRequest, now time.Time) (renewResponse, bool) {
 	silence := s.cfg.LeaseDuration + s.cfg.ClockDriftMargin
 	log := s.cfg.Logger
-	switch admitRequest(last, known, req.Incarnation, req.ReqSeq, now, silence) {
+	switch admitRequest(last, r != nil, req.Incarnation, req.ReqSeq, now, silence) {
 	case refuseStale:
-		log.Debug("lease renewal refused: stale request", "host", req.From, "seq", req.ReqSeq, "handled", last.seq)
+		log.Debug("lease request refused: stale request", "host", req.From, "seq", req.ReqSeq, "handled", last.seq)
 		return renewResponse{Reason: "stale request"}, false
 	case refuseOlderProcess:
 		if s.logLim.allow("older\x00"+req.From, now) {
-			log.Warn("lease renewal refused: duplicate node name? requests from an older process of "+req.From,
+			log.Warn("lease request refused: duplicate node name? requests from an older process of "+req.From,
 				"host", req.From, "incarnation", req.Incarnation, "newest", last.inc)
 		}
 		return renewResponse{Reason: "stale request: a newer process of " + req.From + " is renewing"}, false
 	case admitNewProcess:
-		// Everything granted to the name so far may be held by the other
-		// process until it ends; flatten so the per-IP table says so.
-		ls.flatten(req.From)
-		if exp := ls.latest[req.From]; exp.After(ls.handoverUntil[req.From]) {
-			ls.handoverUntil[req.From] = exp
-		}
+		vs.retire(req.From, r.mark.inc, r.ips, r.exp, now)
+		vs.hosts[req.From] = &hostRecord{}
 		if s.logLim.allow("process\x00"+req.From, now) {
-			log.Info("lease renewals from a new process of a host", "host", req.From,
+			log.Info("lease requests from a new process of a host", "host", req.From,
 				"incarnation", req.Incarnation, "previous", last.inc)
 		}
+	case admitNext:
+		if r == nil {
+			vs.hosts[req.From] = &hostRecord{}
+		}
 	}
-	ls.seen[req.From] = reqMark{inc: req.Incarnation, seq: req.ReqSeq, at: now}
 	return renewResponse{}, true
 }

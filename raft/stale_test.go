@@ -1,61 +1,60 @@
 package raft
 
 import (
-	"fmt"
 	"net/netip"
 	"testing"
 	"time"
 )
 
-// TestStaleRenewalKeepsGrant: a renewal whose ack is not the leader's
-// latest response to the host (and whose Held lacks the IP granted since)
-// must not make the leader forget that grant; otherwise the leader would
-// lease the same IP to another host while this one still announces it. Nor
-// may it undo a drain the host asked for since.
-//
-// A request sent before the latest grant and handled late is now refused by
-// its sequence number (TestStaleSequenceRefused). This one is newer by
-// number, as on a new connection (ack 0) after a lost answer, which the ack
-// check still treats as not current: the check that guards senders without
-// numbers.
-func TestStaleRenewalKeepsGrant(t *testing.T) {
-	c := newTestCluster(t, 3, nil)
+// TestWithdrawnPromiseStaysRetired: when a voter stops promising an IP the
+// host still counts from it (the IP moved away), the old promise keeps
+// blocking every holder until it ends plus the margin: the answer that
+// withdraws it may be lost, and the host then holds the IP until the old
+// end. A later request of the same process that no longer counts it (not
+// in Held) frees it at once.
+func TestWithdrawnPromiseStaysRetired(t *testing.T) {
+	c := newTestCluster(t, 1, nil)
 	c.setPools(refPool(), nil)
-	for i := range 6 {
-		c.allocate(fmt.Sprintf("ns/svc-%d", i))
+	a := c.allocate("ns/svc")
+	c.converged(10 * time.Second)
+	s := c.store("h1")
+	ip := a.IPs[0]
+	m := s.cfg.ClockDriftMargin
+	vs := s.voter
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	now := time.Now()
+	exp := now.Add(s.cfg.LeaseDuration)
+	vs.hosts["hx"] = &hostRecord{ips: []netip.Addr{ip}, exp: exp}
+	if !vs.otherHolds(ip, "h1", now, m) {
+		t.Fatalf("a running promise of %s to hx does not block h1", ip)
 	}
-	c.converged(20 * time.Second)
-	lid, l := c.leader(10 * time.Second)
-	var host string
-	var ip netip.Addr
-	for addr, owner := range owners(l) {
-		if owner != lid {
-			host, ip = owner, addr
-			break
-		}
+	vs.retire("hx", 7, vs.hosts["hx"].ips, exp, now)
+	delete(vs.hosts, "hx")
+	if !vs.otherHolds(ip, "h1", now, m) || !vs.otherHolds(ip, "hx", now, m) {
+		t.Errorf("a retired promise of %s does not block every holder", ip)
 	}
-	if host == "" {
-		t.Fatal("no IP owned by a follower")
+	if vs.otherHolds(ip, "h1", exp.Add(m), m) {
+		t.Errorf("a retired promise of %s still blocks after its end plus the margin", ip)
 	}
-	ls := l.ldr.Load()
-	hs := c.store(host)
-	hs.lc.mu.Lock() // the host sends nothing meanwhile, as in renewOnce
-	stale := renewRequest{From: host, Term: ls.term, Ack: 0, Held: nil, Draining: true,
-		Incarnation: hs.incarnation, ReqSeq: hs.reqSeq.Add(1)}
-	resp := l.grant(stale)
-	hs.lc.mu.Unlock()
-	if !resp.OK {
-		t.Fatalf("stale renewal refused: %s", resp.Reason)
+	vs.pruneRetired(exp.Add(m), m)
+	if len(vs.retired) != 0 {
+		t.Errorf("retired promises left after they ended: %v", vs.retired)
 	}
-	ls.mu.Lock()
-	held := ls.otherHolds(ip, "someone-else", time.Now(), l.cfg.ClockDriftMargin)
-	drain := ls.drainReq[host]
-	ls.mu.Unlock()
-	if !held {
-		t.Errorf("after a stale renewal from %s without %s, the leader no longer counts %s as held by it", host, ip, ip)
+
+	// A later request of the same process that no longer counts the IP
+	// frees it; another process's request does not.
+	vs.retire("hx", 7, []netip.Addr{ip}, exp, now)
+	vs.releaseRetired("hx", 8, nil)
+	if !vs.otherHolds(ip, "h1", now, m) {
+		t.Errorf("a request of another process of hx released its retired promise of %s", ip)
 	}
-	if drain {
-		t.Errorf("a stale renewal set %s draining", host)
+	vs.releaseRetired("hx", 7, []netip.Addr{ip})
+	if !vs.otherHolds(ip, "h1", now, m) {
+		t.Errorf("a request still counting %s released its retired promise", ip)
 	}
-	c.checkNoOverlap()
+	vs.releaseRetired("hx", 7, nil)
+	if vs.otherHolds(ip, "h1", now, m) {
+		t.Errorf("a request of hx no longer counting %s did not release it", ip)
+	}
 }

@@ -48,14 +48,24 @@ type Store struct {
 	stateSubs broadcast.Group // applied changes only
 
 	renewNow chan struct{}
+	// renewFailed asks the renewal loop to retry soon.
+	renewFailed chan struct{}
 	// reconcileNow wakes the leader loop early (a renewal or apply that
 	// may give reconcile work); otherwise it sleeps until a deadline.
 	reconcileNow chan struct{}
 	lc           leaseClient
-	leaseMu      sync.Mutex
+	// voter is what this host promised as a voter (voter.go).
+	voter *voterState
+	// handedOff is set once Close dropped the leases: nothing is installed
+	// after it.
+	handedOff atomic.Bool
+	// configReadyAt is when this leader may make the next membership
+	// change (see gateConfigChange).
+	configMu      sync.Mutex
+	configReadyAt time.Time
+	leaseMu       sync.Mutex
 	// leaseIPs (sorted, never modified in place: readers may keep it) are
-	// held until leaseUntil. One grant covers every IP it names with one
-	// end, and IPs it leaves out are dropped, so one end serves them all.
+	// held until leaseUntil (leaseOf computes one end for the whole set).
 	leaseIPs   []netip.Addr
 	leaseUntil time.Time
 
@@ -67,7 +77,6 @@ type Store struct {
 	leaving  atomic.Bool
 	closing  atomic.Bool
 	ldr      atomic.Pointer[leaderState]
-	respSeq  atomic.Uint64
 	// incarnation numbers this process and reqSeq the renewals it sent
 	// (renewRequest.Incarnation, ReqSeq).
 	incarnation uint64
@@ -96,8 +105,11 @@ func Open(c Config) (*Store, error) {
 		return nil, fmt.Errorf("raft data dir: %w", err)
 	}
 	s := &Store{cfg: cfg, renewNow: make(chan struct{}, 1), reconcileNow: make(chan struct{}, 1),
-		stop: make(chan struct{}), met: newMetrics(), incarnation: newIncarnation()}
+		renewFailed: make(chan struct{}, 1), stop: make(chan struct{}), met: newMetrics(), incarnation: newIncarnation(),
+		voter: newVoterState(time.Now(), cfg.LeaseDuration, cfg.ClockDriftMargin),
+		lc:    leaseClient{conns: map[string]*voterConn{}, promises: map[string]promiseFrom{}}}
 	s.fsm = newFSM(s.changed)
+	s.fsm.onConfig = s.configChanged
 	s.unhealthy.Store(cfg.StartUnhealthy)
 	if err := s.openRaft(); err != nil {
 		if s.raft != nil {
@@ -151,6 +163,7 @@ func (s *Store) openRaft() error {
 	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
 	rc.ElectionTimeout = cfg.ElectionTimeout
 	rc.LeaderLeaseTimeout = min(cfg.LeaseDuration, cfg.HeartbeatTimeout)
+	rc.CommitTimeout = commitTimeout
 	rc.SnapshotInterval = cfg.SnapshotInterval
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
 	rc.TrailingLogs = cfg.SnapshotThreshold
@@ -205,6 +218,21 @@ func (s *Store) Lookup(key string) (lbpool.Allocation, bool) {
 	s.fsm.mu.RLock()
 	defer s.fsm.mu.RUnlock()
 	return s.fsm.alloc.Lookup(key)
+}
+
+// ServiceLabels returns the labels of each Service holding ip (more than
+// one for a shared IP), in key order, from the local state: what an L2
+// advertisement's serviceSelectors are matched against. The maps are the
+// state's own: read them, never change them.
+func (s *Store) ServiceLabels(ip netip.Addr) []map[string]string {
+	s.fsm.mu.RLock()
+	defer s.fsm.mu.RUnlock()
+	keys := s.fsm.alloc.Holders(ip)
+	out := make([]map[string]string, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, s.fsm.alloc.Labels(k))
+	}
+	return out
 }
 
 // State returns a read-only copy of the state.
@@ -267,6 +295,14 @@ func (s *Store) kickRenew() {
 	s.kickReconcile()
 }
 
+// kickRenewOnly asks for a renewal now without waking the leader loop.
+func (s *Store) kickRenewOnly() {
+	select {
+	case s.renewNow <- struct{}{}:
+	default:
+	}
+}
+
 func (s *Store) kickReconcile() {
 	select {
 	case s.reconcileNow <- struct{}{}:
@@ -276,3 +312,10 @@ func (s *Store) kickReconcile() {
 
 // Stats returns hashicorp/raft's counters (term, indexes, state).
 func (s *Store) Stats() map[string]string { return s.raft.Stats() }
+
+// commitTimeout is how long hashicorp/raft's leader waits without new
+// entries before it tells the followers the commit index anyway (its
+// default is 50 ms). Voters promise from their applied state, so a moved
+// IP reaches its new owner only once a majority applied the move: every
+// millisecond here is failover time.
+const commitTimeout = 10 * time.Millisecond

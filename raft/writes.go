@@ -113,6 +113,9 @@ func (s *Store) AddVoter(ctx context.Context, id, addr string) error {
 			return fmt.Errorf("add voter %s (%s): %w: %s at %s", id, addr, ErrMemberExists, sv.ID, sv.Address)
 		}
 	}
+	if err := s.gateConfigChange(ctx); err != nil {
+		return fmt.Errorf("add voter %s: waiting a lease after the last membership change: %w", id, err)
+	}
 	if err := s.raft.AddVoter(hraft.ServerID(id), hraft.ServerAddress(addr), 0, timeoutOf(ctx)).Error(); err != nil {
 		return fmt.Errorf("add voter %s: %w", id, err)
 	}
@@ -135,6 +138,9 @@ func (s *Store) RemoveServer(ctx context.Context, id string) error {
 	}
 	if !s.isMember(id) {
 		return fmt.Errorf("remove server %s: %w", id, ErrUnknownMember)
+	}
+	if err := s.gateConfigChange(ctx); err != nil {
+		return fmt.Errorf("remove server %s: waiting a lease after the last membership change: %w", id, err)
 	}
 	if err := s.raft.RemoveServer(hraft.ServerID(id), 0, timeoutOf(ctx)).Error(); err != nil {
 		return fmt.Errorf("remove server %s: %w", id, err)

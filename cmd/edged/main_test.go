@@ -14,7 +14,7 @@ func TestValidateReferenceConfig(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %s", code, errb.String())
 	}
-	for _, want := range []string{"ok, 1 pools", "primary", "1,279", "primary (eth0)"} {
+	for _, want := range []string{"ok, 1 pools, 1 static VIPs", "primary", "1,279", "primary (eth0)", "static VIP stats (eth0)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, out.String())
 		}

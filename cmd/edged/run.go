@@ -134,6 +134,7 @@ func wire(cfg *config.Config, log *slog.Logger) (*edge.Appliance, error) {
 	}
 	hp := proxy.New(cfg, kp, kp.Event, log.With("part", "haproxy"))
 	speaker := l2.New(cfg, kp.PoolConfig, log.With("part", "announce"))
+	speaker.UseServiceLabels(kp.ServiceLabels)
 	var probes []health.Probe
 	if cfg.Health.HAProxy {
 		probes = append(probes, hp.HealthProbe())

@@ -17,6 +17,7 @@ func TestServeAndFetch(t *testing.T) {
 		Members:     []Member{{ID: "edge1", Address: "10.4.0.11:7950", Voter: true, Healthy: true, Announce: 1}},
 		Pools:       []Pool{{Name: "primary", TotalV4: 1279, InUseV4: 1}},
 		Allocations: []Allocation{{Service: "default/web-service", Pool: "primary", IPs: []string{"10.4.11.0"}, Announcer: []string{"edge1"}}},
+		StaticVIPs:  []StaticVIP{{Name: "stats", IP: "10.4.10.5", Holder: "edge1"}},
 		Leases:      []string{"10.4.11.0"},
 	}
 	path := filepath.Join(t.TempDir(), "admin.sock")
@@ -40,7 +41,7 @@ func TestServeAndFetch(t *testing.T) {
 	if err := WriteText(&buf, got); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"default/web-service", "10.4.11.0", "primary", "edge1"} {
+	for _, s := range []string{"default/web-service", "10.4.11.0", "primary", "edge1", "STATIC VIP", "stats", "10.4.10.5"} {
 		if !strings.Contains(buf.String(), s) {
 			t.Errorf("text status lacks %q:\n%s", s, buf.String())
 		}

@@ -22,6 +22,9 @@ type Status struct {
 	Members     []Member     `json:"members"`
 	Pools       []Pool       `json:"pools"`
 	Allocations []Allocation `json:"allocations"`
+	// StaticVIPs are the operator's own VIPs (edged.yaml staticVIPs) with
+	// the host that announces each; they are not in Allocations.
+	StaticVIPs []StaticVIP `json:"staticVIPs,omitempty"`
 	// Leases are the IPs this host announces right now.
 	Leases []string `json:"leases"`
 	// HAProxy summarises the local HAProxy as edged last saw it.
@@ -79,6 +82,14 @@ type Allocation struct {
 	Announcer []string `json:"announcers"`
 }
 
+// StaticVIP is one static VIP in the raft state and its announcing host
+// (empty while none may announce it).
+type StaticVIP struct {
+	Name   string `json:"name"`
+	IP     string `json:"ip"`
+	Holder string `json:"holder"`
+}
+
 // HAProxy is the local HAProxy's state as the reload manager last saw it.
 type HAProxy struct {
 	Frontends  int       `json:"frontends"`
@@ -118,6 +129,13 @@ func WriteText(w io.Writer, s Status) error {
 				ann = a.Announcer[i]
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Service, a.Pool, ip, ann)
+		}
+	}
+	if len(s.StaticVIPs) > 0 {
+		fmt.Fprintln(tw)
+		fmt.Fprintln(tw, "STATIC VIP\tIP\tANNOUNCER")
+		for _, v := range s.StaticVIPs {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", v.Name, v.IP, orDash(v.Holder))
 		}
 	}
 	return tw.Flush()

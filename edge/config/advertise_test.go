@@ -100,7 +100,7 @@ func TestPoolInterfaces(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var got result
-			got.Ifaces, got.OK = tc.cfg.PoolInterfaces(tc.pool)
+			got.Ifaces, got.OK = tc.cfg.PoolInterfaces(tc.pool, nil)
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("PoolInterfaces(%q) (-want +got):\n%s", tc.pool, diff)
 			}
@@ -183,6 +183,101 @@ func TestHostInterfaces(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if diff := cmp.Diff(tc.want, tc.cfg.HostInterfaces(tc.base)); diff != "" {
 				t.Errorf("HostInterfaces(%v) (-want +got):\n%s", tc.base, diff)
+			}
+		})
+	}
+}
+
+// TestServiceSelectors: an advertisement with serviceSelectors announces
+// only the IPs whose Services' labels one of them matches (a shared IP: any
+// of its Services), on its own interfaces, in edged.yaml and in MetalLB's
+// manifests alike; preferred hosts cannot be expressed and are refused.
+func TestServiceSelectors(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"edged.yaml": `node: {name: edge1}
+announce: {interfaces: [eth9]}
+metallbManifests: [ads.yaml]
+pools:
+  - {name: a, addresses: [10.0.1.0/24]}
+  - {name: b, addresses: [10.0.2.0/24]}
+l2Advertisements:
+  - {name: all, ipAddressPools: [a], interfaces: [eth0]}
+  - name: web
+    ipAddressPools: [a]
+    interfaces: [eth1]
+    serviceSelectors: [{matchLabels: {app: web}}, {matchExpressions: [{key: tier, operator: In, values: [gold]}]}]
+`, "ads.yaml": `apiVersion: metallb.io/v1beta1
+kind: L2Advertisement
+metadata: {name: only-dns}
+spec:
+  ipAddressPools: [b]
+  interfaces: [eth2]
+  serviceSelectors: [{matchLabels: {app: dns}}]
+  preferredNodeSelectors: []
+`})
+	cfg, err := Load(filepath.Join(dir, "edged.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Selective() {
+		t.Error("Selective = false with serviceSelectors in force")
+	}
+	web, gold, dns, other := map[string]string{"app": "web"}, map[string]string{"tier": "gold"}, map[string]string{"app": "dns"}, map[string]string{"app": "db"}
+	type result struct {
+		Ifaces []string
+		OK     bool
+	}
+	for _, tc := range []struct {
+		name     string
+		pool     string
+		services []map[string]string
+		want     result
+	}{
+		{"matchLabels", "a", []map[string]string{web}, result{[]string{"eth0", "eth1"}, true}},
+		{"matchExpressions", "a", []map[string]string{gold}, result{[]string{"eth0", "eth1"}, true}},
+		{"no match: the other advertisement only", "a", []map[string]string{other}, result{[]string{"eth0"}, true}},
+		{"labels unknown (an allocation from before labels were kept)", "a", nil, result{[]string{"eth0"}, true}},
+		{"shared IP: any Service matching", "a", []map[string]string{other, web}, result{[]string{"eth0", "eth1"}, true}},
+		{"manifest's advertisement", "b", []map[string]string{dns}, result{[]string{"eth2"}, true}},
+		{"manifest's advertisement, no match: not announced", "b", []map[string]string{other}, result{nil, false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got result
+			got.Ifaces, got.OK = cfg.PoolInterfaces(tc.pool, tc.services)
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("PoolInterfaces(%q, %v) (-want +got):\n%s", tc.pool, tc.services, diff)
+			}
+		})
+	}
+}
+
+// TestSelectiveHosts: serviceSelectors may not change which hosts may
+// announce a pool for some Services, since raft picks an IP's announcer
+// per pool (Eligibility); allowed and refused shapes.
+func TestSelectiveHosts(t *testing.T) {
+	sel := []LabelSelector{{MatchLabels: map[string]string{"app": "web"}}}
+	ad := func(name string, selective bool, nodes ...string) L2Advertisement {
+		a := L2Advertisement{Name: name, IPAddressPools: []string{"a"}, Nodes: nodes}
+		if selective {
+			a.ServiceSelectors = sel
+		}
+		return a
+	}
+	for _, tc := range []struct {
+		name string
+		ads  []L2Advertisement
+		want int
+	}{
+		{"no nodes anywhere", []L2Advertisement{ad("x", false), ad("y", true)}, -1},
+		{"selective within the others' hosts", []L2Advertisement{ad("x", false, "edge1", "edge2"), ad("y", true, "edge2")}, -1},
+		{"only selective ones, same hosts", []L2Advertisement{ad("x", true, "edge1"), ad("y", true, "edge1")}, -1},
+		{"selective adds a host", []L2Advertisement{ad("x", false, "edge1"), ad("y", true, "edge2")}, 1},
+		{"selective for every host, others for one", []L2Advertisement{ad("x", false, "edge1"), ad("y", true)}, 1},
+		{"only selective ones, different hosts", []L2Advertisement{ad("x", true, "edge1"), ad("y", true, "edge2")}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := small(nil, tc.ads...)
+			if got := cfg.selectiveHostsConflict(cfg.Pools[0]); got != tc.want {
+				t.Errorf("selectiveHostsConflict = %d, want %d", got, tc.want)
 			}
 		})
 	}

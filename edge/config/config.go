@@ -29,6 +29,7 @@ type Config struct {
 	Pools            []Pool            `yaml:"pools"`
 	L2Advertisements []L2Advertisement `yaml:"l2Advertisements"`
 	MetallbManifests []string          `yaml:"metallbManifests"`
+	StaticVIPs       []StaticVIP       `yaml:"staticVIPs"`
 	Announce         Announce          `yaml:"announce"`
 	HAProxy          HAProxy           `yaml:"haproxy"`
 	Health           Health            `yaml:"health"`
@@ -38,7 +39,8 @@ type Config struct {
 	// Path is the file the config was read from.
 	Path string `yaml:"-"`
 	// LBPools are Pools (and the manifests' pools) parsed for the allocator,
-	// in the same order.
+	// in the same order, followed by one pool per StaticVIPs entry
+	// (lbpool.StaticPool, in config order).
 	LBPools []lbpool.Pool `yaml:"-"`
 
 	// root, pools and adverts remember where each pool and advertisement
@@ -141,6 +143,9 @@ type L2Advertisement struct {
 	IPAddressPools         []string        `yaml:"ipAddressPools"`
 	IPAddressPoolSelectors []LabelSelector `yaml:"ipAddressPoolSelectors"`
 	Interfaces             []string        `yaml:"interfaces"`
+	// ServiceSelectors limit the advertisement to the IPs of Services whose
+	// labels one of them matches (MetalLB 0.16); empty: every Service.
+	ServiceSelectors []LabelSelector `yaml:"serviceSelectors"`
 	// Nodes are the edge hosts (node.name) allowed to announce; empty: all.
 	Nodes []string `yaml:"nodes"`
 }

@@ -106,7 +106,8 @@ func parseYAML(path string, data []byte) (*yaml.Node, error) {
 // decode reads the values with viper (defaults included). The lists that
 // carry Kubernetes label keys (pools, l2Advertisements) are decoded from the
 // YAML itself, because viper folds map keys to lower case and splits them on
-// dots, which would change label keys such as app.kubernetes.io/name.
+// dots, which would change label keys such as app.kubernetes.io/name; so
+// is staticVIPs, a list of the same shape.
 func decode(path string, data []byte, root *yaml.Node) (*Config, error) {
 	v := viper.NewWithOptions(viper.KeyDelimiter("::"))
 	v.SetConfigType("yaml")
@@ -124,8 +125,8 @@ func decode(path string, data []byte, root *yaml.Node) (*Config, error) {
 	if err != nil {
 		return nil, &Error{File: path, Line: 1, Msg: "decode: " + err.Error()}
 	}
-	cfg.Pools, cfg.L2Advertisements = nil, nil
-	for key, dst := range map[string]any{"pools": &cfg.Pools, "l2Advertisements": &cfg.L2Advertisements} {
+	cfg.Pools, cfg.L2Advertisements, cfg.StaticVIPs = nil, nil, nil
+	for key, dst := range map[string]any{"pools": &cfg.Pools, "l2Advertisements": &cfg.L2Advertisements, "staticVIPs": &cfg.StaticVIPs} {
 		if n := locate(root, key); n != root && n != nil {
 			if err := n.Decode(dst); err != nil {
 				return nil, &Error{File: path, Line: n.Line, Field: key, Msg: err.Error()}

@@ -179,6 +179,19 @@ func TestBadInput(t *testing.T) {
 			want: []string{"edged.yaml:2: haproxy.certDir", "A-Z a-z 0-9"}},
 		{name: "certDir too long", files: map[string]string{"edged.yaml": "haproxy:\n  certDir: /" + strings.Repeat("d", 128) + "\n" + minimal},
 			want: []string{"edged.yaml:2: haproxy.certDir", "at most 128 bytes"}},
+		{name: "bad serviceSelectors operator", files: map[string]string{"edged.yaml": minimal + "l2Advertisements:\n  - name: x\n    serviceSelectors:\n      - matchExpressions: [{key: a, operator: Equals, values: [b]}]\n"},
+			want: []string{"edged.yaml:7: l2Advertisements[0].serviceSelectors[0].matchExpressions[0].operator", "want one of In"}},
+		{name: "serviceSelectors narrowing the hosts", files: map[string]string{"edged.yaml": minimal +
+			"l2Advertisements:\n  - {name: all, nodes: [edge1]}\n  - name: web\n    nodes: [edge2]\n    serviceSelectors: [{matchLabels: {app: web}}]\n"},
+			want: []string{"edged.yaml:8: l2Advertisements[1].serviceSelectors", `change which edge hosts may announce pool "primary"`, "per pool"}},
+		{name: "manifest nodeSelectors", files: map[string]string{
+			"edged.yaml": "metallbManifests: [ads.yaml]\n" + minimal,
+			"ads.yaml":   "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: l2}\nspec:\n  nodeSelectors:\n    - matchLabels: {kubernetes.io/hostname: n1}\n"},
+			want: []string{"ads.yaml:6: L2Advertisement \"l2\" spec.nodeSelectors", "l2Advertisements[].nodes in edged.yaml"}},
+		{name: "manifest preferredNodeSelectors", files: map[string]string{
+			"edged.yaml": "metallbManifests: [ads.yaml]\n" + minimal,
+			"ads.yaml":   "apiVersion: metallb.io/v1beta1\nkind: L2Advertisement\nmetadata: {name: l2}\nspec:\n  preferredNodeSelectors:\n    - weight: 50\n      preference: {matchLabels: {zone: a}}\n"},
+			want: []string{"ads.yaml:6: L2Advertisement \"l2\" spec.preferredNodeSelectors", "edge hosts", "l2Advertisements[].nodes in edged.yaml"}},
 		{name: "node not a peer", files: map[string]string{"edged.yaml": "node: {name: edge9}\nraft:\n  insecurePlaintext: true\n  peers: [{id: edge1, address: \"10.0.0.1:7950\"}, {id: edge2, address: \"10.0.0.2:7950\"}]\n" + minimal},
 			want: []string{"edged.yaml:1: node.name", `"edge9" is not one of raft.peers[].id (edge1, edge2)`}},
 		{name: "hostname not a peer", files: map[string]string{"edged.yaml": "raft:\n  insecurePlaintext: true\n  peers: [{id: edge-not-this-host, address: \"10.0.0.1:7950\"}]\n" + minimal},

@@ -43,6 +43,17 @@ type advertSpec struct {
 	IPAddressPoolSelectors []LabelSelector `yaml:"ipAddressPoolSelectors"`
 	Interfaces             []string        `yaml:"interfaces"`
 	NodeSelectors          []LabelSelector `yaml:"nodeSelectors"`
+	ServiceSelectors       []LabelSelector `yaml:"serviceSelectors"`
+	// PreferredNodeSelectors is accepted only empty (see hostKeys).
+	PreferredNodeSelectors []struct{} `yaml:"preferredNodeSelectors"`
+}
+
+// hostKeys are L2Advertisement keys that select Kubernetes nodes, which do
+// not announce here, with what to write instead.
+var hostKeys = []struct{ key, instead string }{
+	{"nodeSelectors", "nodeSelectors pick Kubernetes nodes, but edged announces from edge hosts: list them under l2Advertisements[].nodes in edged.yaml instead"},
+	{"preferredNodeSelectors", "preferredNodeSelectors prefer Kubernetes nodes, but edged announces from edge hosts and has no preference among them yet: " +
+		"drop the key (every eligible host may then be chosen), or restrict the hosts with l2Advertisements[].nodes in edged.yaml"},
 }
 
 // mergeManifest reads a multi-document file of MetalLB objects and appends
@@ -112,6 +123,11 @@ func (l *loaded) mergeObject(path string, n *yaml.Node) error {
 			AvoidBuggyIPs: ps.AvoidBuggyIPs, ServiceAllocation: ps.ServiceAllocation, Labels: m.Metadata.Labels})
 		l.pools = append(l.pools, source{file: path, node: spec, path: where})
 	case "L2Advertisement":
+		for _, h := range hostKeys {
+			if v := locate(spec, h.key); v != spec && v != nil && !(v.Kind == yaml.SequenceNode && len(v.Content) == 0) {
+				return &Error{File: path, Line: v.Line, Field: where + "." + h.key, Msg: h.instead}
+			}
+		}
 		if err := (schema{file: path}).check(spec, reflect.TypeOf(advertSpec{}), where); err != nil {
 			return err
 		}
@@ -119,12 +135,8 @@ func (l *loaded) mergeObject(path string, n *yaml.Node) error {
 		if err := spec.Decode(&as); err != nil {
 			return &Error{File: path, Line: spec.Line, Field: where, Msg: err.Error()}
 		}
-		if len(as.NodeSelectors) > 0 {
-			return &Error{File: path, Line: locate(spec, "nodeSelectors").Line, Field: where + ".nodeSelectors",
-				Msg: "nodeSelectors pick Kubernetes nodes, but edged announces from edge hosts: list them under l2Advertisements[].nodes in edged.yaml instead"}
-		}
 		l.cfg.L2Advertisements = append(l.cfg.L2Advertisements, L2Advertisement{Name: m.Metadata.Name, IPAddressPools: as.IPAddressPools,
-			IPAddressPoolSelectors: as.IPAddressPoolSelectors, Interfaces: as.Interfaces})
+			IPAddressPoolSelectors: as.IPAddressPoolSelectors, Interfaces: as.Interfaces, ServiceSelectors: as.ServiceSelectors})
 		l.adverts = append(l.adverts, source{file: path, node: spec, path: where})
 	default:
 		return &Error{File: path, Line: kindNode.Line, Field: "kind",

@@ -30,24 +30,42 @@ func (c *Config) Summary() ([]PoolSummary, error) {
 	out := make([]PoolSummary, len(c.LBPools))
 	for i, p := range c.LBPools {
 		out[i] = PoolSummary{Name: p.Name, V4: stats[i].TotalV4, V6: stats[i].TotalV6, AutoAssign: p.AutoAssign, AvoidBuggyIPs: p.AvoidBuggyIPs}
+		if v, ok := c.staticVIP(p.Name); ok {
+			out[i].Advertisements = []string{fmt.Sprintf("static VIP %s (%s)", v.Name, places(c.staticInterfaces(v), v.Nodes))}
+			continue
+		}
 		for _, ad := range c.AdvertisementsFor(p.Name) {
-			ifs := c.InterfacesOf(ad)
-			desc := "all interfaces"
-			if len(ifs) > 0 {
-				desc = strings.Join(ifs, ",")
-			}
-			if len(ad.Nodes) > 0 {
-				desc += " from " + strings.Join(ad.Nodes, ",")
-			}
-			out[i].Advertisements = append(out[i].Advertisements, fmt.Sprintf("%s (%s)", ad.Name, desc))
+			out[i].Advertisements = append(out[i].Advertisements, fmt.Sprintf("%s (%s)", ad.Name, places(c.InterfacesOf(ad), ad.Nodes)))
 		}
 	}
 	return out, nil
 }
 
+// places describes where something is announced: interfaces and hosts.
+func places(ifs, nodes []string) string {
+	desc := "all interfaces"
+	if len(ifs) > 0 {
+		desc = strings.Join(ifs, ",")
+	}
+	if len(nodes) > 0 {
+		desc += " from " + strings.Join(nodes, ",")
+	}
+	return desc
+}
+
 // WriteSummary prints the summary as a table.
 func WriteSummary(w io.Writer, path string, pools []PoolSummary) error {
-	fmt.Fprintf(w, "%s: ok, %d pools\n", path, len(pools))
+	static := 0
+	for _, p := range pools {
+		if lbpool.IsStatic(p.Name) {
+			static++
+		}
+	}
+	fmt.Fprintf(w, "%s: ok, %d pools", path, len(pools)-static)
+	if static > 0 {
+		fmt.Fprintf(w, ", %d static VIPs", static)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "POOL\tIPv4\tIPv6\tAUTO-ASSIGN\tAVOID-BUGGY-IPS\tANNOUNCED BY")
 	for _, p := range pools {

@@ -55,13 +55,26 @@ func (l *loaded) validate() error {
 			return err
 		}
 	}
-	return l.checkSections()
+	if err := l.checkSelectiveHosts(); err != nil {
+		return err
+	}
+	if err := l.checkSections(); err != nil {
+		return err
+	}
+	if err := l.checkStaticVIPs(); err != nil {
+		return err
+	}
+	c.LBPools = append(c.LBPools, c.StaticPools()...)
+	return nil
 }
 
 func (l *loaded) convertPool(src source, p Pool) (lbpool.Pool, error) {
 	lp := lbpool.Pool{Name: p.Name, AutoAssign: p.AutoAssign == nil || *p.AutoAssign, AvoidBuggyIPs: p.AvoidBuggyIPs}
 	if p.Name == "" {
 		return lp, l.failAt(src, []any{"name"}, ".name", "a pool needs a name")
+	}
+	if lbpool.IsStatic(p.Name) {
+		return lp, l.failAt(src, []any{"name"}, ".name", "%q: names starting with %q are reserved for staticVIPs; rename the pool", p.Name, lbpool.StaticPrefix)
 	}
 	if len(p.Addresses) == 0 {
 		return lp, l.failAt(src, []any{"addresses"}, ".addresses", "pool %q is empty: give at least one CIDR or range like 10.4.11.0 - 10.4.15.254", p.Name)
@@ -96,6 +109,9 @@ func (l *loaded) selectors(src source, parent, key string, in []LabelSelector) (
 		for j, r := range s.MatchExpressions {
 			rel := []any{parent, key, i, "matchExpressions", j}
 			field := fmt.Sprintf(".%s.%s[%d].matchExpressions[%d]", parent, key, i, j)
+			if parent == "" { // a key of the advertisement itself
+				rel, field = rel[1:], fmt.Sprintf(".%s[%d].matchExpressions[%d]", key, i, j)
+			}
 			if !slices.Contains(operators, r.Operator) {
 				return nil, l.failAt(src, append(rel, "operator"), field+".operator", "operator %q: want one of %s", r.Operator, strings.Join(operators, ", "))
 			}
@@ -124,19 +140,36 @@ func (l *loaded) checkAdvert(src source, a L2Advertisement) error {
 	if _, err := l.selectors(src, "", "ipAddressPoolSelectors", a.IPAddressPoolSelectors); err != nil {
 		return err
 	}
-	for j, ifc := range a.Interfaces {
-		if ifc == "" || len(ifc) > 15 || strings.ContainsAny(ifc, "/ \t:") {
+	if _, err := l.selectors(src, "", "serviceSelectors", a.ServiceSelectors); err != nil {
+		return err
+	}
+	return l.checkPlaces(src, a.Interfaces, a.Nodes)
+}
+
+// checkPlaces checks the interfaces and nodes lists of an advertisement or
+// a static VIP (src): Linux interface names, and hosts of raft.peers when
+// peers are listed.
+func (l *loaded) checkPlaces(src source, interfaces, nodes []string) error {
+	for j, ifc := range interfaces {
+		if !interfaceName(ifc) {
 			return l.failAt(src, []any{"interfaces", j}, fmt.Sprintf(".interfaces[%d]", j), "%q is not a Linux interface name", ifc)
 		}
 	}
 	if peers := l.cfg.Raft.Peers; len(peers) > 0 {
-		for j, n := range a.Nodes {
+		for j, n := range nodes {
 			if !slices.ContainsFunc(peers, func(p Peer) bool { return p.ID == n }) {
 				return l.failAt(src, []any{"nodes", j}, fmt.Sprintf(".nodes[%d]", j), "%q is not one of raft.peers", n)
 			}
 		}
 	}
 	return nil
+}
+
+// interfaceName reports whether s can be a Linux interface name (IFNAMSIZ
+// 16 with the NUL; no slash, whitespace or colon, as the kernel's
+// dev_valid_name refuses them or iproute2 reads them as labels).
+func interfaceName(s string) bool {
+	return s != "" && len(s) <= 15 && !strings.ContainsAny(s, "/ \t:")
 }
 
 func (l *loaded) checkSections() error {
@@ -166,9 +199,13 @@ func (l *loaded) checkSections() error {
 	if r.LeaseDuration <= 0 || r.HeartbeatTimeout <= 0 || r.ElectionTimeout <= 0 || r.ClockDriftMargin < 0 {
 		return l.failRoot("raft", []any{"raft"}, "timings must be positive")
 	}
-	if r.LeaseDuration > r.ElectionTimeout {
+	if r.LeaseDuration > 2*r.HeartbeatTimeout {
 		return l.failRoot("raft.leaseDuration", []any{"raft", "leaseDuration"},
-			"%v is longer than electionTimeout %v: a deposed leader could announce after its successor", r.LeaseDuration, r.ElectionTimeout)
+			"%v is longer than twice heartbeatTimeout %v", r.LeaseDuration, r.HeartbeatTimeout)
+	}
+	if r.ElectionTimeout < r.HeartbeatTimeout {
+		return l.failRoot("raft.electionTimeout", []any{"raft", "electionTimeout"},
+			"%v is shorter than heartbeatTimeout %v (hashicorp/raft refuses that)", r.ElectionTimeout, r.HeartbeatTimeout)
 	}
 	if !r.InsecurePlaintext && len(r.Peers) > 0 && (r.TLS.CertFile == "" || r.TLS.KeyFile == "" || r.TLS.CAFile == "") {
 		return l.failRoot("raft.tls", []any{"raft", "tls"}, "certFile, keyFile and caFile are required (or set insecurePlaintext: true for a lab)")
@@ -215,4 +252,22 @@ func (l *loaded) checkNodeInPeers() error {
 	}
 	return l.failRoot("node.name", []any{"node", "name"}, "%q%s is not one of raft.peers[].id (%s): set node.name to this host's peer id",
 		c.Node.Name, origin, strings.Join(ids, ", "))
+}
+
+// checkSelectiveHosts refuses serviceSelectors that would narrow the hosts
+// allowed to announce a pool for some Services: edged picks an IP's
+// announcer per pool (Config.selectiveHostsConflict says why).
+func (l *loaded) checkSelectiveHosts() error {
+	c := l.cfg
+	for _, p := range c.Pools {
+		i := c.selectiveHostsConflict(p)
+		if i < 0 {
+			continue
+		}
+		return l.failAt(l.adverts[i], []any{"serviceSelectors"}, ".serviceSelectors",
+			"with serviceSelectors this advertisement would change which edge hosts may announce pool %q for some Services, "+
+				"but edged chooses the announcing host per pool: give the pool's advertisements without serviceSelectors "+
+				"every host this one allows (nodes), or give all its advertisements the same nodes", p.Name)
+	}
+	return nil
 }

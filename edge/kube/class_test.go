@@ -34,6 +34,8 @@ func TestLoadBalancerClass(t *testing.T) {
 	wait.For(t, waitTimeout, "plain status and annotation cleared", func() (bool, string) {
 		s := e.get(t, "plain")
 		_, ann := s.Annotations[AnnAllocatedFromPool]
+		_, old := s.Annotations[AnnAllocatedFromPoolDeprecated]
+		ann = ann || old
 		return len(s.Status.LoadBalancer.Ingress) == 0 && !ann, fmt.Sprint(s.Status.LoadBalancer.Ingress, s.Annotations)
 	})
 	if al, ok := st.Lookup(e.ns + "/plain"); ok {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -245,3 +246,14 @@ func (k *Part) Secret(namespace, name string) (*corev1.Secret, bool) {
 
 // secretTimeout bounds the wait for the first list of TLS Secrets.
 const secretTimeout = 5 * time.Second
+
+// ServiceLabels returns the labels of the Services holding ip, from the
+// raft state (raft.Store.ServiceLabels): what L2 advertisements'
+// serviceSelectors match (edge/l2's Speaker.UseServiceLabels). None until
+// Run has the store.
+func (k *Part) ServiceLabels(ip netip.Addr) []map[string]string {
+	if s := k.store.Load(); s != nil {
+		return s.ServiceLabels(ip)
+	}
+	return nil
+}

@@ -71,7 +71,13 @@ func (c *Controller) sync(ctx context.Context, name cache.ObjectName) error {
 		}
 		return fmt.Errorf("allocate %s: %w", key, err)
 	}
-	c.unwait(name)
+	if len(alloc.IPs) < len(req.Families) {
+		// PreferDualStack got fewer families than asked: retried, like a
+		// waiting Service, when an address frees or the pools change.
+		c.wait(name, epoch)
+	} else {
+		c.unwait(name)
+	}
 	if err := c.writeStatus(ctx, svc, alloc); err != nil {
 		return err
 	}
@@ -94,6 +100,9 @@ func isAllocErr(err error) bool {
 // release frees key's addresses and, if svc still exists, removes the
 // ingress IPs and annotation edged wrote.
 func (c *Controller) release(ctx context.Context, key string, svc *corev1.Service) error {
+	if lbpool.IsStatic(key) { // a static VIP's, the appliance's own: never a Service's
+		return nil
+	}
 	alloc, had := c.store.Lookup(key)
 	if !had {
 		return nil
@@ -113,7 +122,7 @@ func (c *Controller) release(ctx context.Context, key string, svc *corev1.Servic
 			return fmt.Errorf("clear status of %s: %w", key, err)
 		}
 	}
-	if _, ok := svc.Annotations[AnnAllocatedFromPool]; ok {
+	if !poolAnnotated(svc, nil) {
 		return c.patchPool(ctx, svc, nil)
 	}
 	return nil
@@ -129,16 +138,20 @@ func (c *Controller) writeStatus(ctx context.Context, svc *corev1.Service, alloc
 			return fmt.Errorf("update status of %s/%s: %w", svc.Namespace, svc.Name, err)
 		}
 	}
-	if svc.Annotations[AnnAllocatedFromPool] != alloc.Pool {
+	if !poolAnnotated(svc, &alloc.Pool) {
 		return c.patchPool(ctx, svc, &alloc.Pool)
 	}
 	return nil
 }
 
-// patchPool sets (or with nil removes) only the pool annotation, leaving
-// every other annotation untouched.
+// patchPool sets (or with nil removes) both spellings of the pool
+// annotation in one merge patch, leaving every other annotation untouched.
 func (c *Controller) patchPool(ctx context.Context, svc *corev1.Service, pool *string) error {
-	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{AnnAllocatedFromPool: pool}}})
+	anns := map[string]any{}
+	for _, k := range poolAnnotations {
+		anns[k] = pool
+	}
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": anns}})
 	err := c.client.PatchService(ctx, svc.Namespace, svc.Name, patch)
 	if err != nil && !isNotFound(err) {
 		return fmt.Errorf("annotate %s/%s: %w", svc.Namespace, svc.Name, err)

@@ -22,9 +22,29 @@ const (
 	annLoadBalancerIPs = "loadBalancerIPs"
 	annAddressPool     = "address-pool"
 	annAllowSharedIP   = "allow-shared-ip"
-	// AnnAllocatedFromPool is written with the pool an address came from.
-	AnnAllocatedFromPool = "metallb.universe.tf/ip-allocated-from-pool"
+	// AnnAllocatedFromPool is written with the pool an address came from
+	// (MetalLB's current key).
+	AnnAllocatedFromPool = "metallb.io/ip-allocated-from-pool"
+	// AnnAllocatedFromPoolDeprecated is the older spelling of
+	// AnnAllocatedFromPool (MetalLB before 0.13 wrote only it). edged keeps
+	// both equal, so tools that read either one agree.
+	AnnAllocatedFromPoolDeprecated = "metallb.universe.tf/ip-allocated-from-pool"
 )
+
+// poolAnnotations are the keys that name a Service's pool, written together.
+var poolAnnotations = []string{AnnAllocatedFromPool, AnnAllocatedFromPoolDeprecated}
+
+// poolAnnotated reports whether svc's pool annotations all say pool (with
+// nil: none is set). Either spelling out of step means a patch.
+func poolAnnotated(svc *corev1.Service, pool *string) bool {
+	for _, k := range poolAnnotations {
+		v, ok := svc.Annotations[k]
+		if ok != (pool != nil) || (pool != nil && v != *pool) {
+			return false
+		}
+	}
+	return true
+}
 
 var prefixes = []string{"metallb.universe.tf/", "metallb.io/"}
 
@@ -109,6 +129,8 @@ func BuildRequest(svc *corev1.Service) (lbpool.Request, error) {
 		req.Ports = append(req.Ports, lbpool.Port{Protocol: string(p.Protocol), Port: p.Port})
 	}
 	req.Families = families(svc)
+	// MetalLB (>= 0.14.9) gives a PreferDualStack Service what its pool has.
+	req.PreferDualStack = svc.Spec.IPFamilyPolicy != nil && *svc.Spec.IPFamilyPolicy == corev1.IPFamilyPolicyPreferDualStack
 	if len(svc.Spec.Selector) > 0 {
 		parts := make([]string, 0, len(svc.Spec.Selector))
 		for k, v := range svc.Spec.Selector {

@@ -71,6 +71,39 @@ func TestBuildRequest(t *testing.T) {
 	}
 }
 
+// TestBuildRequestFamilies: the families come from spec.ipFamilies in
+// order, and only ipFamilyPolicy PreferDualStack lets the allocator leave
+// one out.
+func TestBuildRequestFamilies(t *testing.T) {
+	pol := func(p corev1.IPFamilyPolicy) *corev1.IPFamilyPolicy { return &p }
+	for _, tt := range []struct {
+		name   string
+		policy *corev1.IPFamilyPolicy
+		fams   []corev1.IPFamily
+		want   lbpool.Request
+	}{
+		{"unset", nil, nil, lbpool.Request{}},
+		{"single", pol(corev1.IPFamilyPolicySingleStack), []corev1.IPFamily{corev1.IPv6Protocol}, lbpool.Request{Families: []lbpool.Family{lbpool.IPv6}}},
+		{"prefer", pol(corev1.IPFamilyPolicyPreferDualStack), []corev1.IPFamily{corev1.IPv6Protocol, corev1.IPv4Protocol},
+			lbpool.Request{Families: []lbpool.Family{lbpool.IPv6, lbpool.IPv4}, PreferDualStack: true}},
+		{"require", pol(corev1.IPFamilyPolicyRequireDualStack), []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol},
+			lbpool.Request{Families: []lbpool.Family{lbpool.IPv4, lbpool.IPv6}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			svc := lbService("ns", "s", 80)
+			svc.Spec.IPFamilyPolicy, svc.Spec.IPFamilies = tt.policy, tt.fams
+			req, err := BuildRequest(svc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := lbpool.Request{Families: req.Families, PreferDualStack: req.PreferDualStack}
+			if d := cmp.Diff(tt.want, got); d != "" {
+				t.Errorf("families (-want +got):\n%s", d)
+			}
+		})
+	}
+}
+
 // checkEventSafe fails when err's text could not go into an Event and a
 // log line as it is: a raw line break, or no bound on its length.
 func checkEventSafe(t *testing.T, err error) {

@@ -18,9 +18,10 @@ const (
 )
 
 // TestResyncWritesNothing counts the raft entries that informer resyncs
-// of allocated Services write: none. Resyncs (same resourceVersion) are
-// dropped, and a sync that would leave an allocation as it is compares
-// before it writes. Before both, every resync wrote one fsync'd entry per
+// of allocated Services write: none; nor does the apiserver see a write
+// (every Service keeps its resourceVersion, both pool annotations
+// included). Resyncs (same resourceVersion) are dropped, and a sync that
+// would leave an allocation as it is compares before it writes. Before both, every resync wrote one fsync'd entry per
 // Service (resyncServices x resyncs in the window; at the reference pool,
 // 1,279 entries every 10 minutes).
 func TestResyncWritesNothing(t *testing.T) {
@@ -37,10 +38,15 @@ func TestResyncWritesNothing(t *testing.T) {
 	for i := range resyncServices {
 		name := fmt.Sprintf("s%02d", i)
 		e.waitIP(t, name)
-		wait.For(t, waitTimeout, name+" pool annotation", func() (bool, string) {
-			v := e.get(t, name).Annotations[AnnAllocatedFromPool]
-			return v == "p", "annotation " + v
+		wait.For(t, waitTimeout, name+" pool annotations", func() (bool, string) {
+			a := e.get(t, name).Annotations
+			return a[AnnAllocatedFromPool] == "p" && a[AnnAllocatedFromPoolDeprecated] == "p", fmt.Sprint(a)
 		})
+	}
+	versions := map[string]string{}
+	for i := range resyncServices {
+		name := fmt.Sprintf("s%02d", i)
+		versions[name] = e.get(t, name).ResourceVersion
 	}
 	before := st.State().AppliedIndex
 	changes, unsub := st.StateChanges()
@@ -58,5 +64,10 @@ func TestResyncWritesNothing(t *testing.T) {
 	// A couple of entries may be the group's own bookkeeping (hosts).
 	if writes > 2 {
 		t.Errorf("%d raft entries in %v of resyncs, want none", writes, resyncWindow)
+	}
+	for name, rv := range versions {
+		if got := e.get(t, name).ResourceVersion; got != rv {
+			t.Errorf("%s: resourceVersion %s -> %s during resyncs: edged wrote to it", name, rv, got)
+		}
 	}
 }

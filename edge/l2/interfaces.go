@@ -18,24 +18,34 @@ import (
 const linkPoll = 10 * time.Second
 
 // leaseScope returns, for a leased IP, the interfaces it is announced on
-// (nil: all served) and false when no advertisement of its pool lets this
-// host announce it (config.PoolInterfaces, computed once per config).
-// inPool is false when the IP is in none of the config's pools.
-func leaseScope(cfg *config.Config) func(netip.Addr) (ifaces []string, ok, inPool bool) {
+// (nil: all served) and false when no advertisement of its pool that
+// serves the IP's Services lets this host announce it
+// (config.PoolInterfaces). inPool is false when the IP is in none of the
+// config's pools. Without serviceSelectors in cfg the answer depends on the
+// pool only and is computed once per config; with them it is computed per
+// call from labels, the labels of the Services holding the IP (nil labels:
+// none known).
+func leaseScope(cfg *config.Config, labels func(netip.Addr) []map[string]string) func(netip.Addr) (ifaces []string, ok, inPool bool) {
 	type pool struct {
+		name   string
 		ranges []lbpool.Range
 		ifaces []string
 		ok     bool
 	}
+	selective := cfg.Selective() && labels != nil
 	pools := make([]pool, len(cfg.LBPools))
 	for i, lp := range cfg.LBPools {
-		pools[i].ranges = lp.Ranges
-		pools[i].ifaces, pools[i].ok = cfg.PoolInterfaces(lp.Name)
+		pools[i].name, pools[i].ranges = lp.Name, lp.Ranges
+		pools[i].ifaces, pools[i].ok = cfg.PoolInterfaces(lp.Name, nil)
 	}
 	return func(ip netip.Addr) ([]string, bool, bool) {
 		ip = ip.Unmap()
 		for _, p := range pools {
 			if slices.ContainsFunc(p.ranges, func(r lbpool.Range) bool { return r.Contains(ip) }) {
+				if selective {
+					ifaces, ok := cfg.PoolInterfaces(p.name, labels(ip))
+					return ifaces, ok, true
+				}
 				return p.ifaces, p.ok, true
 			}
 		}

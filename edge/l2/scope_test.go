@@ -28,6 +28,14 @@ l2Advertisements:
   - {name: e1, ipAddressPools: [e], interfaces: [eth2]}
 `
 
+// staticScopeYAML adds static VIPs to scopeYAML: their own interfaces,
+// another host's, the announce defaults.
+const staticScopeYAML = `staticVIPs:
+  - {name: stats, address: 10.0.5.5, interfaces: [eth3]}
+  - {name: api, address: 10.0.5.6, nodes: [edge2]}
+  - {name: dflt, address: 10.0.5.7}
+`
+
 // mustConfig loads yaml with the real loader.
 func mustConfig(t *testing.T, yaml string) *config.Config {
 	t.Helper()
@@ -43,7 +51,7 @@ func mustConfig(t *testing.T, yaml string) *config.Config {
 }
 
 func TestLeaseScope(t *testing.T) {
-	scope := leaseScope(mustConfig(t, scopeYAML))
+	scope := leaseScope(mustConfig(t, scopeYAML+staticScopeYAML), nil)
 	type result struct {
 		Ifaces []string
 		OK     bool
@@ -61,6 +69,10 @@ func TestLeaseScope(t *testing.T) {
 		{"outside every pool", "10.0.9.5", result{nil, false, false}},
 		{"IPv6 pool", "fd00:1::5", result{[]string{"eth2"}, true, true}},
 		{"IPv4-mapped IPv6", "::ffff:10.0.1.5", result{[]string{"eth0", "eth1"}, true, true}},
+		{"static VIP on its own interfaces", "10.0.5.5", result{[]string{"eth3"}, true, true}},
+		{"static VIP for another node", "10.0.5.6", result{[]string{"eth9"}, false, true}},
+		{"static VIP without interfaces uses announce.interfaces", "10.0.5.7", result{[]string{"eth9"}, true, true}},
+		{"next to a static VIP", "10.0.5.8", result{nil, false, false}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package l2
 import (
 	"context"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
@@ -40,6 +41,9 @@ type Speaker struct {
 	follow bool
 	// linger is announce.handoverLinger.
 	linger time.Duration
+	// labels returns the labels of the Services holding an IP, for
+	// advertisements with serviceSelectors (UseServiceLabels); nil: none.
+	labels func(netip.Addr) []map[string]string
 
 	// Set by Start.
 	ann    leaseTable
@@ -53,6 +57,9 @@ type Speaker struct {
 	last     []netip.Addr
 	scope    func(netip.Addr) (ifaces []string, ok, inPool bool)
 	scopeCfg *config.Config
+	// selective is set while scopeCfg has serviceSelectors (and labels are
+	// known): scope then depends on labels that change without the config.
+	selective bool
 	// where is, per IP announced now, the interfaces it is announced on
 	// (nil: every served one), so an IP that leaves every pool in force
 	// stays announced where it was.
@@ -79,6 +86,15 @@ func New(cfg *config.Config, inForce func() *config.Config, log *slog.Logger) *S
 		linger: cfg.Announce.HandoverLinger, where: map[netip.Addr][]string{}, outside: map[netip.Addr]bool{},
 		lingering: map[netip.Addr]time.Time{}}
 }
+
+// UseServiceLabels makes the Speaker match advertisements' serviceSelectors
+// against labels(ip), the labels of the Services holding ip (one map each;
+// kube.Part.ServiceLabels, read from the raft state). Without it an
+// advertisement with serviceSelectors announces nothing. While one is in
+// force, SetLeases recomputes every leased IP's interfaces on each call, so
+// a relabelled Service is followed within a lease renewal. Call before
+// Start.
+func (s *Speaker) UseServiceLabels(labels func(netip.Addr) []map[string]string) { s.labels = labels }
 
 // Start removes the VIPs a previous run left on lo and starts announcing,
 // with no lease yet, on the advertisements' interfaces (every non-loopback
@@ -142,17 +158,23 @@ func (s *Speaker) SetLeases(ips []netip.Addr, until time.Time) {
 	defer s.mu.Unlock()
 	scoped := false
 	if pc := s.inForce(); pc != s.scopeCfg {
-		s.scope, s.scopeCfg, scoped = leaseScope(pc), pc, true
+		s.scope, s.scopeCfg, scoped = leaseScope(pc, s.labels), pc, true
+		s.selective = pc.Selective() && s.labels != nil
 		if s.follow {
 			s.serve(pc.HostInterfaces(s.base))
 		}
 	}
-	if !scoped && slices.Equal(ips, s.last) {
+	if !scoped && !s.selective && slices.Equal(ips, s.last) {
 		s.ann.Renew(until)
 		return
 	}
+	before := s.where
 	out := s.leases(ips, until)
 	if slices.Equal(ips, s.last) {
+		if !scoped && maps.EqualFunc(before, s.where, slices.Equal) {
+			s.ann.Renew(until) // labels unchanged, or their change moved nothing
+			return
+		}
 		s.ann.SetLeases(out)
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -139,6 +140,9 @@ metrics: {address: "127.0.0.1:7472"}
 health: {haproxy: %[14]t}
 `, e.ID, filepath.Join(e.Dir, "data"), e.Socket, e.Addr, raftPort, cert, key, ca.CAFile,
 		strings.Join(peers, ", "), filepath.Join(e.Dir, "kubeconfig"), PoolRange, PoolRange6, e.Dir, withHAProxy)
+	if l.opts.StaticVIP {
+		cfg += fmt.Sprintf("staticVIPs:\n  - {name: %s, address: %s, interfaces: [eth0]}\n", StaticVIPName, StaticVIP)
+	}
 	files := map[string]string{
 		"kubeconfig":          kubeconfig,
 		"edged.yaml":          cfg,
@@ -236,25 +240,39 @@ func (l *Lab) Leader() (*Edge, error) {
 	return nil, fmt.Errorf("no leader (%s sees %q)", st.Node, st.Leader)
 }
 
-// Owner returns the edge host the raft state assigns ip to.
+// Owner returns the edge host the raft state assigns ip (a Service's or a
+// static VIP) to.
 func (l *Lab) Owner(ip netip.Addr) (*Edge, error) {
 	st, err := l.anyStatus()
 	if err != nil {
 		return nil, err
 	}
-	for _, a := range st.Allocations {
-		for i, s := range a.IPs {
-			if s != ip.String() || i >= len(a.Announcer) {
-				continue
-			}
-			for _, e := range l.Edges {
-				if e.ID == a.Announcer[i] {
-					return e, nil
-				}
+	if id := assignments(st)[ip.String()]; id != "" {
+		for _, e := range l.Edges {
+			if e.ID == id {
+				return e, nil
 			}
 		}
 	}
 	return nil, fmt.Errorf("%s: no announcer in %s's status", ip, st.Node)
+}
+
+// assignments maps every allocated IP in st, the Services' and the static
+// VIPs', to the host the state assigns it to ("" for none).
+func assignments(st admin.Status) map[string]string {
+	out := map[string]string{}
+	for _, a := range st.Allocations {
+		for i, ip := range a.IPs {
+			out[ip] = ""
+			if i < len(a.Announcer) {
+				out[ip] = a.Announcer[i]
+			}
+		}
+	}
+	for _, v := range st.StaticVIPs {
+		out[v.IP] = v.Holder
+	}
+	return out
 }
 
 // Holder returns the running edge host that holds a lease for ip right now,
@@ -359,25 +377,7 @@ func (l *Lab) WaitStable(d time.Duration) (admin.Status, error) {
 }
 
 func sameAssignment(a, b admin.Status) bool {
-	if a.Leader != b.Leader || len(a.Allocations) != len(b.Allocations) {
-		return false
-	}
-	owner := map[string]string{}
-	for _, al := range b.Allocations {
-		for i, ip := range al.IPs {
-			if i < len(al.Announcer) {
-				owner[ip] = al.Announcer[i]
-			}
-		}
-	}
-	for _, al := range a.Allocations {
-		for i, ip := range al.IPs {
-			if i >= len(al.Announcer) || owner[ip] != al.Announcer[i] {
-				return false
-			}
-		}
-	}
-	return true
+	return a.Leader == b.Leader && maps.Equal(assignments(a), assignments(b))
 }
 
 func (l *Lab) healthy() (admin.Status, error) {
@@ -420,14 +420,12 @@ func (l *Lab) healthy() (admin.Status, error) {
 			return first, fmt.Errorf("%s not a healthy member in %s's view", e.ID, first.Node)
 		}
 	}
-	for _, a := range first.Allocations {
-		for i, ip := range a.IPs {
-			if i >= len(a.Announcer) || a.Announcer[i] == "" {
-				return first, fmt.Errorf("%s has no announcer", ip)
-			}
-			if leases[ip] != a.Announcer[i] {
-				return first, fmt.Errorf("%s assigned to %s but leased by %q", ip, a.Announcer[i], leases[ip])
-			}
+	for ip, owner := range assignments(first) {
+		if owner == "" {
+			return first, fmt.Errorf("%s has no announcer", ip)
+		}
+		if leases[ip] != owner {
+			return first, fmt.Errorf("%s assigned to %s but leased by %q", ip, owner, leases[ip])
 		}
 	}
 	return first, nil

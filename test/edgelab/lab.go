@@ -31,6 +31,12 @@ const (
 	// FreeVIPBase starts addresses on the segment that no pool hands out
 	// (10.77.0.240-254): the benchmark's keepalived VIPs.
 	FreeVIPBase = "10.77.0.240"
+	// StaticVIP is the address of the static VIP (edged.yaml staticVIPs,
+	// named StaticVIPName) of a lab made with Options.StaticVIP: on the
+	// segment, outside every pool.
+	StaticVIP = "10.77.0.230"
+	// StaticVIPName is that static VIP's name.
+	StaticVIPName = "stats"
 	// PoolRange6 is the IPv6 pool on the segment's fd00:77::/64 (edge
 	// host i is fd00:77::(i+1), the client fd00:77::99).
 	PoolRange6 = "fd00:77::200 - fd00:77::21f"
@@ -50,6 +56,9 @@ type Options struct {
 	// servers, and makes New wait until every edged is ready (/readyz).
 	// Without it edged's HAProxy part fails and only logs.
 	HAProxy bool
+	// StaticVIP adds a static VIP (StaticVIPName at StaticVIP, on eth0) to
+	// every host's edged.yaml.
+	StaticVIP bool
 }
 
 // Host is one namespace on the segment.
@@ -78,6 +87,7 @@ type Lab struct {
 	pods   *Host
 	kube   *kubeEnv
 	edged  string
+	opts   Options
 
 	mu      sync.Mutex
 	procs   []*Proc
@@ -103,7 +113,7 @@ func New(t testing.TB, opts Options) *Lab {
 		hosts = append(hosts, "pd") // after the client: its address is unchanged
 	}
 	base := lab.NewWithPrefix(t, Prefix, hosts...) // skips when not root
-	l := &Lab{t: t, base: base, dir: t.TempDir()}
+	l := &Lab{t: t, base: base, dir: t.TempDir(), opts: opts}
 	t.Cleanup(l.Close) // runs before base's cleanup deletes the namespaces
 	for i, name := range names {
 		h := l.host(t, name)

@@ -31,6 +31,11 @@ const (
 	arpEvery = 20 * time.Millisecond
 	// maxServices bounds the Services created to give every host an IP.
 	maxServices = 12
+	// leaderCrashWindow is how long the client of another host's VIP is
+	// watched after the leader's crash: past the election, the new
+	// leader's fence and the old leases' end (about a second with the
+	// default timings), so an outage they would cause is seen.
+	leaderCrashWindow = 1500 * time.Millisecond
 )
 
 // fault is an edged scenario.
@@ -40,10 +45,13 @@ const (
 	ownerCrash fault = iota
 	leaderOwnerCrash
 	graceful
+	// leaderCrash kills the leader while the client talks to a VIP owned
+	// by another, healthy host: that VIP should not notice.
+	leaderCrash
 )
 
 func (f fault) String() string {
-	return [...]string{"owner-crash", "leader-owner-crash", "graceful-shutdown"}[f]
+	return [...]string{"owner-crash", "leader-owner-crash", "graceful-shutdown", "leader-crash"}[f]
 }
 
 // newLab builds the lab with one Service IP per edge host at least.
@@ -137,6 +145,9 @@ type sample struct {
 // It puts the lab back in order before returning; if that fails the error
 // is a *restoreError.
 func edgedTrial(l *edgelab.Lab, vips []netip.Addr, f fault, n int) (smp sample, err error) {
+	if f == leaderCrash {
+		return leaderCrashTrial(l, vips, n)
+	}
 	ip, owner, err := pick(l, vips, f == leaderOwnerCrash, n)
 	if err != nil {
 		return smp, broken(err)
@@ -187,6 +198,54 @@ func edgedTrial(l *edgelab.Lab, vips []netip.Addr, f fault, n int) (smp sample, 
 	if err != nil {
 		return smp, err
 	}
+	smp.gap = g
+	return smp, nil
+}
+
+// leaderCrashTrial crashes the leader while the client talks to a VIP the
+// leader does not own, and reports as the gap the longest stretch without
+// an answer in leaderCrashWindow (the VIP's owner is alive: any gap is the
+// price of the leader's death alone).
+func leaderCrashTrial(l *edgelab.Lab, vips []netip.Addr, n int) (smp sample, err error) {
+	ip, owner, err := pick(l, vips, false, n)
+	if err != nil {
+		return smp, broken(err)
+	}
+	lead, err := l.Leader()
+	if err != nil {
+		return smp, broken(err)
+	}
+	defer func() {
+		rerr := l.Revive(lead)
+		if rerr == nil {
+			_, rerr = l.WaitHealthy(healthyTimeout)
+		}
+		if rerr != nil {
+			err = broken(rerr)
+		}
+	}()
+	p := l.StartProbe(ip, edgelab.ProbeInterval)
+	defer p.Stop()
+	if err := p.WaitOK(20, steadyTimeout); err != nil {
+		return smp, err
+	}
+	if o, err := l.Owner(ip); err != nil || o != owner || l.Holder(ip) != owner {
+		return smp, fmt.Errorf("%s, %s: %w", ip, owner.ID, errMovedEarly)
+	}
+	at, err := l.Crash(lead)
+	if err != nil {
+		return smp, err
+	}
+	until := at.Add(leaderCrashWindow)
+	time.Sleep(time.Until(until)) // observation window, not synchronisation
+	if err := p.WaitRecovered(at, recoverTimeout); err != nil {
+		return smp, fmt.Errorf("leader crash %s (%s on %s): %w", lead.ID, ip, owner.ID, err)
+	}
+	g, ok := edgelab.GapAfter(p.Results(), at, until)
+	if !ok {
+		return smp, fmt.Errorf("%s: no success after the leader's crash", ip)
+	}
+	g.First = g.Outage
 	smp.gap = g
 	return smp, nil
 }
