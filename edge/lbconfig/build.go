@@ -187,7 +187,7 @@ func (b *builder) service(key string, svc *corev1.Service, set Settings, alloc l
 	var fes []haproxy.Frontend
 	var bes []haproxy.Backend
 	eps := b.bySvc[key]
-	bad := &badAddrs{}
+	bad := &RefusedAddrs{}
 	for _, p := range svc.Spec.Ports {
 		proto := protocol(p.Protocol)
 		switch {
@@ -250,8 +250,8 @@ func (b *builder) service(key string, svc *corev1.Service, set Settings, alloc l
 			fes = append(fes, fe)
 		}
 	}
-	if len(bad.seen) > 0 {
-		b.problem(KindService, key, fmt.Errorf("%d endpoint addresses left out, e.g. %v: %w", len(bad.seen), bad.first, ErrEndpoint))
+	if bad.Len() > 0 {
+		b.problem(KindService, key, fmt.Errorf("%d endpoint addresses left out, e.g. %v: %w", bad.Len(), bad.First(), ErrEndpoint))
 	}
 	return fes, bes
 }
@@ -281,21 +281,6 @@ func SectionName(parts ...string) string {
 	return haproxy.FitName(strings.Join(parts, "_"), haproxy.MaxNameLen)
 }
 
-// badAddrs collects refused addresses for one Problem per Service or
-// Node; an address met again (the same endpoint under another port) counts
-// once.
-type badAddrs struct {
-	seen  map[string]bool
-	first error
-}
-
-func (b *badAddrs) add(addr string, err error) {
-	if b.seen == nil {
-		b.seen, b.first = map[string]bool{}, err
-	}
-	b.seen[addr] = true
-}
-
 // nodeServers returns every Node's InternalIPs at nodePort. Node
 // addresses are parsed (and bad ones reported, once per Node) on first use.
 func (b *builder) nodeServers(nodePort int32) []haproxy.Server {
@@ -315,73 +300,36 @@ func (b *builder) nodeServers(nodePort int32) []haproxy.Server {
 func (b *builder) nodeAddrs() []netip.Addr {
 	var out []netip.Addr
 	for _, n := range b.in.Nodes {
-		var bad badAddrs
+		var bad RefusedAddrs
 		for _, a := range n.Status.Addresses {
 			if a.Type != corev1.NodeInternalIP {
 				continue
 			}
 			ip, err := lbpool.ParseUnicast(a.Address)
 			if err != nil {
-				bad.add(a.Address, err)
+				bad.Add(a.Address, err)
 				continue
 			}
 			out = append(out, ip)
 		}
-		if len(bad.seen) > 0 {
-			b.problem(KindNode, n.Name, fmt.Errorf("%d InternalIP addresses left out of nodeport backends, e.g. %v: %w", len(bad.seen), bad.first, ErrEndpoint))
+		if bad.Len() > 0 {
+			b.problem(KindNode, n.Name, fmt.Errorf("%d InternalIP addresses left out of nodeport backends, e.g. %v: %w", bad.Len(), bad.First(), ErrEndpoint))
 		}
 	}
 	return out
 }
 
-// endpointServers returns ready endpoints, plus serving-but-terminating
-// ones as draining servers, for one Service port of the Service that owns
-// eps; sorted by address, each address once (haproxy.Model's normal form,
-// so the model is not copied again to normalise it). Like kube-proxy it
-// uses each endpoint's first address; a refused one is counted in bad.
-func endpointServers(eps []*discoveryv1.EndpointSlice, p corev1.ServicePort, bad *badAddrs) []haproxy.Server {
-	n := 0
-	for _, es := range eps {
-		n += len(es.Endpoints)
-	}
-	if n == 0 {
+// endpointServers returns the port's endpoints (Endpoints' rule) as
+// servers, draining ones marked, sorted and each address once (sorted here
+// so the model is not copied again to normalise it).
+func endpointServers(eps []*discoveryv1.EndpointSlice, p corev1.ServicePort, refused *RefusedAddrs) []haproxy.Server {
+	got := Endpoints(eps, p.Name, corev1.ProtocolTCP, refused)
+	if len(got) == 0 {
 		return nil
 	}
-	out := make([]haproxy.Server, 0, n)
-	for _, es := range eps {
-		port := slicePort(es, p)
-		if port == 0 {
-			continue
-		}
-		for _, ep := range es.Endpoints {
-			c := ep.Conditions
-			ready := c.Ready == nil || *c.Ready
-			draining := !ready && c.Serving != nil && *c.Serving && c.Terminating != nil && *c.Terminating
-			if (!ready && !draining) || len(ep.Addresses) == 0 {
-				continue
-			}
-			ip, err := lbpool.ParseUnicast(ep.Addresses[0])
-			if err != nil {
-				bad.add(ep.Addresses[0], err)
-				continue
-			}
-			out = append(out, haproxy.Server{Addr: netip.AddrPortFrom(ip, port), Drain: draining})
-		}
+	out := make([]haproxy.Server, 0, len(got))
+	for _, e := range got {
+		out = append(out, haproxy.Server{Addr: e.Addr, Drain: e.Draining})
 	}
 	return haproxy.SortServers(out)
-}
-
-// slicePort finds the slice port for a Service port (matched by name, as
-// the EndpointSlice controller names them).
-func slicePort(es *discoveryv1.EndpointSlice, p corev1.ServicePort) uint16 {
-	for _, sp := range es.Ports {
-		name := ""
-		if sp.Name != nil {
-			name = *sp.Name
-		}
-		if name == p.Name && sp.Port != nil && *sp.Port > 0 && *sp.Port < 65536 {
-			return uint16(*sp.Port)
-		}
-	}
-	return 0
 }

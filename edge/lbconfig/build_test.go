@@ -6,12 +6,13 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/goldentooth/edged/haproxy"
-	"github.com/goldentooth/edged/lbpool"
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/goldentooth/edged/haproxy"
+	"github.com/goldentooth/edged/lbpool"
 )
 
 func ptr[T any](v T) *T { return &v }

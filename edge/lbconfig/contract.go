@@ -40,7 +40,7 @@ const DefaultAffinity = 3 * time.Hour
 // Service whose source ranges cannot be read is never served open.
 func ParseService(svc *corev1.Service, nodePort bool) (Settings, error) {
 	s, annErr := ParseAnnotations(svc.Annotations, nodePort)
-	ranges, rangeErr := sourceRanges(svc)
+	ranges, rangeErr := SourceRanges(svc)
 	aff, affErr := sessionAffinity(svc)
 	if err := errors.Join(annErr, rangeErr, affErr); err != nil {
 		return DefaultSettings(nodePort), err
@@ -49,12 +49,14 @@ func ParseService(svc *corev1.Service, nodePort bool) (Settings, error) {
 	return s, nil
 }
 
-// sourceRanges parses spec.loadBalancerSourceRanges, or when it is empty
-// the AnnSourceRanges annotation, as kube-proxy does. Each entry must be a
+// SourceRanges parses spec.loadBalancerSourceRanges, or when it is empty
+// the AnnSourceRanges annotation, as kube-proxy does: edged's one rule for
+// who may reach a Service, on HAProxy's frontends and on the nftables
+// forwards alike. nil, nil: no restriction. Each entry must be a
 // CIDR (surrounding spaces allowed, as kube-proxy trims them); host bits
 // are masked off as net.ParseCIDR does. IPv4-mapped IPv6 prefixes and more
 // than haproxy.MaxSourceRanges entries are refused: never a wider rule.
-func sourceRanges(svc *corev1.Service) ([]netip.Prefix, error) {
+func SourceRanges(svc *corev1.Service) ([]netip.Prefix, error) {
 	raw, where := svc.Spec.LoadBalancerSourceRanges, "spec.loadBalancerSourceRanges"
 	if len(raw) == 0 {
 		v, ok := svc.Annotations[AnnSourceRanges]

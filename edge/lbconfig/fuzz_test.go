@@ -5,10 +5,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/goldentooth/edged/haproxy"
-	"github.com/goldentooth/edged/lbpool"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+
+	"github.com/goldentooth/edged/haproxy"
+	"github.com/goldentooth/edged/lbpool"
 )
 
 // sectionKeywords are the first words of every line edged renders inside

@@ -8,13 +8,14 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/goldentooth/edged/edge/certs"
-	"github.com/goldentooth/edged/haproxy"
-	"github.com/goldentooth/edged/lbpool"
 	"github.com/google/go-cmp/cmp"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/goldentooth/edged/edge/certs"
+	"github.com/goldentooth/edged/haproxy"
+	"github.com/goldentooth/edged/lbpool"
 )
 
 // injection is a Node InternalIP that netip.ParseAddr accepts (the zone

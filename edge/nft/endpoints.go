@@ -3,50 +3,26 @@ package nft
 import (
 	"fmt"
 	"net/netip"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 
+	"github.com/goldentooth/edged/edge/lbconfig"
 	"github.com/goldentooth/edged/lbpool"
 )
 
 // endpointTargets returns, for one Service port, its ready endpoints and
-// its serving-but-terminating ones (each sorted, each address once).
-// Like kube-proxy it uses each endpoint's first address; a refused one is
-// counted in bad.
-func endpointTargets(eps []*discoveryv1.EndpointSlice, p corev1.ServicePort, proto Proto, bad *badAddrs) (ready, draining []netip.AddrPort) {
-	for _, es := range eps {
-		if es.AddressType != discoveryv1.AddressTypeIPv4 && es.AddressType != discoveryv1.AddressTypeIPv6 {
-			continue // FQDN slices name no address to forward to
-		}
-		port := slicePort(es, p.Name, proto)
-		if port == 0 {
-			continue
-		}
-		for _, ep := range es.Endpoints {
-			c := ep.Conditions
-			isReady := c.Ready == nil || *c.Ready
-			isDraining := !isReady && c.Serving != nil && *c.Serving && c.Terminating != nil && *c.Terminating
-			if (!isReady && !isDraining) || len(ep.Addresses) == 0 {
-				continue
-			}
-			ip, err := lbpool.ParseUnicast(ep.Addresses[0])
-			if err != nil {
-				bad.add(ep.Addresses[0], err)
-				continue
-			}
-			t := netip.AddrPortFrom(ip, port)
-			if isReady {
-				ready = append(ready, t)
-			} else {
-				draining = append(draining, t)
-			}
+// its serving-but-terminating ones (lbconfig.Endpoints' rule; each sorted,
+// each address once, an address ready anywhere counted ready).
+func endpointTargets(eps []*discoveryv1.EndpointSlice, p corev1.ServicePort, proto Proto, bad *lbconfig.RefusedAddrs) (ready, draining []netip.AddrPort) {
+	for _, e := range lbconfig.Endpoints(eps, p.Name, proto.protocol(), bad) {
+		if e.Draining {
+			draining = append(draining, e.Addr)
+		} else {
+			ready = append(ready, e.Addr)
 		}
 	}
 	ready = sortTargets(ready)
-	// An address both ready (in one slice) and draining (in another) is
-	// ready.
 	draining = sortTargets(draining)
 	kept := draining[:0]
 	for _, t := range draining {
@@ -64,28 +40,6 @@ func containsTarget(sorted []netip.AddrPort, t netip.AddrPort) bool {
 		}
 	}
 	return false
-}
-
-// slicePort finds the slice port for a Service port: the same name (as
-// the EndpointSlice controller names them) and protocol, in range.
-func slicePort(es *discoveryv1.EndpointSlice, name string, proto Proto) uint16 {
-	for _, sp := range es.Ports {
-		n := ""
-		if sp.Name != nil {
-			n = *sp.Name
-		}
-		pr := corev1.ProtocolTCP
-		if sp.Protocol != nil {
-			pr = *sp.Protocol
-		}
-		if got, ok := protoOf(pr); !ok || got != proto || n != name {
-			continue
-		}
-		if sp.Port != nil && *sp.Port > 0 && *sp.Port < 65536 {
-			return uint16(*sp.Port)
-		}
-	}
-	return 0
 }
 
 // nodeAddrs is one Node's usable InternalIPs.
@@ -138,68 +92,24 @@ func (b *builder) parseNodes() []nodeAddrs {
 	var out []nodeAddrs
 	for _, n := range b.in.Nodes {
 		na := nodeAddrs{name: n.Name}
-		var bad badAddrs
+		var bad lbconfig.RefusedAddrs
 		for _, a := range n.Status.Addresses {
 			if a.Type != corev1.NodeInternalIP {
 				continue
 			}
 			ip, err := lbpool.ParseUnicast(a.Address)
 			if err != nil {
-				bad.add(a.Address, err)
+				bad.Add(a.Address, err)
 				continue
 			}
 			na.ips = append(na.ips, ip)
 		}
-		if len(bad.seen) > 0 {
-			b.problem(KindNode, n.Name, ReasonInvalidEndpoint, fmt.Errorf("%d InternalIP addresses left out of nodeport UDP/SCTP forwarding, e.g. %v", len(bad.seen), bad.first))
+		if bad.Len() > 0 {
+			b.problem(KindNode, n.Name, ReasonInvalidEndpoint, fmt.Errorf("%d InternalIP addresses left out of nodeport UDP/SCTP forwarding, e.g. %v", bad.Len(), bad.First()))
 		}
 		out = append(out, na)
 	}
 	return out
-}
-
-// maxRanges bounds loadBalancerSourceRanges: each range is one rule on
-// every packet to the port, and the API server itself sets no bound.
-const maxRanges = 256
-
-// sourceRanges parses spec.loadBalancerSourceRanges. restricted is true
-// whenever the field is set, even if no entry is usable (then nobody is
-// admitted: a typo must not open the port to every source).
-func (b *builder) sourceRanges(k string, field []string) (restricted bool, out []netip.Prefix) {
-	if len(field) == 0 {
-		return false, nil
-	}
-	var bad []string
-	for i, s := range field {
-		if i >= maxRanges {
-			bad = append(bad, fmt.Sprintf("%d more beyond the first %d", len(field)-maxRanges, maxRanges))
-			break
-		}
-		p, err := netip.ParsePrefix(strings.TrimSpace(s))
-		if err != nil || p.Addr().Is4In6() {
-			bad = append(bad, fmt.Sprintf("%q", clip(s)))
-			continue
-		}
-		out = append(out, p.Masked())
-	}
-	if len(bad) > 0 {
-		b.problem(KindService, k, ReasonInvalidSourceRange, fmt.Errorf("loadBalancerSourceRanges entries left out (fewer sources are admitted, never more): %s", strings.Join(bad, ", ")))
-	}
-	return true, out
-}
-
-// badAddrs collects refused addresses for one Problem; an address met
-// again counts once.
-type badAddrs struct {
-	seen  map[string]bool
-	first error
-}
-
-func (b *badAddrs) add(addr string, err error) {
-	if b.seen == nil {
-		b.seen, b.first = map[string]bool{}, err
-	}
-	b.seen[addr] = true
 }
 
 // maxQuoted bounds how much of an untrusted value a message quotes.

@@ -37,6 +37,9 @@ func (p Proto) String() string {
 	return "proto-" + strconv.Itoa(int(p))
 }
 
+// protocol is the protocol's Kubernetes value.
+func (p Proto) protocol() corev1.Protocol { return corev1.Protocol(p.String()) }
+
 // protoOf maps a Kubernetes protocol to a forwarded one (ok false for TCP,
 // the API's default, and anything unknown).
 func protoOf(p corev1.Protocol) (Proto, bool) {
@@ -174,8 +177,14 @@ func (b *builder) service(svc *corev1.Service) {
 		b.problem(KindService, k, ReasonInvalidAnnotation, err)
 		return
 	}
-	restricted, sources := b.sourceRanges(k, svc.Spec.LoadBalancerSourceRanges)
-	bad := &badAddrs{}
+	sources, err := lbconfig.SourceRanges(svc)
+	restricted := sources != nil || err != nil
+	if err != nil {
+		// HAProxy leaves the whole Service out; here its ports admit nobody.
+		b.problem(KindService, k, ReasonInvalidSourceRange, fmt.Errorf("%w; its UDP/SCTP ports admit no source until it is fixed", err))
+		sources = nil
+	}
+	bad := &lbconfig.RefusedAddrs{}
 	for _, p := range svc.Spec.Ports {
 		proto, ok := protoOf(p.Protocol)
 		if !ok {
@@ -205,8 +214,8 @@ func (b *builder) service(svc *corev1.Service) {
 				Restricted: restricted, Sources: prefixesOf(sources, vip)})
 		}
 	}
-	if len(bad.seen) > 0 {
-		b.problem(KindService, k, ReasonInvalidEndpoint, fmt.Errorf("%d endpoint addresses left out of UDP/SCTP forwarding, e.g. %v", len(bad.seen), bad.first))
+	if bad.Len() > 0 {
+		b.problem(KindService, k, ReasonInvalidEndpoint, fmt.Errorf("%d endpoint addresses left out of UDP/SCTP forwarding, e.g. %v", bad.Len(), bad.First()))
 	}
 }
 

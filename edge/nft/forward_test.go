@@ -171,18 +171,18 @@ func TestBuild(t *testing.T) {
 			problems: []string{ReasonPortNotAllocated},
 		},
 		{
-			name: "source ranges: masked, by family; bad entries reported and never widen",
+			name: "source ranges: masked, by family; a bad entry admits nobody (lbconfig.SourceRanges, as HAProxy refuses the Service)",
 			in: Input{Services: []*corev1.Service{svc("a", func(s *corev1.Service) {
-				s.Spec.LoadBalancerSourceRanges = []string{" 192.168.1.7/24", "fd00::/8", "10.0.0.0/33", "::ffff:10.0.0.0/104"}
+				s.Spec.LoadBalancerSourceRanges = []string{" 192.168.1.7/24", "fd00::/8"}
 			}), svc("b", func(s *corev1.Service) {
-				s.Spec.LoadBalancerSourceRanges = []string{"everyone"}
+				s.Spec.LoadBalancerSourceRanges = []string{"fd00::/8", "everyone"}
 			})},
 				Lookup: allocs(map[string]lbpool.Allocation{"ns/a": dnsAlloc, "ns/b": {IPs: []netip.Addr{vip6}, Ports: dnsAlloc.Ports}})},
 			want: []Forward{
 				{VIP: vip4, Proto: UDP, Port: 53, Owner: "ns/a", Restricted: true, Sources: []netip.Prefix{netip.MustParsePrefix("192.168.1.0/24")}},
 				{VIP: vip6, Proto: UDP, Port: 53, Owner: "ns/b", Restricted: true},
 			},
-			problems: []string{ReasonInvalidSourceRange, ReasonInvalidSourceRange},
+			problems: []string{ReasonInvalidSourceRange},
 		},
 		{
 			name: "SCTP forwards too; out-of-range ports are refused",
