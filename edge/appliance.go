@@ -240,6 +240,7 @@ func (a *Appliance) serve(ctx context.Context, store *raft.Store, n *notify.Noti
 	tick := time.NewTicker(leaseTick(a.cfg.Raft.LeaseDuration))
 	defer tick.Stop()
 	ready := false
+	waiting := "" // the STATUS line last sent while not ready
 	for {
 		a.serveBeat.Beat()
 		select {
@@ -253,12 +254,21 @@ func (a *Appliance) serve(ctx context.Context, store *raft.Store, n *notify.Noti
 		if a.announcer != nil {
 			a.announcer.SetLeases(store.LeaseSet(time.Now()))
 		}
-		if !ready && a.readyErr() == nil {
-			ready = true
-			id, _ := store.Leader()
-			n.Ready(fmt.Sprintf("raft leader %s", id))
-			a.log.Info("ready", "leader", id)
+		if ready {
+			continue
 		}
+		if err := a.readyErr(); err != nil {
+			// `systemctl status edged` says what edged waits for.
+			if msg := "not ready: " + err.Error(); msg != waiting {
+				waiting = msg
+				n.Status(msg)
+			}
+			continue
+		}
+		ready = true
+		id, _ := store.Leader()
+		n.Ready(fmt.Sprintf("raft leader %s", id))
+		a.log.Info("ready", "leader", id)
 	}
 }
 
@@ -294,6 +304,10 @@ func (a *Appliance) gated() bool {
 	return false
 }
 
+// notReadyReason is a part that can say why it is not ready (the HAProxy
+// part: its last apply error, e.g. a socket it may not open).
+type notReadyReason interface{ NotReadyReason() string }
+
 // readyErr is nil once raft has a leader and every part is ready.
 func (a *Appliance) readyErr() error {
 	a.mu.Lock()
@@ -307,6 +321,11 @@ func (a *Appliance) readyErr() error {
 	}
 	for _, p := range a.parts {
 		if !p.Ready() {
+			if r, ok := p.(notReadyReason); ok {
+				if why := r.NotReadyReason(); why != "" {
+					return fmt.Errorf("%s: %s", p.Name(), why)
+				}
+			}
 			return fmt.Errorf("%s not ready", p.Name())
 		}
 	}

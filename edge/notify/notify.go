@@ -31,6 +31,12 @@ func (n *Notifier) Ready(status string) error {
 	return n.send(daemon.SdNotifyReady + "\nSTATUS=" + status)
 }
 
+// Status sets the STATUS line `systemctl status` shows, e.g. why edged is
+// not ready yet.
+func (n *Notifier) Status(status string) error {
+	return n.send("STATUS=" + status)
+}
+
 // Stopping reports STOPPING=1: the graceful shutdown has begun.
 func (n *Notifier) Stopping() error {
 	return n.send(daemon.SdNotifyStopping)

@@ -57,6 +57,12 @@ func TestReadyAndStopping(t *testing.T) {
 	if got, want := next(t, ch), "READY=1\nSTATUS=leader edge1, 2 services"; got != want {
 		t.Errorf("ready message = %q, want %q", got, want)
 	}
+	if err := n.Status("not ready: haproxy: dial /run/haproxy/admin.sock: permission denied"); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := next(t, ch), "STATUS=not ready: haproxy: dial /run/haproxy/admin.sock: permission denied"; got != want {
+		t.Errorf("status message = %q, want %q", got, want)
+	}
 	if err := n.Stopping(); err != nil {
 		t.Fatal(err)
 	}

@@ -167,6 +167,17 @@ func (p *Part) Name() string { return "haproxy" }
 // Ready is true once the first model was applied.
 func (p *Part) Ready() bool { return p.ready.Load() }
 
+// NotReadyReason is the last apply's error while no model was applied yet
+// (e.g. HAProxy's socket refused edged), for `systemctl status edged`.
+func (p *Part) NotReadyReason() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ready.Load() {
+		return ""
+	}
+	return p.seen.LastError
+}
+
 func (p *Part) onResult(r haproxy.Result) {
 	p.mu.Lock()
 	if r.Reloaded {
