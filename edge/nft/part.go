@@ -13,6 +13,7 @@ import (
 
 	"github.com/goldentooth/edged/edge/config"
 	"github.com/goldentooth/edged/edge/lbconfig"
+	"github.com/goldentooth/edged/edge/report"
 	"github.com/goldentooth/edged/lbpool"
 	"github.com/goldentooth/edged/raft"
 )
@@ -67,15 +68,16 @@ type Part struct {
 
 	// Only Run's goroutine uses these.
 	desired  []Forward
-	reported map[string]string // Events raised: kind/key/reason -> message
-	failed   bool              // the last apply failed: apply again
+	reporter *report.Deduper
+	failed   bool // the last apply failed: apply again
 }
 
 // New returns the part forwarding through table (Open() on an edge host);
 // events may be nil. It touches nothing until Run.
 func New(cfg *config.Config, cache Cache, events EventSink, table *Table, log *slog.Logger) *Part {
 	return &Part{cache: cache, events: events, log: log, table: table,
-		nodePort: cfg.HAProxy.BackendMode == lbconfig.BackendNodePort, reported: map[string]string{}}
+		nodePort: cfg.HAProxy.BackendMode == lbconfig.BackendNodePort,
+		reporter: report.New(log, "kubernetes object not fully forwarded", report.Sink(events))}
 }
 
 // Name implements edge.Part.

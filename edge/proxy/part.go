@@ -27,6 +27,7 @@ import (
 	"github.com/goldentooth/edged/edge/admin"
 	"github.com/goldentooth/edged/edge/config"
 	"github.com/goldentooth/edged/edge/lbconfig"
+	"github.com/goldentooth/edged/edge/report"
 	"github.com/goldentooth/edged/haproxy"
 	"github.com/goldentooth/edged/lbpool"
 	"github.com/goldentooth/edged/raft"
@@ -70,7 +71,7 @@ type Part struct {
 	qmu        sync.Mutex             // guards quarantine and fps
 	quarantine map[string]quarantined // Services HAProxy refused, by key
 	fps        map[string]string      // Service fingerprints of the last render
-	reported   map[string]string      // Events raised: kind/key/reason -> message
+	reporter   *report.Deduper        // Events raised for lbconfig's problems
 	parsed     map[string]parsed      // annotations per Service, for its resourceVersion
 }
 
@@ -143,8 +144,8 @@ const trimDelay = 5 * time.Second
 // New returns the part; events may be nil.
 func New(cfg *config.Config, cache Cache, events EventSink, log *slog.Logger) *Part {
 	p := &Part{cfg: cfg, cache: cache, events: events, log: log,
-		retry: make(chan struct{}, 1), quarantine: map[string]quarantined{}, reported: map[string]string{},
-		parsed: map[string]parsed{}}
+		retry: make(chan struct{}, 1), quarantine: map[string]quarantined{},
+		parsed: map[string]parsed{}, reporter: report.New(log, "kubernetes object not fully served by HAProxy", report.Sink(events))}
 	h := cfg.HAProxy
 	p.mgr = haproxy.NewManager(haproxy.ManagerConfig{
 		Paths: haproxy.Paths{

@@ -5,6 +5,7 @@ import (
 
 	"github.com/goldentooth/edged/edge/certs"
 	"github.com/goldentooth/edged/edge/lbconfig"
+	"github.com/goldentooth/edged/edge/report"
 	"github.com/goldentooth/edged/haproxy"
 )
 
@@ -40,29 +41,11 @@ const (
 // on every render (each render would otherwise write an Event per bad
 // object to the apiserver), one that goes away and comes back is.
 func (p *Part) reportProblems(problems []lbconfig.Problem) {
-	type event struct{ kind, key, reason string }
-	now := make(map[event]string, len(problems))
-	var order []event
-	for _, pr := range problems {
-		e := event{pr.Kind, pr.Key, reasonFor(pr.Err)}
-		if prev, ok := now[e]; ok {
-			now[e] = prev + "; " + pr.Err.Error()
-			continue
-		}
-		now[e] = pr.Err.Error()
-		order = append(order, e)
+	rs := make([]report.Problem, len(problems))
+	for i, pr := range problems {
+		rs[i] = report.Problem{Kind: pr.Kind, Key: pr.Key, Reason: reasonFor(pr.Err), Err: pr.Err}
 	}
-	reported := make(map[string]string, len(now))
-	for _, e := range order {
-		id, msg := e.kind+"/"+e.key+"/"+e.reason, now[e]
-		reported[id] = msg
-		if p.reported[id] == msg {
-			continue
-		}
-		p.log.Warn("kubernetes object not fully served by HAProxy", "kind", e.kind, "object", e.key, "reason", e.reason, "err", msg)
-		p.event(e.kind, e.key, e.reason, msg)
-	}
-	p.reported = reported
+	p.reporter.Report(rs)
 }
 
 func (p *Part) event(kind, key, reason, msg string) {

@@ -151,12 +151,18 @@ func (l *Lab) CreateServices(ctx context.Context, max int) ([]netip.Addr, error)
 // made by CreateService) with one ready endpoint per pod, on PodPort under
 // the Service's port name "http".
 func (l *Lab) SetEndpoints(ctx context.Context, name string, pods ...Pod) error {
-	ready := true
 	port, proto, portName := int32(PodPort), corev1.ProtocolTCP, "http"
+	return l.setSlice(ctx, name, []discoveryv1.EndpointPort{{Name: &portName, Port: &port, Protocol: &proto}}, pods)
+}
+
+// setSlice creates or replaces Service name's lab EndpointSlice: ports,
+// and one ready IPv4 endpoint per pod.
+func (l *Lab) setSlice(ctx context.Context, name string, ports []discoveryv1.EndpointPort, pods []Pod) error {
+	ready := true
 	es := &discoveryv1.EndpointSlice{
 		ObjectMeta:  metav1.ObjectMeta{Namespace: l.kube.ns, Name: name + "-lab", Labels: map[string]string{discoveryv1.LabelServiceName: name}},
 		AddressType: discoveryv1.AddressTypeIPv4,
-		Ports:       []discoveryv1.EndpointPort{{Name: &portName, Port: &port, Protocol: &proto}},
+		Ports:       ports,
 	}
 	for _, p := range pods {
 		es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{Addresses: []string{p.Addr.Addr().String()},

@@ -41,10 +41,11 @@ type Result struct {
 }
 
 // Probe sends an HTTP GET to a VIP from the client host at a fixed
-// interval, each on a new connection, and records every result.
+// interval, each on a new connection, and records every result. The same
+// machinery probes UDP (StartUDPProbe): only send differs.
 type Probe struct {
-	client *http.Client
-	url    string
+	target string        // what is probed, for messages
+	send   func() Result // one request; sets Start, End and OK
 	stop   chan struct{}
 	wg     sync.WaitGroup
 	once   sync.Once
@@ -69,11 +70,15 @@ func (l *Lab) StartProbe(ip netip.Addr, interval time.Duration) *Probe {
 		})
 		return c, err
 	}
-	p := &Probe{
-		client: &http.Client{Timeout: probeTimeout, Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}},
-		url:    fmt.Sprintf("http://%s/", netip.AddrPortFrom(ip, ProbePort)),
-		stop:   make(chan struct{}),
-	}
+	client := &http.Client{Timeout: probeTimeout, Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}
+	url := fmt.Sprintf("http://%s/", netip.AddrPortFrom(ip, ProbePort))
+	return l.startProbe(url, interval, func() Result { return httpGet(client, url) })
+}
+
+// startProbe runs send every interval, each in its own goroutine, until
+// Stop (also at the lab's Close).
+func (l *Lab) startProbe(target string, interval time.Duration, send func() Result) *Probe {
+	p := &Probe{target: target, send: send, stop: make(chan struct{})}
 	p.wg.Add(1)
 	go p.loop(interval)
 	l.onClose(p.Stop)
@@ -97,8 +102,16 @@ func (p *Probe) loop(interval time.Duration) {
 
 func (p *Probe) one() {
 	defer p.wg.Done()
+	r := p.send()
+	p.mu.Lock()
+	p.results = append(p.results, r)
+	p.mu.Unlock()
+}
+
+// httpGet is one probe request on a new connection.
+func httpGet(client *http.Client, url string) Result {
 	r := Result{Start: time.Now()}
-	resp, err := p.client.Get(p.url)
+	resp, err := client.Get(url)
 	if err == nil {
 		b, rerr := io.ReadAll(resp.Body)
 		resp.Body.Close()
@@ -108,9 +121,7 @@ func (p *Probe) one() {
 	}
 	r.Reset = errors.Is(err, syscall.ECONNRESET)
 	r.End = time.Now()
-	p.mu.Lock()
-	p.results = append(p.results, r)
-	p.mu.Unlock()
+	return r
 }
 
 // Stop stops sending and waits for the requests in flight.
@@ -152,7 +163,7 @@ func (p *Probe) WaitOK(n int, d time.Duration) error {
 			fails++
 		}
 	}
-	return fmt.Errorf("probe %s: not %d successes in a row within %v (%d requests, %d failed)", p.url, n, d, len(rs), fails)
+	return fmt.Errorf("probe %s: not %d successes in a row within %v (%d requests, %d failed)", p.target, n, d, len(rs), fails)
 }
 
 // WaitRecovered waits up to d until a request started after since
@@ -167,9 +178,26 @@ func (p *Probe) WaitRecovered(since time.Time, d time.Duration) error {
 		return false, ""
 	})
 	if err != nil {
-		return fmt.Errorf("probe %s: no success within %v of the fault", p.url, d)
+		return fmt.Errorf("probe %s: no success within %v of the fault", p.target, d)
 	}
 	return nil
+}
+
+// WaitFailing waits up to d until the last n finished requests all
+// failed (a refused source, a withdrawn port).
+func (p *Probe) WaitFailing(n int, d time.Duration) error {
+	return wait.Until(d, fmt.Sprintf("%d failed requests in a row to %s", n, p.target), func() (bool, string) {
+		rs := p.Results()
+		if len(rs) < n {
+			return false, ""
+		}
+		for _, r := range rs[len(rs)-n:] {
+			if r.OK {
+				return false, "still answered"
+			}
+		}
+		return true, ""
+	})
 }
 
 // Gap is what the client saw after a fault.

@@ -5,14 +5,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sort"
 	"strings"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/goldentooth/edged/test/wait"
@@ -116,81 +113,32 @@ func (l *Lab) SetSourceRanges(ctx context.Context, name string, ranges ...string
 // made by CreateMixedService: one ready endpoint per pod, "http" on
 // PodPort/TCP and "echo" on UDPPodPort/UDP.
 func (l *Lab) SetMixedEndpoints(ctx context.Context, name string, pods ...Pod) error {
-	ready := true
 	http, echo := "http", "echo"
 	hp, up := int32(PodPort), int32(UDPPodPort)
 	tcp, udp := corev1.ProtocolTCP, corev1.ProtocolUDP
-	es := &discoveryv1.EndpointSlice{
-		ObjectMeta:  metav1.ObjectMeta{Namespace: l.kube.ns, Name: name + "-lab", Labels: map[string]string{discoveryv1.LabelServiceName: name}},
-		AddressType: discoveryv1.AddressTypeIPv4,
-		Ports: []discoveryv1.EndpointPort{
-			{Name: &http, Port: &hp, Protocol: &tcp},
-			{Name: &echo, Port: &up, Protocol: &udp},
-		},
-	}
-	for _, p := range pods {
-		es.Endpoints = append(es.Endpoints, discoveryv1.Endpoint{Addresses: []string{p.Addr.Addr().String()},
-			Conditions: discoveryv1.EndpointConditions{Ready: &ready}})
-	}
-	api := l.kube.client.DiscoveryV1().EndpointSlices(l.kube.ns)
-	old, err := api.Get(ctx, es.Name, metav1.GetOptions{})
-	switch {
-	case err == nil:
-		es.ResourceVersion = old.ResourceVersion
-		_, err = api.Update(ctx, es, metav1.UpdateOptions{})
-	case apierrors.IsNotFound(err):
-		_, err = api.Create(ctx, es, metav1.CreateOptions{})
-	}
-	if err != nil {
-		return fmt.Errorf("endpoints of %s: %w", name, err)
-	}
-	return nil
+	return l.setSlice(ctx, name, []discoveryv1.EndpointPort{
+		{Name: &http, Port: &hp, Protocol: &tcp},
+		{Name: &echo, Port: &up, Protocol: &udp},
+	}, pods)
 }
 
-// UDPProbe is Probe for UDP: from the client host it sends one datagram
-// every interval, each from a new socket (a new flow, so each is balanced
-// afresh, as each of Probe's requests is a new connection), and records
-// every Result; Host is the pod that answered.
-type UDPProbe struct {
-	l      *Lab
-	target netip.AddrPort
-	stop   chan struct{}
-	wg     sync.WaitGroup
-	once   sync.Once
-
-	mu      sync.Mutex
-	results []Result
+// StartUDPProbe starts probing ip:port over UDP every interval from the
+// client host: one datagram each from a new socket (a new flow, so each is
+// balanced afresh, as each HTTP request of StartProbe is a new
+// connection); Host is the pod that answered. Close stops it.
+func (l *Lab) StartUDPProbe(ip netip.Addr, port uint16, interval time.Duration) *Probe {
+	target := netip.AddrPortFrom(ip, port)
+	return l.startProbe("udp://"+target.String(), interval, func() Result { return l.udpEcho(target) })
 }
 
-// StartUDPProbe starts probing ip:port every interval; Close stops it.
-func (l *Lab) StartUDPProbe(ip netip.Addr, port uint16, interval time.Duration) *UDPProbe {
-	p := &UDPProbe{l: l, target: netip.AddrPortFrom(ip, port), stop: make(chan struct{})}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		tick := time.NewTicker(interval)
-		defer tick.Stop()
-		for {
-			select {
-			case <-p.stop:
-				return
-			case <-tick.C:
-			}
-			p.wg.Add(1)
-			go p.one()
-		}
-	}()
-	l.onClose(p.Stop)
-	return p
-}
-
-func (p *UDPProbe) one() {
-	defer p.wg.Done()
+// udpEcho sends one datagram to target from the client host and reads the
+// echo.
+func (l *Lab) udpEcho(target netip.AddrPort) Result {
 	r := Result{Start: time.Now()}
 	var c *net.UDPConn
-	err := p.l.Do(p.l.Client, func() error {
+	err := l.Do(l.Client, func() error {
 		var err error
-		c, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(p.target))
+		c, err = net.DialUDP("udp", nil, net.UDPAddrFromAddrPort(target))
 		return err
 	})
 	if err == nil {
@@ -206,73 +154,5 @@ func (p *UDPProbe) one() {
 		r.OK, r.Host = err == nil && echoed == msg, host
 	}
 	r.End = time.Now()
-	p.mu.Lock()
-	p.results = append(p.results, r)
-	p.mu.Unlock()
-}
-
-// Stop stops sending and waits for the datagrams in flight.
-func (p *UDPProbe) Stop() {
-	p.once.Do(func() { close(p.stop) })
-	p.wg.Wait()
-}
-
-// Results returns a copy of the results so far, by start time.
-func (p *UDPProbe) Results() []Result {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out := append([]Result(nil), p.results...)
-	sortResults(out)
-	return out
-}
-
-// WaitOK waits up to d until the last n finished datagrams were answered.
-func (p *UDPProbe) WaitOK(n int, d time.Duration) error {
-	return wait.Until(d, fmt.Sprintf("%d UDP answers in a row from %v", n, p.target), func() (bool, string) {
-		rs := p.Results()
-		if len(rs) < n {
-			return false, fmt.Sprintf("%d sent", len(rs))
-		}
-		for _, r := range rs[len(rs)-n:] {
-			if !r.OK {
-				return false, fmt.Sprintf("%d sent, recent ones unanswered", len(rs))
-			}
-		}
-		return true, ""
-	})
-}
-
-// WaitFailing waits up to d until the last n finished datagrams all went
-// unanswered (a refused source, a withdrawn port).
-func (p *UDPProbe) WaitFailing(n int, d time.Duration) error {
-	return wait.Until(d, fmt.Sprintf("%d unanswered datagrams in a row to %v", n, p.target), func() (bool, string) {
-		rs := p.Results()
-		if len(rs) < n {
-			return false, ""
-		}
-		for _, r := range rs[len(rs)-n:] {
-			if r.OK {
-				return false, "still answered"
-			}
-		}
-		return true, ""
-	})
-}
-
-// WaitRecovered waits up to d until a datagram sent after since was
-// answered.
-func (p *UDPProbe) WaitRecovered(since time.Time, d time.Duration) error {
-	return wait.Until(d, fmt.Sprintf("a UDP answer from %v after the fault", p.target), func() (bool, string) {
-		for _, r := range p.Results() {
-			if r.OK && !r.Start.Before(since) {
-				return true, ""
-			}
-		}
-		return false, ""
-	})
-}
-
-// sortResults orders results by start time.
-func sortResults(rs []Result) {
-	sort.Slice(rs, func(i, j int) bool { return rs[i].Start.Before(rs[j].Start) })
+	return r
 }
