@@ -38,6 +38,8 @@ type Result struct {
 	// next packets reached the new holder, which has no such connection.
 	// Layer 2 cannot avoid it; tests allow one per move.
 	Reset bool
+	// Err says why a request failed (empty when OK), for failure reports.
+	Err string
 }
 
 // Probe sends an HTTP GET to a VIP from the client host at a fixed
@@ -118,9 +120,15 @@ func httpGet(client *http.Client, url string) Result {
 		r.OK = rerr == nil && resp.StatusCode == http.StatusOK && len(b) > 0
 		r.Host = strings.TrimSpace(string(b))
 		err = rerr
+		if err == nil && !r.OK {
+			err = fmt.Errorf("HTTP %d, %d bytes", resp.StatusCode, len(b))
+		}
 	}
 	r.Reset = errors.Is(err, syscall.ECONNRESET)
 	r.End = time.Now()
+	if err != nil {
+		r.Err = err.Error()
+	}
 	return r
 }
 

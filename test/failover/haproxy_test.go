@@ -159,9 +159,12 @@ func TestHAProxyLab(t *testing.T) {
 	}
 	h := newHAProxyLab(t)
 	t.Run("rolling restart fails no request", func(t *testing.T) {
-		n, failed, reset, err := rollingRestart(h, restartInterval)
+		n, failed, reset, bad, err := rollingRestart(h, restartInterval)
 		if err != nil {
 			t.Fatal(err)
+		}
+		for _, r := range bad {
+			t.Logf("failed request at +%v (took %v): %s", r.Start.Sub(bad[0].Start).Round(time.Millisecond), r.End.Sub(r.Start).Round(time.Millisecond), r.Err)
 		}
 		t.Logf("rolling graceful restart of %d hosts: %d requests, %d failed (%d reset in flight at a VIP move)", len(h.l.Edges), n, failed, reset)
 		// The holder's restart moves the VIP away and back: at most two
@@ -205,30 +208,30 @@ const restartInterval = 20 * time.Millisecond
 // rollingRestart restarts every edged in turn (SIGTERM, wait for its exit,
 // start, wait until the group is stable) under a client loop to the
 // Service, and returns how many requests were sent, how many failed, and
-// how many of those were reset in flight.
-func rollingRestart(h *haproxyLab, every time.Duration) (n, failed, reset int, err error) {
+// how many of those were reset in flight, and the failed requests.
+func rollingRestart(h *haproxyLab, every time.Duration) (n, failed, reset int, bad []edgelab.Result, err error) {
 	l := h.l
 	p := l.StartProbe(h.ip, every)
 	defer p.Stop()
 	if err := p.WaitOK(20, steadyTimeout); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, nil, err
 	}
 	start := time.Now()
 	for _, e := range l.Edges {
 		if err := l.TermEdged(e, 30*time.Second); err != nil {
-			return 0, 0, 0, fmt.Errorf("SIGTERM %s: %w", e.ID, err)
+			return 0, 0, 0, nil, fmt.Errorf("SIGTERM %s: %w", e.ID, err)
 		}
 		if err := l.StartEdged(e); err != nil {
-			return 0, 0, 0, err
+			return 0, 0, 0, nil, err
 		}
 		if err := wait.Until(healthyTimeout, e.ID+" ready", func() (bool, string) {
 			err := l.Ready(e)
 			return err == nil, fmt.Sprint(err)
 		}); err != nil {
-			return 0, 0, 0, err
+			return 0, 0, 0, nil, err
 		}
 		if _, err := l.WaitStable(healthyTimeout); err != nil {
-			return 0, 0, 0, err
+			return 0, 0, 0, nil, err
 		}
 	}
 	end := time.Now()
@@ -239,12 +242,13 @@ func rollingRestart(h *haproxyLab, every time.Duration) (n, failed, reset int, e
 		n++
 		if !r.OK {
 			failed++
+			bad = append(bad, r)
 			if r.Reset {
 				reset++
 			}
 		}
 	}
-	return n, failed, reset, nil
+	return n, failed, reset, bad, nil
 }
 
 // BenchmarkHAProxyDeath measures the client's gap after HAProxy is killed

@@ -2,7 +2,8 @@
 // tests: a bridge in its own namespace and host namespaces attached by veth
 // pairs on a private IPv4 segment. It guarantees that the root namespace gets
 // no address or route, and that Close (registered with t.Cleanup) kills every
-// process it started and deletes every namespace it made.
+// process it started and deletes every namespace it made. Labs of different
+// test processes take turns (LockPath).
 package lab
 
 import (
@@ -29,6 +30,9 @@ type Lab struct {
 	prefix string
 	nss    []string
 	procs  []*exec.Cmd
+	// release gives up this lab's share of the machine-wide lab lock
+	// (exclusive.go).
+	release func()
 	// Hosts maps a host name to its namespace name.
 	Hosts map[string]string
 	// Addr maps a host name to its IPv4 address on the segment.
@@ -51,6 +55,7 @@ func NewWithPrefix(t testing.TB, prefix string, hosts ...string) *Lab {
 		t.Skip(ErrNotRoot.Error())
 	}
 	l := &Lab{id: fmt.Sprintf("%d", os.Getpid()%100000), prefix: prefix, Hosts: map[string]string{}, Addr: map[string]string{}}
+	l.release = acquire(t)
 	t.Cleanup(l.Close)
 	br := l.ns("br")
 	mustRun(t, "ip", "netns", "add", br)
@@ -101,6 +106,9 @@ func (l *Lab) Close() {
 	}
 	for _, ns := range l.nss {
 		_ = exec.Command("ip", "netns", "del", ns).Run()
+	}
+	if l.release != nil {
+		l.release()
 	}
 }
 
