@@ -87,10 +87,10 @@ type Announcers struct {
 	poolStatus atomic.Bool             // the apiserver serves ipaddresspools/status
 
 	mu      sync.Mutex
-	cur     map[string]announced   // the leader's last look at the state
-	stats   []lbpool.PoolStats     // with cur
-	pending map[string]annotated   // annotations written, maybe not yet cached
-	errs    map[string]string      // last error logged per kind of write
+	cur     map[string]announced // the leader's last look at the state
+	stats   []lbpool.PoolStats   // with cur
+	pending map[string]annotated // annotations written, maybe not yet cached
+	errs    map[string]string    // last error logged per kind of write
 }
 
 // annotated is an annotation value written over the cached Service of
