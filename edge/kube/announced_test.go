@@ -96,3 +96,21 @@ func TestCountersOf(t *testing.T) {
 		})
 	}
 }
+
+func TestOlderThan(t *testing.T) {
+	tests := []struct {
+		rv, after string
+		want      bool
+	}{
+		{"99", "100", true},
+		{"100", "100", false},
+		{"101", "100", false},
+		{"", "100", false},    // unparsable: trust the cache
+		{"abc", "100", false}, // same
+	}
+	for _, tt := range tests {
+		if got := olderThan(tt.rv, tt.after); got != tt.want {
+			t.Errorf("olderThan(%q, %q) = %t, want %t", tt.rv, tt.after, got, tt.want)
+		}
+	}
+}

@@ -93,10 +93,12 @@ type Announcers struct {
 	errs    map[string]string    // last error logged per kind of write
 }
 
-// annotated is an annotation value written over the cached Service of
-// resourceVersion Before: until the cache moves past Before, the value
-// written stands for the cached one.
-type annotated struct{ Before, Value string }
+// annotated is an annotation value written, giving the Service
+// resourceVersion After: until the cache has caught up with After, the
+// value written stands for the cached one (the controller's own writes to
+// the same Service arrive in between, and must not make the annotation,
+// and its Event, be written twice).
+type annotated struct{ After, Value string }
 
 // NewAnnouncers builds the writer; dyn may be nil (no MetalLB objects are
 // then written). Events go through recorder (the Service controller's).

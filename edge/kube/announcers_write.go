@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -35,6 +36,9 @@ func (a *Announcers) sync(ctx context.Context, name cache.ObjectName) error {
 	}
 	if err != nil {
 		svc, an = nil, announced{}
+		a.mu.Lock()
+		delete(a.pending, key)
+		a.mu.Unlock()
 	}
 	if svc != nil {
 		if err := a.annotate(ctx, svc, an.IPs); err != nil {
@@ -60,7 +64,7 @@ func (a *Announcers) annotate(ctx context.Context, svc *corev1.Service, as []ann
 	have := svc.Annotations[lbconfig.AnnAnnouncingNode]
 	a.mu.Lock()
 	if p, ok := a.pending[key]; ok {
-		if p.Before == svc.ResourceVersion { // our patch is not cached yet
+		if olderThan(svc.ResourceVersion, p.After) { // our patch is not cached yet
 			have = p.Value
 		} else {
 			delete(a.pending, key)
@@ -75,20 +79,31 @@ func (a *Announcers) annotate(ctx context.Context, svc *corev1.Service, as []ann
 		value = want
 	}
 	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]any{lbconfig.AnnAnnouncingNode: value}}})
-	if err := a.client.PatchService(ctx, svc.Namespace, svc.Name, patch); err != nil {
+	out, err := a.client.patchService(ctx, svc.Namespace, svc.Name, patch)
+	if err != nil {
 		if isNotFound(err) {
 			return nil
 		}
 		return fmt.Errorf("annotate %s announcer: %w", key, err)
 	}
 	a.mu.Lock()
-	a.pending[key] = annotated{Before: svc.ResourceVersion, Value: want}
+	a.pending[key] = annotated{After: out.ResourceVersion, Value: want}
 	a.mu.Unlock()
 	for _, msg := range nodeAssignedMessages(as) {
 		a.recorder.Event(svc, corev1.EventTypeNormal, ReasonNodeAssigned, msg)
 	}
 	a.log.Info("announcer", "service", key, "node", want)
 	return nil
+}
+
+// olderThan reports whether resourceVersion rv is older than after. The
+// apiserver's versions are etcd revisions, integers that only grow (what
+// client-go's MutationCache relies on too); one that does not parse is
+// taken as current, so the cache is trusted.
+func olderThan(rv, after string) bool {
+	a, err1 := strconv.ParseUint(rv, 10, 64)
+	b, err2 := strconv.ParseUint(after, 10, 64)
+	return err1 == nil && err2 == nil && a < b
 }
 
 // interfaces are the interfaces a ServiceL2Status names for host: those
