@@ -228,6 +228,17 @@ func TestMetalLBCRDPools(t *testing.T) {
 	if ip := e.waitIP(t, "c5", "192.168.60."); ip != "192.168.60.4" {
 		t.Errorf("c5 got %s after the pool grew, want 192.168.60.4", ip)
 	}
+	// The leader writes the pool's counts into its status (MetalLB 0.15's
+	// fields): five of the /29's eight addresses assigned.
+	wait.For(t, kubeWait, "IPAddressPool crd status", func() (bool, string) {
+		u, err := e.dyn.Resource(kube.IPAddressPools).Namespace(metallbNS).Get(context.Background(), "crd", metav1.GetOptions{})
+		if err != nil {
+			return false, err.Error()
+		}
+		st, _, _ := unstructured.NestedMap(u.Object, "status")
+		want := map[string]any{"assignedIPv4": int64(5), "availableIPv4": int64(3), "assignedIPv6": int64(0), "availableIPv6": int64(0)}
+		return fmt.Sprint(st) == fmt.Sprint(want), fmt.Sprintf("status %v, want %v", st, want)
+	})
 
 	// An invalid object: Event on it, the last good pools stay.
 	e.applyPool(t, "crd", "192.168.60.0/29", "not-an-address")

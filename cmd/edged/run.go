@@ -125,13 +125,13 @@ func wire(cfg *config.Config, log *slog.Logger) (*edge.Appliance, error) {
 		return nil, err
 	}
 	kp := kube.NewPart(cfg, client, log.With("part", "kubernetes"))
-	if cfg.Kubernetes.MetallbCRDs {
-		dyn, err := dynamic.NewForConfig(rest)
-		if err != nil {
-			return nil, fmt.Errorf("kubernetes dynamic client: %w", err)
-		}
-		kp.WatchMetalLB(dyn)
+	// MetalLB's resources: the pools with kubernetes.metallbCRDs, the
+	// ServiceL2Status objects whenever the CRD is installed.
+	dyn, err := dynamic.NewForConfig(rest)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes dynamic client: %w", err)
 	}
+	kp.WatchMetalLB(dyn)
 	hp := proxy.New(cfg, kp, kp.Event, log.With("part", "haproxy"))
 	speaker := l2.New(cfg, kp.PoolConfig, log.With("part", "announce"))
 	speaker.UseServiceLabels(kp.ServiceLabels)

@@ -106,8 +106,16 @@ func (c *Client) UpdateServiceStatus(ctx context.Context, svc *corev1.Service) e
 
 // PatchService applies a JSON merge patch to Service namespace/name.
 func (c *Client) PatchService(ctx context.Context, namespace, name string, patch []byte) error {
-	return c.core.Patch(types.MergePatchType).Namespace(namespace).Resource("services").Name(name).
-		Body(patch).Do(ctx).Error()
+	_, err := c.patchService(ctx, namespace, name, patch)
+	return err
+}
+
+// patchService is PatchService returning the Service as patched.
+func (c *Client) patchService(ctx context.Context, namespace, name string, patch []byte) (*corev1.Service, error) {
+	out := &corev1.Service{}
+	err := c.core.Patch(types.MergePatchType).Namespace(namespace).Resource("services").Name(name).
+		Body(patch).Do(ctx).Into(out)
+	return out, err
 }
 
 // Secret reads one Secret.

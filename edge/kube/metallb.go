@@ -80,8 +80,8 @@ func NewPoolWatcher(dyn dynamic.Interface, events *Client, base *config.Config, 
 	}
 	w := &PoolWatcher{
 		base: base, opts: opts, log: opts.Logger, events: events, kick: make(chan struct{}, 1),
-		pools:   dynamicInformer(dyn, IPAddressPools, opts.Namespace, opts.Resync),
-		adverts: dynamicInformer(dyn, L2Advertisements, opts.Namespace, opts.Resync),
+		pools:   dynamicInformer(dyn, IPAddressPools, opts.Namespace, opts.Resync, ""),
+		adverts: dynamicInformer(dyn, L2Advertisements, opts.Namespace, opts.Resync, ""),
 	}
 	w.bcast = newBroadcaster()
 	w.recorder = w.bcast.NewRecorder(Scheme, corev1.EventSource{Component: "edged"})
@@ -95,14 +95,17 @@ func NewPoolWatcher(dyn dynamic.Interface, events *Client, base *config.Config, 
 	return w
 }
 
-// dynamicInformer watches resource in namespace as unstructured objects.
-func dynamicInformer(dyn dynamic.Interface, resource schema.GroupVersionResource, namespace string, resync time.Duration) cache.SharedIndexInformer {
+// dynamicInformer watches resource in namespace as unstructured objects,
+// those matching the label selector (empty: all).
+func dynamicInformer(dyn dynamic.Interface, resource schema.GroupVersionResource, namespace string, resync time.Duration, selector string) cache.SharedIndexInformer {
 	r := dyn.Resource(resource).Namespace(namespace)
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.LabelSelector = selector
 			return r.List(ctx, o)
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.LabelSelector = selector
 			return r.Watch(ctx, o)
 		},
 	}
@@ -131,6 +134,18 @@ func (w *PoolWatcher) Config() (cfg *config.Config, ok bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.cur, w.cur != nil
+}
+
+// PoolObjects lists the cached IPAddressPool objects (shared with the
+// cache: read them, never change them).
+func (w *PoolWatcher) PoolObjects() []*unstructured.Unstructured {
+	var out []*unstructured.Unstructured
+	for _, it := range w.pools.GetStore().List() {
+		if u, ok := it.(*unstructured.Unstructured); ok {
+			out = append(out, u)
+		}
+	}
+	return out
 }
 
 // Run watches until ctx ends.

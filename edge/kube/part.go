@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/dynamic"
 
@@ -51,9 +52,11 @@ func NewPart(cfg *config.Config, client *Client, log *slog.Logger) *Part {
 	return &Part{cfg: cfg, client: client, log: log}
 }
 
-// WatchMetalLB makes the part read MetalLB's IPAddressPool and
-// L2Advertisement objects through dyn when kubernetes.metallbCRDs is on;
-// their pools are merged with edged.yaml's (see Pools). Call it before Run.
+// WatchMetalLB gives the part dyn for MetalLB's resources: it reads the
+// IPAddressPool and L2Advertisement objects when kubernetes.metallbCRDs is
+// on (their pools are merged with edged.yaml's, see Pools) and writes
+// their status, and it keeps ServiceL2Status objects current whenever the
+// apiserver serves that CRD (Announcers). Call it before Run.
 func (k *Part) WatchMetalLB(dyn dynamic.Interface) { k.dyn = dyn }
 
 // Pools implements edge.PoolSource: edged.yaml's pools, merged with MetalLB's
@@ -151,6 +154,16 @@ func (k *Part) Run(ctx context.Context, store *raft.Store) error {
 		go func() { defer close(done); _ = w.Run(ctx) }()
 		defer func() { <-done }() // ctx has ended: it stops too
 	}
+	an := NewAnnouncers(k.client, k.dyn, shared, store, c.recorder, AnnouncersOptions{
+		Namespace:   k.cfg.Kubernetes.MetallbNamespace,
+		Resync:      k.cfg.Kubernetes.Resync,
+		PoolConfig:  k.PoolConfig,
+		PoolObjects: k.poolObjects(),
+		Logger:      k.log,
+	})
+	announcing := make(chan struct{})
+	go func() { defer close(announcing); an.Run(ctx) }()
+	defer func() { <-announcing }() // ctx has ended: it stops too
 	go func() {
 		if shared.WaitForSync(ctx) {
 			k.synced.Store(true)
@@ -159,6 +172,15 @@ func (k *Part) Run(ctx context.Context, store *raft.Store) error {
 	}()
 	if err := c.Run(ctx, kubeWorkers); err != nil {
 		return fmt.Errorf("service controller: %w", err)
+	}
+	return nil
+}
+
+// poolObjects lists MetalLB's IPAddressPool objects when the pools come
+// from them (nil otherwise: edged.yaml's pools have no object to report in).
+func (k *Part) poolObjects() func() []*unstructured.Unstructured {
+	if w := k.metallb.Load(); w != nil {
+		return w.PoolObjects
 	}
 	return nil
 }

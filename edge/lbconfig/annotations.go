@@ -49,6 +49,12 @@ const (
 	AnnTimeoutConnect = Prefix + "timeout-connect" // connecting to an endpoint
 )
 
+// AnnAnnouncingNode is the one annotation under Prefix that edged writes
+// rather than reads: the edge hosts the raft state assigns the Service's
+// IPs to (edge/kube, docs/kubernetes.md). ParseAnnotations skips it; it is
+// no setting, and a stale or forged value changes nothing but itself.
+const AnnAnnouncingNode = Prefix + "announcing-node"
+
 // Backend modes: the values of AnnBackend and of edged.yaml's
 // haproxy.backendMode (which also takes the older spelling "nodePort").
 const (
@@ -120,6 +126,7 @@ func ParseAnnotations(ann map[string]string, nodePort bool) (Settings, error) {
 			continue
 		}
 		switch k {
+		case AnnAnnouncingNode: // edged's own output, not a setting
 		case AnnMode:
 			if v != "tcp" && v != "http" {
 				bad(k, v, "tcp or http")

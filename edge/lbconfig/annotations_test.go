@@ -32,6 +32,7 @@ func TestParseAnnotations(t *testing.T) {
 		{name: "path needs http check", ann: map[string]string{AnnCheckPath: "/x"}, wantErr: true},
 		{name: "rise out of range", ann: map[string]string{AnnCheckRise: "1000"}, wantErr: true},
 		{name: "interval too short", ann: map[string]string{AnnCheckInterval: "1ms"}, wantErr: true},
+		{name: "edged's own announcing-node is no setting", ann: map[string]string{AnnAnnouncingNode: "edge2\n  server evil"}, want: DefaultSettings(false)},
 		{name: "unknown key", ann: map[string]string{Prefix + "chek": "tcp"}, wantErr: true},
 		{name: "bad balance", ann: map[string]string{AnnBalance: "hdr(host)"}, wantErr: true},
 		{name: "bad secret", ann: map[string]string{AnnTLSSecret: "../../etc/shadow"}, wantErr: true},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/goldentooth/edged/test/kubetest"
@@ -28,9 +30,14 @@ const allocTimeout = 30 * time.Second
 type kubeEnv struct {
 	srv    *kubetest.Server
 	client kubernetes.Interface
+	dyn    dynamic.Interface
 	ns     string
 	token  string
 }
+
+// MetalLBNamespace is where a lab made with Options.MetalLBCRDs keeps
+// MetalLB's objects (edged's default kubernetes.metallbNamespace).
+const MetalLBNamespace = "metallb-system"
 
 func (l *Lab) startKube(t testing.TB) {
 	t.Helper()
@@ -40,7 +47,19 @@ func (l *Lab) startKube(t testing.TB) {
 	if err != nil {
 		t.Fatalf("apiserver URL %s: %v", srv.URL, err)
 	}
-	l.kube = &kubeEnv{srv: srv, client: srv.Client(t), ns: srv.Namespace(t), token: cfg.BearerToken}
+	l.kube = &kubeEnv{srv: srv, client: srv.Client(t), dyn: dynamic.NewForConfigOrDie(srv.Config(kubetest.Admin)),
+		ns: srv.Namespace(t), token: cfg.BearerToken}
+	if l.opts.MetalLBCRDs {
+		root, err := kubetest.RepoRoot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.InstallCRDs(t, filepath.Join(root, "edge", "kube", "testdata", "metallb-crds.yaml"))
+		if _, err := l.kube.client.CoreV1().Namespaces().Create(context.Background(),
+			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: MetalLBNamespace}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for _, e := range l.Edges {
 		if err := l.proxy(e.Host, u.Host); err != nil {
 			t.Fatal(err)
@@ -61,6 +80,10 @@ func (l *Lab) proxy(h *Host, target string) error {
 
 // Kube is an admin client of the lab's apiserver.
 func (l *Lab) Kube() kubernetes.Interface { return l.kube.client }
+
+// Dynamic is an admin dynamic client of the lab's apiserver (MetalLB's
+// objects).
+func (l *Lab) Dynamic() dynamic.Interface { return l.kube.dyn }
 
 // Namespace is the Kubernetes namespace the lab's Services live in.
 func (l *Lab) Namespace() string { return l.kube.ns }

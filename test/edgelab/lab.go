@@ -59,6 +59,11 @@ type Options struct {
 	// StaticVIP adds a static VIP (StaticVIPName at StaticVIP, on eth0) to
 	// every host's edged.yaml.
 	StaticVIP bool
+	// MetalLBCRDs installs MetalLB's CRDs (edge/kube/testdata: IPAddressPool,
+	// L2Advertisement, and MetalLB's own ServiceL2Status) and the
+	// metallb-system namespace before edged starts, so edged writes
+	// ServiceL2Status objects there (MetalLB).
+	MetalLBCRDs bool
 }
 
 // Host is one namespace on the segment.
