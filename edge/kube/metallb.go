@@ -133,6 +133,17 @@ func (w *PoolWatcher) Config() (cfg *config.Config, ok bool) {
 	return w.cur, w.cur != nil
 }
 
+// Err is why the latest set of objects was refused, nil when the last
+// merge is the latest (or nothing was merged yet).
+func (w *PoolWatcher) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lastErr == "" {
+		return nil
+	}
+	return errors.New(w.lastErr)
+}
+
 // Run watches until ctx ends.
 func (w *PoolWatcher) Run(ctx context.Context) error {
 	defer utilruntime.HandleCrash()
