@@ -59,6 +59,9 @@ type Options struct {
 	// StaticVIP adds a static VIP (StaticVIPName at StaticVIP, on eth0) to
 	// every host's edged.yaml.
 	StaticVIP bool
+	// Exporter turns on HAProxy's Prometheus exporter at ExporterAddr in
+	// every edge namespace (haproxy.prometheus.bind).
+	Exporter bool
 }
 
 // Host is one namespace on the segment.
