@@ -12,7 +12,7 @@ TESTFLAGS ?= -count=1 -timeout 25m
 # edged is pure Go, so any host cross-builds it.
 ARCH      ?= $(shell $(GO) env GOARCH)
 
-.PHONY: help build test unit bench bench-failover lint fuzz testapiserver lab deb install-test clean
+.PHONY: help build test unit bench bench-failover lint fuzz testapiserver promtool lab deb install-test clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -23,7 +23,10 @@ build: ## build bin/edged
 testapiserver: ## build the test kube-apiserver once per machine (cold ~5 min)
 	test/apiserver/build.sh
 
-test: testapiserver ## the whole suite: unit, lab (netns, haproxy), apiserver and raft tests (root)
+promtool: ## build Prometheus's promtool and the PromQL checker for the monitoring tests once (cold ~5 min)
+	test/promtool/build.sh
+
+test: testapiserver promtool ## the whole suite: unit, lab (netns, haproxy), apiserver and raft tests (root)
 	$(GO) test $(TESTFLAGS) ./...
 	cd packaging && $(GO) test -count=1 ./...
 

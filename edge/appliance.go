@@ -58,9 +58,12 @@ type StatusProvider interface{ Report(*admin.Status) }
 // PoolSource supplies the pool configuration the leader writes into raft
 // instead of the config file's own (the Kubernetes part, merging MetalLB's
 // objects); ok is false while it is not known yet (then nothing is
-// written). Register it with UsePools.
+// written). PoolsErr is why the latest objects were refused (the last good
+// pools stay in force), nil while the pools in force are the latest: it
+// makes metallb_k8s_client_config_stale_bool. Register it with UsePools.
 type PoolSource interface {
 	Pools() (pools []lbpool.Pool, eligibility map[string][]string, ok bool)
+	PoolsErr() error
 }
 
 // Appliance is one edge host's edged.
@@ -92,8 +95,10 @@ type Appliance struct {
 func New(cfg *config.Config, log *slog.Logger, announcer Announcer, parts ...Part) *Appliance {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return &Appliance{cfg: cfg, log: log, announcer: announcer, parts: parts, registry: reg,
+	a := &Appliance{cfg: cfg, log: log, announcer: announcer, parts: parts, registry: reg,
 		reloaded: make(chan struct{}, 1), reloads: newReloadMetrics(reg)}
+	reg.MustRegister(configCollector{a})
+	return a
 }
 
 // ReportStatus adds r's lines to `edged status`. Call before Run.
@@ -212,7 +217,7 @@ func (a *Appliance) open() (*raft.Store, *admin.Server, *metricsrv.Server, error
 		store.Close(context.Background())
 		return nil, nil, nil, err
 	}
-	met, err := metricsrv.Listen(a.cfg.Metrics.Address, a.registry, a.Alive, a.readyErr)
+	met, err := metricsrv.Listen(a.cfg.Metrics.Address, a.cfg.Metrics.TLS.Files(), a.registry, a.Alive, a.readyErr)
 	if err != nil {
 		adm.Shutdown(context.Background())
 		store.Close(context.Background())

@@ -209,6 +209,9 @@ func TestMetalLBCRDPools(t *testing.T) {
 	}
 	e := startCRDEnv(t)
 	e.waitPools(t, "the file's pool in raft", func(p map[string]string) bool { return len(p) == 1 && p["primary"] != "" })
+	reg := e.app.Registry()
+	waitMetric(t, reg, "metallb_k8s_client_config_loaded_bool", nil, 1)
+	waitMetric(t, reg, "metallb_k8s_client_config_stale_bool", nil, 0)
 
 	// A Service asking for a pool that does not exist yet waits for it.
 	e.service(t, "c1", "crd")
@@ -244,6 +247,8 @@ func TestMetalLBCRDPools(t *testing.T) {
 	e.applyPool(t, "crd", "192.168.60.0/29", "not-an-address")
 	msg := e.waitEvent(t, metallbNS, "crd", kube.ReasonBadConfig, "not-an-address")
 	t.Logf("invalid pool event: %s", msg)
+	// MetalLB's meaning: the objects in force are not the latest.
+	waitMetric(t, reg, "metallb_k8s_client_config_stale_bool", nil, 1)
 	e.service(t, "c6", "crd")
 	e.waitIP(t, "c6", "192.168.60.")
 	if p := e.raftPools(); p["crd"] != "192.168.60.0 - 192.168.60.7" {
@@ -263,6 +268,7 @@ func TestMetalLBCRDPools(t *testing.T) {
 	e.waitPools(t, "crd pool grown in raft", func(p map[string]string) bool {
 		return p["crd"] == "192.168.60.0 - 192.168.60.7,192.168.61.0 - 192.168.61.1" && len(p) == 2
 	})
+	waitMetric(t, reg, "metallb_k8s_client_config_stale_bool", nil, 0)
 	// An advertisement naming a missing pool is invalid too.
 	e.apply(t, kube.L2Advertisements, "L2Advertisement", "l2-bad", map[string]any{"ipAddressPools": []any{"nope"}})
 	e.waitEvent(t, metallbNS, "l2-bad", kube.ReasonBadConfig, `no pool named "nope"`)

@@ -108,6 +108,17 @@ func TestMetricsSingleHost(t *testing.T) {
 		t.Fatalf("Allocate: %v", err)
 	}
 	waitMetric(t, reg, "metallb_allocator_addresses_in_use_total", pool, 1)
+	// MetalLB's per-family gauges, Services per pool, and the speaker's
+	// announced series for the one Service on this host.
+	waitMetric(t, reg, "metallb_allocator_ipv4_addresses_in_use_total", pool, 1)
+	waitMetric(t, reg, "metallb_allocator_ipv6_addresses_in_use_total", pool, 0)
+	waitMetric(t, reg, "metallb_allocator_ipv4_addresses_total", pool, referencePoolSize)
+	waitMetric(t, reg, "metallb_allocator_ipv6_addresses_total", pool, 0)
+	waitMetric(t, reg, "metallb_allocator_services_allocated_total", pool, 1)
+	waitMetric(t, reg, "metallb_speaker_announced", map[string]string{
+		"service": "default/web", "protocol": "layer2", "node": cfg.Node.Name, "ip": al.IPs[0].String()}, 1)
+	waitMetric(t, reg, "metallb_k8s_client_config_loaded_bool", nil, 1)
+	waitMetric(t, reg, "metallb_k8s_client_config_stale_bool", nil, 0)
 	// The allocation is one more commit (the leader may commit host and
 	// assignment updates of its own too, so at least one).
 	if after, _ := metric(t, reg, "edged_raft_commit_duration_seconds", nil); after < commits+1 {
@@ -130,7 +141,11 @@ func TestMetricsSingleHost(t *testing.T) {
 		t.Fatalf("Release: %v", err)
 	}
 	waitMetric(t, reg, "metallb_allocator_addresses_in_use_total", pool, 0)
+	waitMetric(t, reg, "metallb_allocator_services_allocated_total", pool, 0)
 	waitMetric(t, reg, "edged_leases_held", nil, 0)
+	if _, ok := metric(t, reg, "metallb_speaker_announced", nil); ok {
+		t.Error("metallb_speaker_announced still exported after the release")
+	}
 	// No second election happened on a single host.
 	waitMetric(t, reg, "edged_raft_leader_changes_total", nil, 1)
 }
@@ -197,6 +212,11 @@ func TestKubeMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitMetric(t, reg, "metallb_allocator_addresses_in_use_total", map[string]string{"pool": "primary"}, 1)
+	app.Registry().MustRegister(kp.Collector())
+	waitMetric(t, reg, "edged_services_without_ip", nil, 0)
+	if v, _ := metric(t, reg, "metallb_k8s_client_updates_total", nil); v < 1 {
+		t.Errorf("metallb_k8s_client_updates_total = %v, want >= 1", v)
+	}
 	wait.ForBool(t, kubeWait, "status written", func() bool {
 		s, err := admin.CoreV1().Services(ns).Get(context.Background(), "web", metav1.GetOptions{})
 		return err == nil && len(s.Status.LoadBalancer.Ingress) == 1

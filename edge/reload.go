@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"reflect"
 	"strings"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -27,6 +28,8 @@ type Reloadable interface {
 type reloadMetrics struct {
 	total       *prometheus.CounterVec
 	lastSuccess prometheus.Gauge
+	// failed is set while the latest reload of edged.yaml was refused.
+	failed *atomic.Bool
 }
 
 func newReloadMetrics(reg prometheus.Registerer) reloadMetrics {
@@ -35,6 +38,7 @@ func newReloadMetrics(reg prometheus.Registerer) reloadMetrics {
 			Help: "Config reloads (SIGHUP), by result: success or failure (the file was refused and the running config stays)."}, []string{"result"}),
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "edged", Subsystem: "config", Name: "last_reload_success_timestamp_seconds",
 			Help: "When the config in force was loaded: start-up or the last successful reload (Unix seconds)."}),
+		failed: new(atomic.Bool),
 	}
 	m.total.WithLabelValues("success")
 	m.total.WithLabelValues("failure")
@@ -74,6 +78,7 @@ func (a *Appliance) Reload() error {
 	cfg, err := config.Load(path)
 	if err != nil {
 		a.reloads.total.WithLabelValues("failure").Inc()
+		a.reloads.failed.Store(true)
 		a.log.Error("config reload refused; the running config stays in force", "file", path, "err", err)
 		return fmt.Errorf("reload %s: %w", path, err)
 	}
@@ -91,6 +96,7 @@ func (a *Appliance) Reload() error {
 	default:
 	}
 	a.reloads.total.WithLabelValues("success").Inc()
+	a.reloads.failed.Store(false)
 	a.reloads.lastSuccess.SetToCurrentTime()
 	a.log.Info("config reloaded", "file", path, "pools", len(cfg.LBPools))
 	return errors.Join(errs...)
@@ -172,6 +178,7 @@ func restartFields(running, cfg *config.Config) []string {
 		{"raft.snapshotThreshold", running.Raft.SnapshotThreshold, cfg.Raft.SnapshotThreshold},
 		{"raft.leaveOnShutdown", running.Raft.LeaveOnShutdown, cfg.Raft.LeaveOnShutdown},
 		{"metrics.address", running.Metrics.Address, cfg.Metrics.Address},
+		{"metrics.tls", running.Metrics.TLS, cfg.Metrics.TLS},
 		{"kubernetes", running.Kubernetes, cfg.Kubernetes},
 	} {
 		if !reflect.DeepEqual(f.old, f.new) {

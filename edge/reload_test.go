@@ -95,6 +95,7 @@ func TestReloadAppliesPoolsAndRefusesBadFile(t *testing.T) {
 		t.Errorf("no restart warning naming metrics.address in:\n%s", logs.String())
 	}
 	waitMetric(t, app.Registry(), "edged_config_reload_total", map[string]string{"result": "success"}, 1)
+	waitMetric(t, app.Registry(), "metallb_k8s_client_config_stale_bool", nil, 0)
 
 	write(text("  - name: extra\n    addresses: [10.5.0.9 - 10.5.0.1]\n", ""))
 	err := app.Reload()
@@ -105,10 +106,18 @@ func TestReloadAppliesPoolsAndRefusesBadFile(t *testing.T) {
 		t.Errorf("the refused reload was not logged:\n%s", logs.String())
 	}
 	waitMetric(t, app.Registry(), "edged_config_reload_total", map[string]string{"result": "failure"}, 1)
+	// MetalLB's meaning: loaded once, stale while the latest load failed.
+	waitMetric(t, app.Registry(), "metallb_k8s_client_config_loaded_bool", nil, 1)
+	waitMetric(t, app.Registry(), "metallb_k8s_client_config_stale_bool", nil, 1)
 	if got := poolNames(app); !slices.Equal(got, []string{"primary", "extra"}) {
 		t.Errorf("pools after a refused reload = %v, want the previous [primary extra]", got)
 	}
 	if level.Level() != slog.LevelDebug {
 		t.Errorf("log level after a refused reload = %v, want DEBUG still", level.Level())
 	}
+	write(text("  - name: extra\n    addresses: [10.5.0.0/24]\n", ""))
+	if err := app.Reload(); err != nil {
+		t.Fatalf("Reload of the good file again: %v", err)
+	}
+	waitMetric(t, app.Registry(), "metallb_k8s_client_config_stale_bool", nil, 0)
 }

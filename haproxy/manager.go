@@ -233,20 +233,26 @@ func (m *Manager) Apply(ctx context.Context, model Model) Result {
 	defer m.mu.Unlock()
 	if err := model.Validate(); err != nil {
 		failuresTotal.WithLabelValues("render").Inc()
+		setApplied(err)
 		return Result{Err: err}
 	}
 	n, structural := m.plan(model)
 	if !structural {
+		start := time.Now()
 		if r, ok := m.applyRuntime(ctx, n); ok {
+			observeApply(howRuntime, time.Since(start), r.Err)
 			return r
 		}
 	}
 	if m.failed != nil && time.Now().Before(m.retryAt) && reflect.DeepEqual(n.structure(), *m.failed) {
-		return Result{Err: fmt.Errorf("%w (next try %s): %w", ErrBackoff, m.retryAt.Format(time.TimeOnly), m.failedErr)}
+		err := fmt.Errorf("%w (next try %s): %w", ErrBackoff, m.retryAt.Format(time.TimeOnly), m.failedErr)
+		setApplied(err)
+		return Result{Err: err}
 	}
 	start := time.Now()
 	r, loaded := m.applyReload(ctx, n)
 	m.reloadCost = time.Since(start)
+	observeApply(howReload, m.reloadCost, r.Err)
 	m.noteFailure(n, loaded, r.Err)
 	return r
 }

@@ -27,7 +27,7 @@ type metrics struct {
 var commitBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5}
 
 func newMetrics() *metrics {
-	return &metrics{
+	m := &metrics{
 		leaderChanges: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "edged_raft_leader_changes_total",
 			Help: "Times this host learned of a new raft leader (itself or a peer).",
@@ -42,6 +42,10 @@ func newMetrics() *metrics {
 			Help: "Lease requests this host sent to the voters (one per voter per renewal), by result (ok, failed).",
 		}, []string{"result"}),
 	}
+	// Both results exist from the start: the lease alert divides them.
+	m.renewals.WithLabelValues("ok")
+	m.renewals.WithLabelValues("failed")
+	return m
 }
 
 // observe counts leader changes from hashicorp/raft's observations until

@@ -15,6 +15,7 @@ import (
 
 	"github.com/goldentooth/edged/edge"
 	"github.com/goldentooth/edged/edge/announce"
+	"github.com/goldentooth/edged/edge/certs"
 	"github.com/goldentooth/edged/edge/config"
 	"github.com/goldentooth/edged/edge/health"
 	"github.com/goldentooth/edged/edge/kube"
@@ -150,9 +151,11 @@ func wire(cfg *config.Config, log *slog.Logger) (*edge.Appliance, error) {
 	app.Registry().MustRegister(mon.Collectors()...)
 	app.UsePools(kp)
 	app.Registry().MustRegister(kube.Collectors()...)
+	app.Registry().MustRegister(kp.Collector())
 	app.Registry().MustRegister(announce.Collectors()...)
 	app.Registry().MustRegister(haproxy.Collectors()...)
 	app.Registry().MustRegister(nft.Collectors()...)
+	app.Registry().MustRegister(certs.Collectors()...)
 	return app, nil
 }
 

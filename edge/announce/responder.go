@@ -102,6 +102,7 @@ func (a *Responder) SetLeases(ls []Lease) {
 	a.leases, a.shared = m, shared
 	ports := a.portsLocked()
 	a.mu.Unlock()
+	countTakeovers(len(taken))
 	if changed || len(taken) > 0 {
 		for _, p := range ports {
 			p.takeover(taken, now)
@@ -149,6 +150,7 @@ func (a *Responder) Renew(until time.Time) {
 		ports = a.portsLocked()
 	}
 	a.mu.Unlock()
+	countTakeovers(len(taken))
 	slices.SortFunc(taken, netip.Addr.Compare)
 	for _, p := range ports {
 		p.takeover(taken, now)

@@ -42,7 +42,8 @@ func Write(certDir string, s corev1.Secret) (string, bool, error) {
 	}
 	// A pair HAProxy cannot load would fail the next validation and, on a
 	// Secret update, replace a working PEM: refuse it here, keep the old file.
-	if _, err := tls.X509KeyPair(crt, key); err != nil {
+	pair, err := tls.X509KeyPair(crt, key)
+	if err != nil {
 		return "", false, fmt.Errorf("secret %s/%s: %v: %w", s.Namespace, s.Name, err, ErrSecret)
 	}
 	if !nameRE.MatchString(s.Name) || !nameRE.MatchString(s.Namespace) {
@@ -58,6 +59,9 @@ func Write(certDir string, s corev1.Secret) (string, bool, error) {
 	}
 	path := Path(certDir, s.Namespace, s.Name)
 	changed, err := haproxy.WriteFileAtomic(path, buf.Bytes(), pemMode)
+	if err == nil {
+		noteExpiry(path, s.Namespace, s.Name, pair.Leaf)
+	}
 	return path, changed, err
 }
 
@@ -80,6 +84,7 @@ func RemoveStale(certDir string, keep map[string]bool) ([]string, error) {
 			errs = append(errs, fmt.Errorf("remove stale certificate: %w", err))
 			continue
 		}
+		forgetExpiry(path)
 		removed = append(removed, path)
 	}
 	return removed, errors.Join(errs...)

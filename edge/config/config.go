@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/goldentooth/edged/edge/metricsrv"
 	"github.com/goldentooth/edged/lbpool"
 )
 
@@ -205,5 +206,20 @@ type Prometheus struct {
 
 // Metrics is edged's own Prometheus endpoint.
 type Metrics struct {
-	Address string `yaml:"address"`
+	Address string     `yaml:"address"`
+	TLS     MetricsTLS `yaml:"tls"`
+}
+
+// MetricsTLS makes the metrics endpoint HTTPS (empty: plain HTTP). With
+// ClientCAFile, only clients presenting a certificate signed by one of its
+// CAs are served.
+type MetricsTLS struct {
+	CertFile     string `yaml:"certFile"`
+	KeyFile      string `yaml:"keyFile"`
+	ClientCAFile string `yaml:"clientCAFile"`
+}
+
+// Files returns the TLS files as the metrics server takes them.
+func (t MetricsTLS) Files() metricsrv.TLSFiles {
+	return metricsrv.TLSFiles{CertFile: t.CertFile, KeyFile: t.KeyFile, ClientCAFile: t.ClientCAFile}
 }

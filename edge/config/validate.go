@@ -9,6 +9,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/goldentooth/edged/edge/metricsrv"
 	"github.com/goldentooth/edged/lbpool"
 )
 
@@ -225,6 +226,9 @@ func (l *loaded) checkSections() error {
 	if _, _, err := net.SplitHostPort(c.Metrics.Address); err != nil {
 		return l.failRoot("metrics.address", []any{"metrics", "address"}, "%q is not host:port", c.Metrics.Address)
 	}
+	if err := l.checkMetricsTLS(); err != nil {
+		return err
+	}
 	if err := l.checkLog(); err != nil {
 		return err
 	}
@@ -270,4 +274,20 @@ func (l *loaded) checkSelectiveHosts() error {
 				"every host this one allows (nodes), or give all its advertisements the same nodes", p.Name)
 	}
 	return nil
+}
+
+// checkMetricsTLS loads the metrics TLS files when any is named, so a
+// missing file, a key that does not match its certificate or a client CA
+// file without a certificate is refused at load, naming the field.
+func (l *loaded) checkMetricsTLS() error {
+	t := l.cfg.Metrics.TLS.Files()
+	if !t.Enabled() {
+		return nil
+	}
+	err := t.Check()
+	var fe *metricsrv.TLSFileError
+	if errors.As(err, &fe) {
+		return l.failRoot("metrics.tls."+fe.Field, []any{"metrics", "tls", fe.Field}, "%v", fe.Err)
+	}
+	return err
 }

@@ -210,7 +210,9 @@ func (c *Controller) processNext(ctx context.Context) bool {
 		return false
 	}
 	defer c.queue.Done(key)
+	updates.Inc()
 	if err := c.sync(ctx, key); err != nil {
+		updateErrors.Inc()
 		c.log.Debug("sync service", "service", key, "err", err)
 		c.queue.AddRateLimited(key)
 		return true

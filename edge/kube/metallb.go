@@ -148,6 +148,17 @@ func (w *PoolWatcher) PoolObjects() []*unstructured.Unstructured {
 	return out
 }
 
+// Err is why the latest set of objects was refused, nil when the last
+// merge is the latest (or nothing was merged yet).
+func (w *PoolWatcher) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.lastErr == "" {
+		return nil
+	}
+	return errors.New(w.lastErr)
+}
+
 // Run watches until ctx ends.
 func (w *PoolWatcher) Run(ctx context.Context) error {
 	defer utilruntime.HandleCrash()

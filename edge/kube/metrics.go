@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/client-go/tools/cache"
 	clientmetrics "k8s.io/client-go/tools/metrics"
 	"k8s.io/client-go/util/workqueue"
 )
@@ -58,6 +59,18 @@ var (
 		Name: "workqueue_retries_total", Help: "Total number of retries handled by the work queue.",
 	}, []string{"name"})
 
+	// updates and updateErrors are MetalLB's controller counters
+	// (internal/k8s/controllers/stats.go): every Service sync processed,
+	// and those that failed and are retried.
+	updates = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "metallb", Subsystem: "k8s_client", Name: "updates_total",
+		Help: "Number of k8s object updates that have been processed.",
+	})
+	updateErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "metallb", Subsystem: "k8s_client", Name: "update_errors_total",
+		Help: "Number of k8s object updates that failed for some reason.",
+	})
+
 	// reconcileLatency is the Service controller's reconcile latency: the
 	// same observation as workqueue_work_duration_seconds, under edged's
 	// own prefix.
@@ -90,7 +103,7 @@ func installKubeMetrics() {
 func Collectors() []prometheus.Collector {
 	return []prometheus.Collector{restRequests, restLatency, restRateLimit,
 		queueDepth, queueAdds, queueLatency, queueWork, queueUnfinished, queueLongest, queueRetries,
-		reconcileLatency}
+		reconcileLatency, updates, updateErrors}
 }
 
 type resultAdapter struct{}
@@ -133,3 +146,43 @@ func (queueProvider) NewRetriesMetric(name string) workqueue.CounterMetric {
 type bothHistograms [2]prometheus.Observer
 
 func (b bothHistograms) Observe(v float64) { b[0].Observe(v); b[1].Observe(v) }
+
+// descWithoutIP is the Services edged handles that hold no address.
+var descWithoutIP = prometheus.NewDesc("edged_services_without_ip",
+	"LoadBalancer Services edged handles (type and class) that hold no address in the raft state: pool exhausted, no eligible pool, a requested address taken, or not allocated yet. The same on every host (its cache and the replicated state).",
+	nil, nil)
+
+// Collector returns the part's own collector: edged_services_without_ip,
+// computed at scrape time from the cache and the raft state (nothing
+// before Run has them).
+func (k *Part) Collector() prometheus.Collector { return partCollector{k} }
+
+type partCollector struct{ k *Part }
+
+func (c partCollector) Describe(ch chan<- *prometheus.Desc) { ch <- descWithoutIP }
+
+func (c partCollector) Collect(ch chan<- prometheus.Metric) {
+	ch <- prometheus.MustNewConstMetric(descWithoutIP, prometheus.GaugeValue, float64(c.k.withoutIP()))
+}
+
+// withoutIP counts the handled Services with no allocation.
+func (k *Part) withoutIP() int {
+	shared, store := k.cache.Load(), k.store.Load()
+	if shared == nil || store == nil {
+		return 0
+	}
+	svcs, err := shared.Services.List(everything)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, s := range svcs {
+		if !Handled(s, k.cfg.Kubernetes.LoadBalancerClass) {
+			continue
+		}
+		if a, ok := store.Lookup(cache.MetaObjectToName(s).String()); !ok || len(a.IPs) == 0 {
+			n++
+		}
+	}
+	return n
+}

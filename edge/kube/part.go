@@ -79,6 +79,16 @@ func (k *Part) Pools() ([]lbpool.Pool, map[string][]string, bool) {
 	return cfg.LBPools, cfg.Eligibility(), true
 }
 
+// PoolsErr implements edge.PoolSource: why the latest MetalLB objects
+// were refused (the last good merge stays in force), nil while the pools in
+// force are the latest or kubernetes.metallbCRDs is off.
+func (k *Part) PoolsErr() error {
+	if w := k.metallb.Load(); w != nil && k.crds() {
+		return w.Err()
+	}
+	return nil
+}
+
 // PoolConfig is the configuration whose pools and advertisements are in
 // force: edged.yaml's, merged with MetalLB's objects when
 // kubernetes.metallbCRDs is on (edged.yaml's alone until they are read).

@@ -1,5 +1,6 @@
 // Package metricsrv serves Prometheus metrics, /healthz and /readyz on the
-// configured metrics address. /healthz answers while the process runs its
+// configured metrics address, over plain HTTP or, with metrics.tls, HTTPS
+// (optionally only to clients with a certificate from a given CA). /healthz answers while the process runs its
 // main loop; /readyz only once raft has a leader and the informers synced,
 // the same condition that sends READY=1 to systemd. With EDGED_PPROF=1 in
 // the environment it also serves Go's profiles under /debug/pprof/ (off by
@@ -8,6 +9,7 @@ package metricsrv
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -33,11 +35,24 @@ type Server struct {
 	ln  net.Listener
 }
 
-// Listen binds addr and returns a Server for gatherer's metrics.
-func Listen(addr string, gatherer prometheus.Gatherer, healthy, ready Check) (*Server, error) {
+// Listen binds addr and returns a Server for gatherer's metrics: plain
+// HTTP, or HTTPS when files names a certificate (and, with a client CA,
+// only for clients presenting a certificate it signed; /healthz and
+// /readyz too).
+func Listen(addr string, files TLSFiles, gatherer prometheus.Gatherer, healthy, ready Check) (*Server, error) {
+	var tc *tls.Config
+	if files.Enabled() {
+		var err error
+		if tc, err = files.tlsConfig(); err != nil {
+			return nil, fmt.Errorf("metrics TLS: %w", err)
+		}
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics address %s: %w", addr, err)
+	}
+	if tc != nil {
+		ln = tls.NewListener(ln, tc)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))

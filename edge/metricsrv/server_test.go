@@ -29,7 +29,7 @@ func TestServer(t *testing.T) {
 	reg.MustRegister(c)
 	c.Add(3)
 	var ready atomic.Bool
-	srv, err := Listen("127.0.0.1:0", reg, nil, func() error {
+	srv, err := Listen("127.0.0.1:0", TLSFiles{}, reg, nil, func() error {
 		if !ready.Load() {
 			return errors.New("raft has no leader yet")
 		}
@@ -62,7 +62,7 @@ func TestPprofOnlyWhenAsked(t *testing.T) {
 		if on {
 			t.Setenv(EnvPprof, "1")
 		}
-		srv, err := Listen("127.0.0.1:0", prometheus.NewRegistry(), nil, nil)
+		srv, err := Listen("127.0.0.1:0", TLSFiles{}, prometheus.NewRegistry(), nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -117,6 +117,10 @@ current-context: lab
 	// /etc/haproxy; Options.HAProxy runs an HAProxy on them (startHAProxy
 	// then rewrites the operator file), otherwise edged's applies fail and
 	// only log.
+	exporter := ""
+	if l.opts.Exporter {
+		exporter = fmt.Sprintf("  prometheus: {bind: %q}\n", ExporterAddr)
+	}
 	cfg := fmt.Sprintf(`node: {name: %s, dataDir: %s, adminSocket: %s}
 raft:
   bindAddress: "%s:%d"
@@ -136,10 +140,10 @@ haproxy:
   masterSocket: %[13]s/haproxy/master.sock
   statsSocket: %[13]s/haproxy/admin.sock
   certDir: %[13]s/haproxy/certs
-metrics: {address: "127.0.0.1:7472"}
+%[15]smetrics: {address: "127.0.0.1:7472"}
 health: {haproxy: %[14]t}
 `, e.ID, filepath.Join(e.Dir, "data"), e.Socket, e.Addr, raftPort, cert, key, ca.CAFile,
-		strings.Join(peers, ", "), filepath.Join(e.Dir, "kubeconfig"), PoolRange, PoolRange6, e.Dir, withHAProxy)
+		strings.Join(peers, ", "), filepath.Join(e.Dir, "kubeconfig"), PoolRange, PoolRange6, e.Dir, withHAProxy, exporter)
 	if l.opts.StaticVIP {
 		cfg += fmt.Sprintf("staticVIPs:\n  - {name: %s, address: %s, interfaces: [eth0]}\n", StaticVIPName, StaticVIP)
 	}

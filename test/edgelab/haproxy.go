@@ -33,6 +33,10 @@ const readyTimeout = 60 * time.Second
 // (edged.yaml's metrics.address), where /readyz lives.
 const metricsAddr = "127.0.0.1:7472"
 
+// ExporterAddr is HAProxy's Prometheus exporter inside every edge
+// namespace with Options.Exporter.
+const ExporterAddr = "127.0.0.1:8405"
+
 // probeLink is the veth the lab puts in every edge host (with HAProxy) to
 // carry the pool's IPv4 addresses, so a test reaches that host's own
 // HAProxy on a VIP from inside its namespace: edged keeps VIPs on lo only

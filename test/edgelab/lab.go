@@ -64,6 +64,9 @@ type Options struct {
 	// metallb-system namespace before edged starts, so edged writes
 	// ServiceL2Status objects there (MetalLB).
 	MetalLBCRDs bool
+	// Exporter turns on HAProxy's Prometheus exporter at ExporterAddr in
+	// every edge namespace (haproxy.prometheus.bind).
+	Exporter bool
 }
 
 // Host is one namespace on the segment.

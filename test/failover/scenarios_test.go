@@ -48,10 +48,15 @@ const (
 	// leaderCrash kills the leader while the client talks to a VIP owned
 	// by another, healthy host: that VIP should not notice.
 	leaderCrash
+	// noFault is leaderCrash's control: the same probe and window with
+	// nothing killed, so the longest stretch without an answer it reports
+	// is the lab's own floor (probe interval, scheduling on shared cores),
+	// the number to read leader-crash against.
+	noFault
 )
 
 func (f fault) String() string {
-	return [...]string{"owner-crash", "leader-owner-crash", "graceful-shutdown", "leader-crash"}[f]
+	return [...]string{"owner-crash", "leader-owner-crash", "graceful-shutdown", "leader-crash", "no-fault"}[f]
 }
 
 // newLab builds the lab with one Service IP per edge host at least.
@@ -145,8 +150,8 @@ type sample struct {
 // It puts the lab back in order before returning; if that fails the error
 // is a *restoreError.
 func edgedTrial(l *edgelab.Lab, vips []netip.Addr, f fault, n int) (smp sample, err error) {
-	if f == leaderCrash {
-		return leaderCrashTrial(l, vips, n)
+	if f == leaderCrash || f == noFault {
+		return leaderCrashTrial(l, vips, n, f == leaderCrash)
 	}
 	ip, owner, err := pick(l, vips, f == leaderOwnerCrash, n)
 	if err != nil {
@@ -202,11 +207,12 @@ func edgedTrial(l *edgelab.Lab, vips []netip.Addr, f fault, n int) (smp sample, 
 	return smp, nil
 }
 
-// leaderCrashTrial crashes the leader while the client talks to a VIP the
-// leader does not own, and reports as the gap the longest stretch without
-// an answer in leaderCrashWindow (the VIP's owner is alive: any gap is the
-// price of the leader's death alone).
-func leaderCrashTrial(l *edgelab.Lab, vips []netip.Addr, n int) (smp sample, err error) {
+// leaderCrashTrial crashes the leader (crash=false: the control, nothing
+// is killed) while the client talks to a VIP the leader does not own, and
+// reports as the gap the longest stretch without an answer in
+// leaderCrashWindow (the VIP's owner is alive: any gap beyond the
+// control's is the price of the leader's death alone).
+func leaderCrashTrial(l *edgelab.Lab, vips []netip.Addr, n int, crash bool) (smp sample, err error) {
 	ip, owner, err := pick(l, vips, false, n)
 	if err != nil {
 		return smp, broken(err)
@@ -215,15 +221,17 @@ func leaderCrashTrial(l *edgelab.Lab, vips []netip.Addr, n int) (smp sample, err
 	if err != nil {
 		return smp, broken(err)
 	}
-	defer func() {
-		rerr := l.Revive(lead)
-		if rerr == nil {
-			_, rerr = l.WaitHealthy(healthyTimeout)
-		}
-		if rerr != nil {
-			err = broken(rerr)
-		}
-	}()
+	if crash {
+		defer func() {
+			rerr := l.Revive(lead)
+			if rerr == nil {
+				_, rerr = l.WaitHealthy(healthyTimeout)
+			}
+			if rerr != nil {
+				err = broken(rerr)
+			}
+		}()
+	}
 	p := l.StartProbe(ip, edgelab.ProbeInterval)
 	defer p.Stop()
 	if err := p.WaitOK(20, steadyTimeout); err != nil {
@@ -232,9 +240,11 @@ func leaderCrashTrial(l *edgelab.Lab, vips []netip.Addr, n int) (smp sample, err
 	if o, err := l.Owner(ip); err != nil || o != owner || l.Holder(ip) != owner {
 		return smp, fmt.Errorf("%s, %s: %w", ip, owner.ID, errMovedEarly)
 	}
-	at, err := l.Crash(lead)
-	if err != nil {
-		return smp, err
+	at := time.Now()
+	if crash {
+		if at, err = l.Crash(lead); err != nil {
+			return smp, err
+		}
 	}
 	until := at.Add(leaderCrashWindow)
 	time.Sleep(time.Until(until)) // observation window, not synchronisation
