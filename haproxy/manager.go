@@ -359,16 +359,21 @@ func (m *Manager) applyReload(ctx context.Context, n Model) (Result, bool) {
 // reloadFailed reports a reload the master refused. A counted failure
 // leaves the old worker serving the old structure (live and the slots stay
 // true); an unconfirmed one leaves the state unknown, so the next apply
-// reloads. Listeners that explain the failure name their owners.
+// reloads, and blames no Service. Listeners that explain a counted failure
+// name their owners.
 func (m *Manager) reloadFailed(n Model, err error) Result {
 	r := Result{Reloaded: true, Err: err}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		// Edged stopped waiting (shutdown, or the confirmation timed
+		// out): HAProxy refused nothing that is known, so no Service is
+		// blamed.
+		m.live, m.slots = nil, nil
+		return r
+	}
 	if listening, lerr := listeningSockets(); lerr == nil {
 		r.Refused = bindConflicts(n, m.cfg.Paths.loadedBinds(m.live), listening)
 	} else {
 		m.cfg.Logger.Debug("cannot read listening sockets to explain the failed reload", "err", lerr)
-	}
-	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-		m.live, m.slots = nil, nil
 	}
 	return r
 }

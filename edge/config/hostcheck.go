@@ -87,14 +87,36 @@ func checkSysctl(path string) *HostProblem {
 		Fix: "sysctl --system (the package's /etc/sysctl.d/99-edged.conf sets it to 1)"}
 }
 
-// checkSocket dials a unix socket and explains a refusal.
+// socketSettle is how long a refused or missing socket is tried again
+// before it counts as a problem: HAProxy's master re-executes itself on
+// every reload (`systemctl reload haproxy` returns before it has), so its
+// master socket is briefly missing or refused; a check run right after a
+// reload (the docs' install steps, ExecStartPre after an operator's
+// reload) must not fail on that.
+var socketSettle = 3 * time.Second
+
+// socketRetry is how often a refused or missing socket is dialled again
+// within socketSettle.
+const socketRetry = 100 * time.Millisecond
+
+// checkSocket dials a unix socket and explains a refusal. A refused or
+// missing socket is dialled again for socketSettle; a permission error is
+// reported at once.
 func checkSocket(what, path, fix string) *HostProblem {
 	what = what + " " + path
 	d := net.Dialer{Timeout: hostCheckTimeout}
-	conn, err := d.Dial("unix", path)
-	if err == nil {
-		conn.Close()
-		return nil
+	var err error
+	for deadline := time.Now().Add(socketSettle); ; {
+		var conn net.Conn
+		if conn, err = d.Dial("unix", path); err == nil {
+			conn.Close()
+			return nil
+		}
+		transient := errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT)
+		if !transient || time.Now().Add(socketRetry).After(deadline) {
+			break
+		}
+		time.Sleep(socketRetry)
 	}
 	switch {
 	case errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):

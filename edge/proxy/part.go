@@ -199,6 +199,10 @@ func (p *Part) onResult(r haproxy.Result) {
 		p.ready.Store(true)
 		return
 	}
+	if errors.Is(r.Err, context.Canceled) {
+		p.log.Debug("haproxy update interrupted by shutdown", "err", r.Err)
+		return
+	}
 	p.log.Warn("haproxy update failed; the previous config keeps serving", "err", r.Err)
 	if len(r.Refused) > 0 {
 		p.quarantineRefused(r)

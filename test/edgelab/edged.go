@@ -121,12 +121,16 @@ current-context: lab
 	if l.opts.Exporter {
 		exporter = fmt.Sprintf("  prometheus: {bind: %q}\n", ExporterAddr)
 	}
+	timings := ""
+	if l.opts.RaftTimings != "" {
+		timings = "  " + l.opts.RaftTimings + "\n"
+	}
 	cfg := fmt.Sprintf(`node: {name: %s, dataDir: %s, adminSocket: %s}
 raft:
   bindAddress: "%s:%d"
   tls: {certFile: %s, keyFile: %s, caFile: %s}
   peers: [%s]
-kubernetes: {kubeconfig: %s}
+%[16]skubernetes: {kubeconfig: %[10]s}
 pools:
   - name: lab
     addresses: [%q]
@@ -143,7 +147,7 @@ haproxy:
 %[15]smetrics: {address: "127.0.0.1:7472"}
 health: {haproxy: %[14]t}
 `, e.ID, filepath.Join(e.Dir, "data"), e.Socket, e.Addr, raftPort, cert, key, ca.CAFile,
-		strings.Join(peers, ", "), filepath.Join(e.Dir, "kubeconfig"), PoolRange, PoolRange6, e.Dir, withHAProxy, exporter)
+		strings.Join(peers, ", "), filepath.Join(e.Dir, "kubeconfig"), PoolRange, PoolRange6, e.Dir, withHAProxy, exporter, timings)
 	if l.opts.StaticVIP {
 		cfg += fmt.Sprintf("staticVIPs:\n  - {name: %s, address: %s, interfaces: [eth0]}\n", StaticVIPName, StaticVIP)
 	}
@@ -447,6 +451,34 @@ func (l *Lab) LogTails(n int) string {
 			data = data[len(data)-n:]
 		}
 		fmt.Fprintf(&b, "--- %s edged.log (tail)\n%s\n", e.ID, data)
+	}
+	return b.String()
+}
+
+// LogsAround returns every edged log line stamped within [from, to]
+// (slog's time=...), leaving out hashicorp/raft's own chatter and failed
+// lease requests to hosts that are down, so a failure's moment can be read
+// across hosts.
+func (l *Lab) LogsAround(from, to time.Time) string {
+	var b strings.Builder
+	for _, e := range l.Edges {
+		data, err := os.ReadFile(filepath.Join(e.Dir, "edged.log"))
+		if err != nil {
+			continue
+		}
+		fmt.Fprintf(&b, "--- %s edged.log %s-%s\n", e.ID, from.UTC().Format("15:04:05.000"), to.UTC().Format("15:04:05.000"))
+		for _, line := range strings.Split(string(data), "\n") {
+			ts, _, ok := strings.Cut(strings.TrimPrefix(line, "time="), " ")
+			if !ok || !strings.HasPrefix(line, "time=") || strings.Contains(line, "component=hashicorp-raft") || strings.Contains(line, "lease request failed") {
+				continue
+			}
+			at, err := time.Parse(time.RFC3339Nano, ts)
+			if err != nil || at.Before(from) || at.After(to) {
+				continue
+			}
+			b.WriteString(line)
+			b.WriteByte('\n')
+		}
 	}
 	return b.String()
 }

@@ -249,3 +249,29 @@ func (l *Lab) HTTPVia(h *Host) *http.Client {
 
 // VIPAddr is ip:port as a dial address.
 func VIPAddr(ip netip.Addr, port int) string { return netip.AddrPortFrom(ip, uint16(port)).String() }
+
+// WaitServedEverywhere waits until every running edge host's own HAProxy
+// answers http://ip:port/ with 200 (through probeLink, so each host is
+// asked, not the announcer). A Service's frontend reaches each host with
+// that host's next reload; a VIP moved to a host before it has is refused
+// there, so tests that move VIPs start from here.
+func (l *Lab) WaitServedEverywhere(ip netip.Addr, port uint16, d time.Duration) error {
+	url := "http://" + netip.AddrPortFrom(ip, port).String() + "/"
+	for _, e := range l.Edges {
+		if !e.Running() {
+			continue
+		}
+		c := l.HTTPVia(e.Host)
+		if err := wait.Until(d, e.ID+"'s HAProxy serving "+url, func() (bool, string) {
+			resp, err := c.Get(url)
+			if err != nil {
+				return false, err.Error()
+			}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK, resp.Status
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
+}

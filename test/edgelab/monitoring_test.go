@@ -45,7 +45,7 @@ func TestDashboardAndRulesLive(t *testing.T) {
 	}
 	refs := monitoring.Referenced(t) // also fails early when promtool is not built
 	l := New(t, Options{HAProxy: true, Exporter: true})
-	shrinkPool(t, l, smallPool, smallPoolSize)
+	setPoolRange(t, l, smallPool, smallPoolSize)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
@@ -119,9 +119,9 @@ func TestDashboardAndRulesLive(t *testing.T) {
 	monitoring.RunRuleTest(t, "live scrape, pool filled", mustSeries(t, samples), checks(1))
 }
 
-// shrinkPool sets pool "lab" to rng on every host with a SIGHUP reload and
-// waits until the raft state holds size addresses for it.
-func shrinkPool(t *testing.T, l *Lab, rng string, size uint64) {
+// setPoolRange sets pool "lab" to rng on every host with a SIGHUP reload
+// and waits until the raft state holds size addresses for it.
+func setPoolRange(t *testing.T, l *Lab, rng string, size uint64) {
 	t.Helper()
 	for _, e := range l.Edges {
 		b, err := os.ReadFile(e.Config)

@@ -1,15 +1,9 @@
 package edgelab
 
 import (
-	"fmt"
 	"maps"
-	"os"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
-
-	"github.com/goldentooth/edged/test/wait"
 )
 
 // editedRange replaces PoolRange in the pool edit: it holds none of the
@@ -36,36 +30,7 @@ func TestPoolEditKeepsLiveIPs(t *testing.T) {
 		t.Fatal(err)
 	}
 	edited := time.Now()
-	for _, e := range l.Edges {
-		b, err := os.ReadFile(e.Config)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := strings.Replace(string(b), fmt.Sprintf("%q", PoolRange), fmt.Sprintf("%q", editedRange), 1)
-		if s == string(b) {
-			t.Fatalf("%s: the pool range %q is not in edged.yaml", e.ID, PoolRange)
-		}
-		if err := os.WriteFile(e.Config, []byte(s), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := e.Proc().Signal(syscall.SIGHUP); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := wait.Until(30*time.Second, "the edited pool in the raft state", func() (bool, string) {
-		st, err := l.anyStatus()
-		if err != nil {
-			return false, err.Error()
-		}
-		for _, pl := range st.Pools {
-			if pl.Name == "lab" {
-				return pl.TotalV4 == 5, fmt.Sprintf("%+v", pl)
-			}
-		}
-		return false, "no pool lab"
-	}); err != nil {
-		t.Fatalf("%v\n%s", err, l.LogTails(2000))
-	}
+	setPoolRange(t, l, editedRange, 5)
 	// Watch the client for a while after the reload: every request answered.
 	watched := time.Now().Add(2 * time.Second)
 	time.Sleep(time.Until(watched)) // observation window, not synchronisation

@@ -58,6 +58,25 @@ func BenchmarkFailover(b *testing.B) {
 	}
 }
 
+// BenchmarkFailoverFastProfile is BenchmarkFailover's edged part under
+// docs/raft.md's fast profile (lease 70 ms, heartbeat and election 100 ms):
+// the client's gap after an owner crash and a leader-and-owner crash, and
+// how many of the client's ARP requests two MACs answered under partition
+// (the profile must keep that at zero).
+//
+//	go test ./test/failover -run '^$' -bench FailoverFastProfile -benchtime 20x -timeout 60m -v
+func BenchmarkFailoverFastProfile(b *testing.B) {
+	l, vips := newLabWith(b, edgelab.Options{RaftTimings: edgelab.FastProfile})
+	for _, f := range []fault{ownerCrash, leaderOwnerCrash, leaderCrash, noFault} {
+		b.Run("edged-fast/"+f.String(), func(b *testing.B) {
+			gaps(b, func(n int) (sample, error) { return edgedTrial(l, vips, f, n) })
+		})
+	}
+	b.Run("edged-fast/partition", func(b *testing.B) {
+		splits(b, func(n int) (edgelab.ARPReport, error) { return edgedSplitTrial(l, vips, n) })
+	})
+}
+
 // maxRetries bounds the reruns of a trial whose IP moved before the fault.
 const maxRetries = 3
 

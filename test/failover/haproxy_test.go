@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,6 +27,9 @@ type haproxyLab struct {
 	l   *edgelab.Lab
 	ip  netip.Addr
 	pod edgelab.Pod
+	// neighbours is the client's neighbour history of ip during the last
+	// rolling restart that failed a request (recordNeighbour).
+	neighbours string
 }
 
 func newHAProxyLab(t testing.TB) *haproxyLab {
@@ -44,6 +48,9 @@ func newHAProxyLab(t testing.TB) *haproxyLab {
 	}
 	if err := l.SetEndpoints(ctx, "hx", pod); err != nil {
 		t.Fatal(err)
+	}
+	if err := l.WaitServedEverywhere(ip, edgelab.ProbePort, time.Minute); err != nil {
+		t.Fatalf("%v\n%s", err, l.LogTails(2000))
 	}
 	t.Logf("HAProxy lab with Service hx at %s up in %v", ip, time.Since(start).Round(time.Millisecond))
 	return &haproxyLab{l: l, ip: ip, pod: pod}
@@ -164,14 +171,15 @@ func TestHAProxyLab(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, r := range bad {
-			t.Logf("failed request at +%v (took %v): %s", r.Start.Sub(bad[0].Start).Round(time.Millisecond), r.End.Sub(r.Start).Round(time.Millisecond), r.Err)
+			t.Logf("failed request at %s (took %v): %s", r.Start.UTC().Format("15:04:05.000"), r.End.Sub(r.Start).Round(time.Millisecond), r.Err)
 		}
 		t.Logf("rolling graceful restart of %d hosts: %d requests, %d failed (%d reset in flight at a VIP move)", len(h.l.Edges), n, failed, reset)
 		// The holder's restart moves the VIP away and back: at most two
 		// requests in flight at those moves may be reset (Result.Reset);
 		// nothing may be refused, time out or go unanswered.
 		if failed > reset || reset > 2 {
-			t.Errorf("%d of %d requests failed during the rolling restart (%d reset), want none but at most 2 resets", failed, n, reset)
+			t.Errorf("%d of %d requests failed during the rolling restart (%d reset), want none but at most 2 resets\n%s",
+				failed, n, reset, h.l.LogsAround(bad[0].Start.Add(-2*time.Second), bad[len(bad)-1].End.Add(time.Second))+h.neighbours)
 		}
 	})
 	t.Run("HAProxy killed on the owner", func(t *testing.T) {
@@ -216,6 +224,15 @@ func rollingRestart(h *haproxyLab, every time.Duration) (n, failed, reset int, b
 	if err := p.WaitOK(20, steadyTimeout); err != nil {
 		return 0, 0, 0, nil, err
 	}
+	// Which MAC the client sends to, for a failure's report.
+	neigh := recordNeighbour(l, h.ip)
+	defer func() {
+		if failed > reset {
+			h.neighbours = neigh()
+		} else {
+			neigh()
+		}
+	}()
 	start := time.Now()
 	for _, e := range l.Edges {
 		if err := l.TermEdged(e, 30*time.Second); err != nil {
@@ -249,6 +266,40 @@ func rollingRestart(h *haproxyLab, every time.Duration) (n, failed, reset int, b
 		}
 	}
 	return n, failed, reset, bad, nil
+}
+
+// recordNeighbour polls the client's neighbour entry for ip every 5 ms
+// until the returned stop, which returns every change seen (time, MAC,
+// NUD state) and each edge host's MAC.
+func recordNeighbour(l *edgelab.Lab, ip netip.Addr) (stop func() string) {
+	var b strings.Builder
+	for _, e := range l.Edges {
+		fmt.Fprintf(&b, "%s is %s\n", e.ID, e.Host.MAC)
+	}
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		last := ""
+		for {
+			mac, state, err := l.Neighbour(ip)
+			if cur := fmt.Sprintf("%s state %#x err %v", mac, state, err); cur != last {
+				fmt.Fprintf(&b, "%s client neighbour %s: %s\n", time.Now().UTC().Format("15:04:05.000"), ip, cur)
+				last = cur
+			}
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() string {
+		close(done)
+		<-finished
+		return b.String()
+	}
 }
 
 // BenchmarkHAProxyDeath measures the client's gap after HAProxy is killed

@@ -62,8 +62,14 @@ func (f fault) String() string {
 // newLab builds the lab with one Service IP per edge host at least.
 func newLab(t testing.TB) (*edgelab.Lab, []netip.Addr) {
 	t.Helper()
+	return newLabWith(t, edgelab.Options{})
+}
+
+// newLabWith is newLab with opts (e.g. the fast profile's raft timings).
+func newLabWith(t testing.TB, opts edgelab.Options) (*edgelab.Lab, []netip.Addr) {
+	t.Helper()
 	start := time.Now()
-	l := edgelab.New(t, edgelab.Options{})
+	l := edgelab.New(t, opts)
 	t.Logf("lab up in %v", time.Since(start))
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

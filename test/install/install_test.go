@@ -110,6 +110,13 @@ func TestInstall(t *testing.T) {
 			cfg, _ := hosts[e].ReadFile("/etc/haproxy/edged/edged.cfg")
 			return strings.Contains(string(cfg), vip+":80"), string(cfg)
 		})
+		// The file is written before the reload that binds it; a VIP
+		// moved to a host whose HAProxy has not reloaded yet is refused
+		// there, so the phases below start once every host listens.
+		wait.For(t, 30*time.Second, e+": HAProxy listens on "+vip+":80", func() (bool, string) {
+			out, err := l.Exec(e, "ss", "-Hltn", "src", vip+":80")
+			return err == nil && strings.TrimSpace(out) != "", fmt.Sprint(out, err)
+		})
 	}
 	wait.For(t, 30*time.Second, "the client is answered on "+target, func() (bool, string) {
 		var err error
