@@ -75,7 +75,6 @@ type Options struct {
 // FastProfile is docs/raft.md's fast profile, for Options.RaftTimings.
 const FastProfile = "leaseDuration: 70ms\n  clockDriftMargin: 10ms\n  heartbeatTimeout: 100ms\n  electionTimeout: 100ms"
 
-
 // Host is one namespace on the segment.
 type Host struct {
 	// Name is the short name (e1, e2, e3, cl).
