@@ -20,6 +20,9 @@ import (
 // process decides); across processes one holds the machine at a time.
 const LockPath = "/run/lock/edged-lab.lock"
 
+// lockPath is the lock acquire takes: LockPath, or a test's own file.
+var lockPath = LockPath
+
 // lockWait bounds the wait for other processes' labs: just under the
 // suite's per-package timeout (TESTFLAGS in the Makefile), since a package
 // may wait for every other lab package in turn.
@@ -59,23 +62,23 @@ func acquire(t testing.TB) (release func()) {
 	}
 }
 
-// lockFile opens LockPath and flocks it, polling (flock has no bounded
+// lockFile opens lockPath and flocks it, polling (flock has no bounded
 // blocking form) so that the wait is bounded and logged.
 func lockFile(t testing.TB) (*os.File, error) {
-	if err := os.MkdirAll(filepath.Dir(LockPath), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(lockPath), 0o755); err != nil {
 		return nil, fmt.Errorf("lab lock: %w", err)
 	}
-	f, err := os.OpenFile(LockPath, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lab lock: %w", err)
 	}
 	start, logged := time.Now(), false
 	var lockErr error
-	err = wait.UntilEvery(lockWait, 100*time.Millisecond, "the lab lock "+LockPath+" (another test process's lab)", func() (bool, string) {
+	err = wait.UntilEvery(lockWait, 100*time.Millisecond, "the lab lock "+lockPath+" (another test process's lab)", func() (bool, string) {
 		lockErr = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if lockErr == syscall.EWOULDBLOCK {
 			if !logged {
-				t.Logf("lab: waiting for another test process's lab (%s)", LockPath)
+				t.Logf("lab: waiting for another test process's lab (%s)", lockPath)
 				logged = true
 			}
 			return false, "held by another process"
@@ -83,14 +86,14 @@ func lockFile(t testing.TB) (*os.File, error) {
 		return true, ""
 	})
 	if err == nil && lockErr != nil {
-		err = fmt.Errorf("lab lock %s: %w", LockPath, lockErr)
+		err = fmt.Errorf("lab lock %s: %w", lockPath, lockErr)
 	}
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
 	if logged {
-		t.Logf("lab: got %s after %v", LockPath, time.Since(start).Round(time.Millisecond))
+		t.Logf("lab: got %s after %v", lockPath, time.Since(start).Round(time.Millisecond))
 	}
 	return f, nil
 }
