@@ -121,19 +121,14 @@ func collectAnnounced(ch chan<- prometheus.Metric, v raft.View) {
 	if v.Self == "" {
 		return
 	}
-	mine := map[string]bool{}
-	for _, a := range v.Assignments {
-		if a.Owner == v.Self {
-			mine[a.IP.String()] = true
-		}
-	}
+	owner := v.Owners()
 	for _, al := range v.Allocations {
 		if lbpool.IsStatic(al.Key) {
 			continue
 		}
 		for _, ip := range al.IPs {
-			if s := ip.String(); mine[s] {
-				ch <- prometheus.MustNewConstMetric(descAnnounced, prometheus.GaugeValue, 1, al.Key, speakerProtocol, v.Self, s)
+			if owner[ip] == v.Self {
+				ch <- prometheus.MustNewConstMetric(descAnnounced, prometheus.GaugeValue, 1, al.Key, speakerProtocol, v.Self, ip.String())
 			}
 		}
 	}

@@ -1,7 +1,6 @@
 package edge
 
 import (
-	"net/netip"
 	"time"
 
 	"github.com/goldentooth/edged/edge/admin"
@@ -16,11 +15,10 @@ func statusOf(v raft.View, leases []raft.Lease, peers map[string]string) admin.S
 	if v.IsLeader {
 		st.RaftState = "leader"
 	}
-	owner := map[netip.Addr]string{}
+	owner := v.Owners()
 	count := map[string]int{}
-	for _, a := range v.Assignments {
-		owner[a.IP] = a.Owner
-		count[a.Owner]++
+	for _, host := range owner {
+		count[host]++
 	}
 	for _, h := range v.Hosts {
 		st.Members = append(st.Members, admin.Member{ID: h.ID, Address: peers[h.ID], Voter: true, Leader: h.ID == v.Leader,

@@ -29,6 +29,16 @@ type View struct {
 	AppliedIndex uint64
 }
 
+// Owners maps every assigned IP to the host the state assigns it to (""
+// while no host is eligible).
+func (v View) Owners() map[netip.Addr]string {
+	out := make(map[netip.Addr]string, len(v.Assignments))
+	for _, a := range v.Assignments {
+		out[a.IP] = a.Owner
+	}
+	return out
+}
+
 // Lease lets this host announce IP until Until (exclusive).
 type Lease struct {
 	IP    netip.Addr

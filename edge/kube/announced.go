@@ -42,10 +42,7 @@ func (a announced) equal(b announced) bool {
 // to its announcing, IPs in the allocation's order. Static VIPs
 // (edged.yaml's, no Service) are left out. Pure: a function of v alone.
 func announcements(v raft.View) map[string]announced {
-	owner := make(map[netip.Addr]string, len(v.Assignments))
-	for _, a := range v.Assignments {
-		owner[a.IP] = a.Owner
-	}
+	owner := v.Owners()
 	out := make(map[string]announced, len(v.Allocations))
 	for _, al := range v.Allocations {
 		if lbpool.IsStatic(al.Key) || len(al.IPs) == 0 {

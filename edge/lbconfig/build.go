@@ -301,17 +301,7 @@ func (b *builder) nodeAddrs() []netip.Addr {
 	var out []netip.Addr
 	for _, n := range b.in.Nodes {
 		var bad RefusedAddrs
-		for _, a := range n.Status.Addresses {
-			if a.Type != corev1.NodeInternalIP {
-				continue
-			}
-			ip, err := lbpool.ParseUnicast(a.Address)
-			if err != nil {
-				bad.Add(a.Address, err)
-				continue
-			}
-			out = append(out, ip)
-		}
+		out = append(out, NodeInternalIPs(n, &bad)...)
 		if bad.Len() > 0 {
 			b.problem(KindNode, n.Name, fmt.Errorf("%d InternalIP addresses left out of nodeport backends, e.g. %v: %w", bad.Len(), bad.First(), ErrEndpoint))
 		}

@@ -39,6 +39,27 @@ func (r *RefusedAddrs) Len() int { return len(r.seen) }
 // First is the error of the first refused address (nil when none).
 func (r *RefusedAddrs) First() error { return r.first }
 
+// NodeInternalIPs is edged's one reading of a Node's addresses, shared by
+// HAProxy's nodeport backends and nftables' nodeport forwards: its
+// InternalIPs that are plain unicast addresses (lbpool.ParseUnicast: no
+// zone, no mapped or odd form); every other InternalIP is recorded in
+// refused.
+func NodeInternalIPs(n *corev1.Node, refused *RefusedAddrs) []netip.Addr {
+	var out []netip.Addr
+	for _, a := range n.Status.Addresses {
+		if a.Type != corev1.NodeInternalIP {
+			continue
+		}
+		ip, err := lbpool.ParseUnicast(a.Address)
+		if err != nil {
+			refused.Add(a.Address, err)
+			continue
+		}
+		out = append(out, ip)
+	}
+	return out
+}
+
 // Endpoints is edged's one rule, kube-proxy's, for which endpoints of a
 // Service port receive traffic, shared by HAProxy's backends (TCP) and the
 // nftables forwards (UDP, SCTP). In every EndpointSlice it takes the slice

@@ -8,7 +8,6 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 
 	"github.com/goldentooth/edged/edge/lbconfig"
-	"github.com/goldentooth/edged/lbpool"
 )
 
 // endpointTargets returns, for one Service port, its ready endpoints and
@@ -91,19 +90,8 @@ func endpointNodes(eps []*discoveryv1.EndpointSlice) map[string]bool {
 func (b *builder) parseNodes() []nodeAddrs {
 	var out []nodeAddrs
 	for _, n := range b.in.Nodes {
-		na := nodeAddrs{name: n.Name}
 		var bad lbconfig.RefusedAddrs
-		for _, a := range n.Status.Addresses {
-			if a.Type != corev1.NodeInternalIP {
-				continue
-			}
-			ip, err := lbpool.ParseUnicast(a.Address)
-			if err != nil {
-				bad.Add(a.Address, err)
-				continue
-			}
-			na.ips = append(na.ips, ip)
-		}
+		na := nodeAddrs{name: n.Name, ips: lbconfig.NodeInternalIPs(n, &bad)}
 		if bad.Len() > 0 {
 			b.problem(KindNode, n.Name, ReasonInvalidEndpoint, fmt.Errorf("%d InternalIP addresses left out of nodeport UDP/SCTP forwarding, e.g. %v", bad.Len(), bad.First()))
 		}

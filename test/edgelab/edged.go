@@ -121,9 +121,9 @@ current-context: lab
 	if l.opts.Exporter {
 		exporter = fmt.Sprintf("  prometheus: {bind: %q}\n", ExporterAddr)
 	}
-	timings := ""
-	if l.opts.RaftTimings != "" {
-		timings = "  " + l.opts.RaftTimings + "\n"
+	var timings strings.Builder
+	for _, line := range l.opts.RaftTimings {
+		timings.WriteString("  " + line + "\n")
 	}
 	cfg := fmt.Sprintf(`node: {name: %s, dataDir: %s, adminSocket: %s}
 raft:
@@ -147,7 +147,7 @@ haproxy:
 %[15]smetrics: {address: "127.0.0.1:7472"}
 health: {haproxy: %[14]t}
 `, e.ID, filepath.Join(e.Dir, "data"), e.Socket, e.Addr, raftPort, cert, key, ca.CAFile,
-		strings.Join(peers, ", "), filepath.Join(e.Dir, "kubeconfig"), PoolRange, PoolRange6, e.Dir, withHAProxy, exporter, timings)
+		strings.Join(peers, ", "), filepath.Join(e.Dir, "kubeconfig"), PoolRange, PoolRange6, e.Dir, withHAProxy, exporter, timings.String())
 	if l.opts.StaticVIP {
 		cfg += fmt.Sprintf("staticVIPs:\n  - {name: %s, address: %s, interfaces: [eth0]}\n", StaticVIPName, StaticVIP)
 	}

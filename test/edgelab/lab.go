@@ -67,13 +67,13 @@ type Options struct {
 	// Exporter turns on HAProxy's Prometheus exporter at ExporterAddr in
 	// every edge namespace (haproxy.prometheus.bind).
 	Exporter bool
-	// RaftTimings, when set, is written into edged.yaml's raft section as
-	// is (YAML keys of docs/config.md, e.g. FastProfile).
-	RaftTimings string
+	// RaftTimings are extra "key: value" lines of edged.yaml's raft
+	// section (docs/config.md), e.g. FastProfile.
+	RaftTimings []string
 }
 
 // FastProfile is docs/raft.md's fast profile, for Options.RaftTimings.
-const FastProfile = "leaseDuration: 70ms\n  clockDriftMargin: 10ms\n  heartbeatTimeout: 100ms\n  electionTimeout: 100ms"
+var FastProfile = []string{"leaseDuration: 70ms", "clockDriftMargin: 10ms", "heartbeatTimeout: 100ms", "electionTimeout: 100ms"}
 
 // Host is one namespace on the segment.
 type Host struct {

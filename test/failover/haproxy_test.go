@@ -28,7 +28,7 @@ type haproxyLab struct {
 	ip  netip.Addr
 	pod edgelab.Pod
 	// neighbours is the client's neighbour history of ip during the last
-	// rolling restart that failed a request (recordNeighbour).
+	// rolling restart (recordNeighbour), for a failure's report.
 	neighbours string
 }
 
@@ -226,13 +226,7 @@ func rollingRestart(h *haproxyLab, every time.Duration) (n, failed, reset int, b
 	}
 	// Which MAC the client sends to, for a failure's report.
 	neigh := recordNeighbour(l, h.ip)
-	defer func() {
-		if failed > reset {
-			h.neighbours = neigh()
-		} else {
-			neigh()
-		}
-	}()
+	defer func() { h.neighbours = neigh() }()
 	start := time.Now()
 	for _, e := range l.Edges {
 		if err := l.TermEdged(e, 30*time.Second); err != nil {

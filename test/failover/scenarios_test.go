@@ -167,22 +167,13 @@ func edgedTrial(l *edgelab.Lab, vips []netip.Addr, f fault, n int) (smp sample, 
 		if f == graceful && owner.Running() {
 			_ = owner.Proc().Wait(30 * time.Second) // still shutting down
 		}
-		rerr := l.Revive(owner)
-		if rerr == nil {
-			_, rerr = l.WaitHealthy(healthyTimeout)
-		}
-		if rerr != nil {
-			err = broken(rerr)
-		}
+		revive(l, owner, &err)
 	}()
-	p := l.StartProbe(ip, edgelab.ProbeInterval)
-	defer p.Stop()
-	if err := p.WaitOK(20, steadyTimeout); err != nil {
+	p, err := steadyProbe(l, ip, owner)
+	if err != nil {
 		return smp, err
 	}
-	if o, err := l.Owner(ip); err != nil || o != owner || l.Holder(ip) != owner {
-		return smp, fmt.Errorf("%s, %s: %w", ip, owner.ID, errMovedEarly)
-	}
+	defer p.Stop()
 	var at time.Time
 	termErr := make(chan error, 1)
 	switch f {
@@ -213,6 +204,34 @@ func edgedTrial(l *edgelab.Lab, vips []netip.Addr, f fault, n int) (smp sample, 
 	return smp, nil
 }
 
+// revive brings e back after a trial's fault and waits for a healthy
+// group; if that fails, *err becomes a *restoreError (the lab is broken).
+func revive(l *edgelab.Lab, e *edgelab.Edge, err *error) {
+	rerr := l.Revive(e)
+	if rerr == nil {
+		_, rerr = l.WaitHealthy(healthyTimeout)
+	}
+	if rerr != nil {
+		*err = broken(rerr)
+	}
+}
+
+// steadyProbe starts probing ip and returns once the probe is answered
+// steadily and owner still owns and holds ip (else errMovedEarly: the
+// trial is run again). On error the probe is stopped.
+func steadyProbe(l *edgelab.Lab, ip netip.Addr, owner *edgelab.Edge) (*edgelab.Probe, error) {
+	p := l.StartProbe(ip, edgelab.ProbeInterval)
+	if err := p.WaitOK(20, steadyTimeout); err != nil {
+		p.Stop()
+		return nil, err
+	}
+	if o, err := l.Owner(ip); err != nil || o != owner || l.Holder(ip) != owner {
+		p.Stop()
+		return nil, fmt.Errorf("%s, %s: %w", ip, owner.ID, errMovedEarly)
+	}
+	return p, nil
+}
+
 // leaderCrashTrial crashes the leader (crash=false: the control, nothing
 // is killed) while the client talks to a VIP the leader does not own, and
 // reports as the gap the longest stretch without an answer in
@@ -228,24 +247,13 @@ func leaderCrashTrial(l *edgelab.Lab, vips []netip.Addr, n int, crash bool) (smp
 		return smp, broken(err)
 	}
 	if crash {
-		defer func() {
-			rerr := l.Revive(lead)
-			if rerr == nil {
-				_, rerr = l.WaitHealthy(healthyTimeout)
-			}
-			if rerr != nil {
-				err = broken(rerr)
-			}
-		}()
+		defer revive(l, lead, &err)
 	}
-	p := l.StartProbe(ip, edgelab.ProbeInterval)
-	defer p.Stop()
-	if err := p.WaitOK(20, steadyTimeout); err != nil {
+	p, err := steadyProbe(l, ip, owner)
+	if err != nil {
 		return smp, err
 	}
-	if o, err := l.Owner(ip); err != nil || o != owner || l.Holder(ip) != owner {
-		return smp, fmt.Errorf("%s, %s: %w", ip, owner.ID, errMovedEarly)
-	}
+	defer p.Stop()
 	at := time.Now()
 	if crash {
 		if at, err = l.Crash(lead); err != nil {

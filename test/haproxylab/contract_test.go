@@ -308,32 +308,12 @@ func (e *env) dialFrom(src netip.Addr, addr string) (net.Conn, error) {
 func (e *env) getFrom(src netip.Addr, url string) (string, error) {
 	client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DisableKeepAlives: true,
 		DialContext: func(_ context.Context, _, addr string) (net.Conn, error) { return e.dialFrom(src, addr) }}}
-	resp, err := client.Get(url)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return string(body), fmt.Errorf("%s: status %d", url, resp.StatusCode)
-	}
-	return strings.TrimSpace(string(body)), nil
+	return getTrimmed(client, url)
 }
 
 // namesFrom is names from the client host's address src.
 func (e *env) namesFrom(src netip.Addr, url string, n int) map[string]int {
-	out := map[string]int{}
-	for range n {
-		body, err := e.getFrom(src, url)
-		if err != nil {
-			body = ""
-		}
-		out[body]++
-	}
-	return out
+	return countNames(func() (string, error) { return e.getFrom(src, url) }, n)
 }
 
 // waitPinned waits until 10 requests in a row from the client all succeed
@@ -366,13 +346,5 @@ func (e *env) proxyGet(vip netip.AddrPort, src string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return string(body), fmt.Errorf("status %d", resp.StatusCode)
-	}
-	return string(body), nil
+	return bodyOK(resp, "PROXY request to "+vip.String())
 }

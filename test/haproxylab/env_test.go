@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/goldentooth/edged/edge/proxy"
 	"io"
 	"log/slog"
 	"net"
@@ -21,6 +20,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/goldentooth/edged/edge/proxy"
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
@@ -332,19 +333,31 @@ func (e *env) stopPart() {
 
 // get fetches url from the client namespace and returns the trimmed body.
 func (e *env) get(url string) (string, error) {
-	resp, err := e.client.Get(url)
+	return getTrimmed(e.client, url)
+}
+
+// getTrimmed fetches url with c and returns the trimmed body of a 200.
+func getTrimmed(c *http.Client, url string) (string, error) {
+	resp, err := c.Get(url)
 	if err != nil {
 		return "", err
 	}
+	body, err := bodyOK(resp, url)
+	return strings.TrimSpace(body), err
+}
+
+// bodyOK reads and closes resp's body; a status other than 200 is an
+// error naming what was asked.
+func bodyOK(resp *http.Response, what string) (string, error) {
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return "", err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return string(body), fmt.Errorf("%s: status %d", url, resp.StatusCode)
+		return string(body), fmt.Errorf("%s: status %d", what, resp.StatusCode)
 	}
-	return strings.TrimSpace(string(body)), nil
+	return string(body), nil
 }
 
 // pod is an HTTP server in the pods namespace on its own address.
@@ -472,9 +485,14 @@ func (e *env) putSlice(es *discoveryv1.EndpointSlice) error {
 // names sends n requests to url and counts answers by body; failures are
 // counted under "".
 func (e *env) names(url string, n int) map[string]int {
+	return countNames(func() (string, error) { return e.get(url) }, n)
+}
+
+// countNames counts the bodies of n calls of get, a failed one as "".
+func countNames(get func() (string, error), n int) map[string]int {
 	out := map[string]int{}
 	for range n {
-		body, err := e.get(url)
+		body, err := get()
 		if err != nil {
 			body = ""
 		}
