@@ -20,6 +20,10 @@ const (
 	// DefaultElectionTimeout is how long a candidate waits for votes
 	// (randomised up to 2x) before it tries again after a split vote.
 	DefaultElectionTimeout = 150 * time.Millisecond
+	// MinHeartbeatTimeout is the shortest HeartbeatTimeout accepted:
+	// hashicorp/raft needs 5 ms for its leader lease, which Open sets 1 ms
+	// below HeartbeatTimeout (pokeFollower).
+	MinHeartbeatTimeout = 10 * time.Millisecond
 	// DefaultLeaseDuration is how long a renewed announcement lease lasts.
 	// It bounds owner-crash failover from below: the owner's IPs move at most
 	// LeaseDuration + ClockDriftMargin + one commit after its last renewal.
@@ -146,6 +150,8 @@ func (c *Config) validate() error {
 		return bad("dataDir", "empty; set a directory for the raft log")
 	case !c.InsecurePlaintext && (c.TLS.CertFile == "" || c.TLS.KeyFile == "" || c.TLS.CAFile == ""):
 		return bad("tls", "certFile, keyFile and caFile are required (or set insecurePlaintext: true)")
+	case c.HeartbeatTimeout < MinHeartbeatTimeout:
+		return bad("heartbeatTimeout", fmt.Sprintf("%v is below %v", c.HeartbeatTimeout, MinHeartbeatTimeout))
 	case c.LeaseDuration*2 > c.HeartbeatTimeout*4:
 		return bad("leaseDuration", "must be at most twice heartbeatTimeout")
 	}

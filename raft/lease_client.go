@@ -36,6 +36,10 @@ type renewRequest struct {
 	// From (see admitRequest).
 	Incarnation uint64 `json:"incarnation"`
 	ReqSeq      uint64 `json:"reqSeq"`
+	// LastIndex is the sender's last raft log index when it sent this. It
+	// orders prompt elections only (election.go): nothing about leases
+	// depends on it.
+	LastIndex uint64 `json:"lastIndex,omitempty"`
 }
 
 // renewResponse is a voter's promise: OK with the IPs it promises the
@@ -199,7 +203,7 @@ func (s *Store) renewWith(vc *voterConn, self string, tag uint64) bool {
 	t0 := time.Now()
 	held, leased := s.heldFrom(vc.id, t0)
 	req := renewRequest{From: self, Voters: tag, Held: held, Draining: s.wantsDrain(), Leave: s.leaving.Load(),
-		Incarnation: s.incarnation, ReqSeq: s.reqSeq.Add(1)}
+		Incarnation: s.incarnation, ReqSeq: s.reqSeq.Add(1), LastIndex: s.raft.LastIndex()}
 	if slices.Equal(held, leased) {
 		req.LeasedIsHeld = true
 	} else {

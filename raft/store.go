@@ -120,9 +120,10 @@ func Open(c Config) (*Store, error) {
 		return nil, err
 	}
 	s.stream.start(s.serveLease)
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.renewLoop()
 	go s.leaderLoop()
+	go s.electionLoop()
 	return s, nil
 }
 
@@ -162,7 +163,10 @@ func (s *Store) openRaft() error {
 	rc.LocalID = hraft.ServerID(cfg.NodeID)
 	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
 	rc.ElectionTimeout = cfg.ElectionTimeout
-	rc.LeaderLeaseTimeout = min(cfg.LeaseDuration, cfg.HeartbeatTimeout)
+	// Below HeartbeatTimeout, not equal to it: hashicorp/raft refuses a
+	// configuration whose LeaderLeaseTimeout exceeds HeartbeatTimeout, and
+	// pokeFollower reloads HeartbeatTimeout 1 ns shorter.
+	rc.LeaderLeaseTimeout = min(cfg.LeaseDuration, cfg.HeartbeatTimeout-time.Millisecond)
 	rc.CommitTimeout = commitTimeout
 	rc.SnapshotInterval = cfg.SnapshotInterval
 	rc.SnapshotThreshold = cfg.SnapshotThreshold

@@ -52,6 +52,8 @@ type hostRecord struct {
 	// leased is every IP the host held when it sent its latest request.
 	leased          []netip.Addr
 	draining, leave bool
+	// lastIndex is the host's raft last log index in its latest request.
+	lastIndex uint64
 }
 
 // retiredPromise is ips promised to one process (host, inc) until exp.
@@ -173,7 +175,7 @@ func (s *Store) promise(req renewRequest) renewResponse {
 	r = vs.hosts[req.From]
 	woke := now.Sub(last.at) >= l || r.draining != req.Draining || req.Leave
 	r.mark = reqMark{inc: req.Incarnation, seq: req.ReqSeq, at: now}
-	r.draining, r.leave = req.Draining, req.Leave
+	r.draining, r.leave, r.lastIndex = req.Draining, req.Leave, req.LastIndex
 	r.leased = sortedIPs(req.Leased)
 	if req.LeasedIsHeld {
 		r.leased = sortedIPs(req.Held)
@@ -265,6 +267,7 @@ type hostView struct {
 	exp             time.Time
 	draining, leave bool
 	leased          []netip.Addr
+	lastIndex       uint64
 }
 
 // view returns this voter's record of host h (zero if none).
@@ -279,7 +282,7 @@ func (vs *voterState) view(h string) hostView {
 	if heard.Before(vs.started) {
 		heard = vs.started
 	}
-	return hostView{heard: heard, exp: r.exp, draining: r.draining, leave: r.leave, leased: r.leased}
+	return hostView{heard: heard, exp: r.exp, draining: r.draining, leave: r.leave, leased: r.leased, lastIndex: r.lastIndex}
 }
 
 // serveLease answers lease requests on one connection until it fails.

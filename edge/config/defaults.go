@@ -20,6 +20,7 @@ const (
 	// The raft timings are the raft package's, so benchmarks and the daemon
 	// agree on one set of defaults.
 	DefaultHeartbeatTimeout = raft.DefaultHeartbeatTimeout
+	MinHeartbeatTimeout     = raft.MinHeartbeatTimeout
 	DefaultElectionTimeout  = raft.DefaultElectionTimeout
 	DefaultLeaseDuration    = raft.DefaultLeaseDuration
 	DefaultClockDriftMargin = raft.DefaultClockDriftMargin

@@ -122,6 +122,8 @@ func TestBadInput(t *testing.T) {
 			want: []string{"edged.yaml:6: l2Advertisements[0].ipAddressPools[1]", `no pool named "secondary"`}},
 		{name: "non-integer priority", files: map[string]string{"edged.yaml": minimal + "    serviceAllocation:\n      priority: high\n"},
 			want: []string{"edged.yaml:5: pools[0].serviceAllocation.priority", `"high" is not an integer`}},
+		{name: "heartbeat timeout too short", files: map[string]string{"edged.yaml": "raft:\n  heartbeatTimeout: 5ms\n  electionTimeout: 5ms\n  leaseDuration: 5ms\n" + minimal},
+			want: []string{"raft.heartbeatTimeout", "5ms is below 10ms"}},
 		{name: "bad duration", files: map[string]string{"edged.yaml": "raft:\n  leaseDuration: 2 seconds\n" + minimal},
 			want: []string{"edged.yaml:2: raft.leaseDuration", "is not a duration"}},
 		{name: "bad operator", files: map[string]string{"edged.yaml": minimal + "    serviceAllocation:\n      namespaceSelectors:\n        - matchExpressions: [{key: a, operator: Equals, values: [b]}]\n"},

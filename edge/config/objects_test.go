@@ -86,7 +86,7 @@ spec:
 // TestWithObjectsOnBuiltConfig: a Config made in code (no positions) merges
 // and reports clashes without panicking.
 func TestWithObjectsOnBuiltConfig(t *testing.T) {
-	base := &Config{Path: "built", Node: Node{Name: "h"}, Raft: Raft{BindAddress: ":1", LeaseDuration: 1, HeartbeatTimeout: 1, ElectionTimeout: 1},
+	base := &Config{Path: "built", Node: Node{Name: "h"}, Raft: Raft{BindAddress: ":1", LeaseDuration: 1, HeartbeatTimeout: MinHeartbeatTimeout, ElectionTimeout: MinHeartbeatTimeout},
 		Kubernetes: Kubernetes{IPMode: "VIP", QPS: 1, Burst: 1}, HAProxy: HAProxy{BackendMode: "endpoints", ServerSlots: 1, CertDir: DefaultCertDir, Stats: Stats{URI: DefaultStatsURI}}, Metrics: Metrics{Address: ":2"},
 		Health: Health{Interval: DefaultHealthInterval, Timeout: DefaultHealthTimeout, FailAfter: 1},
 		Pools:  []Pool{{Name: "p", Addresses: []string{"10.0.0.0/30"}}}, L2Advertisements: []L2Advertisement{{Name: "all"}}}

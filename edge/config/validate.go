@@ -200,6 +200,10 @@ func (l *loaded) checkSections() error {
 	if r.LeaseDuration <= 0 || r.HeartbeatTimeout <= 0 || r.ElectionTimeout <= 0 || r.ClockDriftMargin < 0 {
 		return l.failRoot("raft", []any{"raft"}, "timings must be positive")
 	}
+	if r.HeartbeatTimeout < MinHeartbeatTimeout {
+		return l.failRoot("raft.heartbeatTimeout", []any{"raft", "heartbeatTimeout"},
+			"%v is below %v (hashicorp/raft needs 5 ms for its leader lease, which edged keeps 1 ms below heartbeatTimeout)", r.HeartbeatTimeout, MinHeartbeatTimeout)
+	}
 	if r.LeaseDuration > 2*r.HeartbeatTimeout {
 		return l.failRoot("raft.leaseDuration", []any{"raft", "leaseDuration"},
 			"%v is longer than twice heartbeatTimeout %v", r.LeaseDuration, r.HeartbeatTimeout)

@@ -50,40 +50,53 @@ type Edge struct {
 	admin   *http.Client
 }
 
-var (
-	buildOnce sync.Once
-	buildPath string
-	buildErr  error
-)
+// builds holds one *build per package path goBuild was asked for.
+var builds sync.Map
 
-// BuildEdged builds ./cmd/edged once per process (or returns $EDGED_BINARY).
+type build struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// goBuild builds the command pkg (a path inside the repository, e.g.
+// "./cmd/edged") once per test process and returns the binary's path.
+func goBuild(t testing.TB, pkg string) string {
+	t.Helper()
+	v, _ := builds.LoadOrStore(pkg, &build{})
+	bd := v.(*build)
+	bd.once.Do(func() {
+		root, err := kubetest.RepoRoot()
+		if err != nil {
+			bd.err = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "edgelab-bin-")
+		if err != nil {
+			bd.err = err
+			return
+		}
+		bd.path = filepath.Join(dir, filepath.Base(pkg))
+		cmd := exec.Command("go", "build", "-o", bd.path, pkg)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			bd.err = fmt.Errorf("go build %s: %v: %s", pkg, err, out)
+		}
+	})
+	if bd.err != nil {
+		t.Fatal(bd.err)
+	}
+	return bd.path
+}
+
+// BuildEdged returns the edged binary: $EDGED_BINARY, or ./cmd/edged built
+// once per test process.
 func BuildEdged(t testing.TB) string {
 	t.Helper()
 	if p := os.Getenv(EnvEdged); p != "" {
 		return p
 	}
-	buildOnce.Do(func() {
-		root, err := kubetest.RepoRoot()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "edgelab-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildPath = filepath.Join(dir, "edged")
-		cmd := exec.Command("go", "build", "-o", buildPath, "./cmd/edged")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/edged: %v: %s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return buildPath
+	return goBuild(t, "./cmd/edged")
 }
 
 // Edged is the edged binary the lab runs.

@@ -181,14 +181,7 @@ func (l *Lab) addProbeLink(t testing.TB, h *Host) {
 
 // haproxyLog returns the last n bytes of e's HAProxy output.
 func (l *Lab) haproxyLog(e *Edge, n int) string {
-	b, err := os.ReadFile(filepath.Join(e.haproxyDir(), "haproxy.log"))
-	if err != nil {
-		return err.Error()
-	}
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
+	return tail(filepath.Join(e.haproxyDir(), "haproxy.log"), n)
 }
 
 // waitReady waits until every edged answers /readyz with 200: raft has a

@@ -2,12 +2,13 @@ package edgelab
 
 import (
 	"fmt"
-	"github.com/goldentooth/edged/edge/proxy"
 	"io"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/goldentooth/edged/edge/proxy"
 
 	"github.com/goldentooth/edged/test/wait"
 )

@@ -70,6 +70,12 @@ type Options struct {
 	// RaftTimings are extra "key: value" lines of edged.yaml's raft
 	// section (docs/config.md), e.g. FastProfile.
 	RaftTimings []string
+	// ProbeProcesses runs the VIP servers (ServeVIP) and the HTTP probe
+	// (StartProbe) as vipprobe processes at real-time priority instead of
+	// inside the test process, so the gaps they measure do not include the
+	// test process's scheduling delays and garbage collection (on a
+	// 2-core machine that also runs three edged and the apiserver).
+	ProbeProcesses bool
 }
 
 // FastProfile is docs/raft.md's fast profile, for Options.RaftTimings.

@@ -2,55 +2,37 @@ package edgelab
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"sort"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
+	"github.com/goldentooth/edged/test/vipprobe"
 	"github.com/goldentooth/edged/test/wait"
 )
 
 // ProbeInterval is the client probe: one request every 10 ms.
 const ProbeInterval = 10 * time.Millisecond
 
-// probeTimeout bounds one request; a request lost in a failover is simply
-// superseded by the next ones.
-const probeTimeout = time.Second
+// probeTimeout bounds one request (vipprobe.Timeout).
+const probeTimeout = vipprobe.Timeout
 
-// Result is one probe request.
-type Result struct {
-	// Start and End bound the request; End is when it failed or the
-	// response body was read.
-	Start, End time.Time
-	// OK is true for a 200 with a body.
-	OK bool
-	// Host is the edge host that answered.
-	Host string
-	// Reset: the connection was reset (ECONNRESET) after the host
-	// accepted it: the request was in flight when its VIP moved, and its
-	// next packets reached the new holder, which has no such connection.
-	// Layer 2 cannot avoid it; tests allow one per move.
-	Reset bool
-	// Err says why a request failed (empty when OK), for failure reports.
-	Err string
-}
+// Result is one probe request (vipprobe.Result).
+type Result = vipprobe.Result
 
 // Probe sends an HTTP GET to a VIP from the client host at a fixed
 // interval, each on a new connection, and records every result. The same
-// machinery probes UDP (StartUDPProbe): only send differs.
+// machinery probes UDP (StartUDPProbe): only send differs. With
+// Options.ProbeProcesses the HTTP probe is the vipprobe command instead, at
+// real-time priority, and its results arrive on its stdout.
 type Probe struct {
-	target string        // what is probed, for messages
-	send   func() Result // one request; sets Start, End and OK
+	target string // what is probed, for messages
 	stop   chan struct{}
-	wg     sync.WaitGroup
+	done   chan struct{} // closed when the loop (or the process) is over
 	once   sync.Once
+	proc   *Proc // the vipprobe process, or nil
 
 	mu      sync.Mutex
 	results []Result
@@ -59,83 +41,49 @@ type Probe struct {
 // StartProbe starts probing http://ip:ProbePort/ every interval from the
 // client host; Close stops it.
 func (l *Lab) StartProbe(ip netip.Addr, interval time.Duration) *Probe {
+	url := vipprobe.URL(ip, ProbePort)
+	if l.opts.ProbeProcesses {
+		p, err := l.startProbeProcess(url, interval)
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		return p
+	}
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		var c net.Conn
 		err := l.Do(l.Client, func() error {
 			var err error
-			// The transport does not cancel a dial when the request
-			// times out (it may hand the connection to a later request),
-			// so bound it here: a SYN lost in a failover would otherwise
-			// hold this locked thread for the kernel's ~2 min.
 			c, err = (&net.Dialer{Timeout: probeTimeout}).DialContext(ctx, network, addr)
 			return err
 		})
 		return c, err
 	}
-	client := &http.Client{Timeout: probeTimeout, Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}
-	url := fmt.Sprintf("http://%s/", netip.AddrPortFrom(ip, ProbePort))
-	return l.startProbe(url, interval, func() Result { return httpGet(client, url) })
+	client := vipprobe.NewClient(dial)
+	return l.startProbe(url, interval, func() Result { return vipprobe.Get(client, url) })
 }
 
 // startProbe runs send every interval, each in its own goroutine, until
 // Stop (also at the lab's Close).
 func (l *Lab) startProbe(target string, interval time.Duration, send func() Result) *Probe {
-	p := &Probe{target: target, send: send, stop: make(chan struct{})}
-	p.wg.Add(1)
-	go p.loop(interval)
+	p := &Probe{target: target, stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		vipprobe.Loop(p.stop, interval, send, p.record)
+	}()
 	l.onClose(p.Stop)
 	return p
 }
 
-func (p *Probe) loop(interval time.Duration) {
-	defer p.wg.Done()
-	tick := time.NewTicker(interval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-p.stop:
-			return
-		case <-tick.C:
-		}
-		p.wg.Add(1)
-		go p.one()
-	}
-}
-
-func (p *Probe) one() {
-	defer p.wg.Done()
-	r := p.send()
+func (p *Probe) record(r Result) {
 	p.mu.Lock()
 	p.results = append(p.results, r)
 	p.mu.Unlock()
 }
 
-// httpGet is one probe request on a new connection.
-func httpGet(client *http.Client, url string) Result {
-	r := Result{Start: time.Now()}
-	resp, err := client.Get(url)
-	if err == nil {
-		b, rerr := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		r.OK = rerr == nil && resp.StatusCode == http.StatusOK && len(b) > 0
-		r.Host = strings.TrimSpace(string(b))
-		err = rerr
-		if err == nil && !r.OK {
-			err = fmt.Errorf("HTTP %d, %d bytes", resp.StatusCode, len(b))
-		}
-	}
-	r.Reset = errors.Is(err, syscall.ECONNRESET)
-	r.End = time.Now()
-	if err != nil {
-		r.Err = err.Error()
-	}
-	return r
-}
-
 // Stop stops sending and waits for the requests in flight.
 func (p *Probe) Stop() {
 	p.once.Do(func() { close(p.stop) })
-	p.wg.Wait()
+	<-p.done
 }
 
 // Results returns a copy of the results so far, by start time.

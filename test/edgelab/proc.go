@@ -3,6 +3,7 @@ package edgelab
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"syscall"
@@ -24,23 +25,33 @@ type Proc struct {
 // kills it. The process also dies with the test binary (SIGKILL on parent
 // death), so a crashed run leaves no process behind.
 func (l *Lab) Start(h *Host, logPath string, args ...string) (*Proc, error) {
-	return l.start(h, logPath, false, args...)
+	return l.start(h, logPath, false, nil, args...)
 }
 
 // StartGroup is Start for a process that forks children of its own (an
 // HAProxy master and its workers): it leads a new process group, and
 // Signal and Kill reach the whole group by the leader's PID.
 func (l *Lab) StartGroup(h *Host, logPath string, args ...string) (*Proc, error) {
-	return l.start(h, logPath, true, args...)
+	return l.start(h, logPath, true, nil, args...)
 }
 
-func (l *Lab) start(h *Host, logPath string, group bool, args ...string) (*Proc, error) {
+// startPiped is Start with the process's stdout written to out (its
+// stderr still goes to logPath); the Proc is done once out has had all of
+// it.
+func (l *Lab) startPiped(h *Host, logPath string, out io.Writer, args ...string) (*Proc, error) {
+	return l.start(h, logPath, false, out, args...)
+}
+
+func (l *Lab) start(h *Host, logPath string, group bool, out io.Writer, args ...string) (*Proc, error) {
 	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command("ip", append([]string{"netns", "exec", h.NS}, args...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if out != nil {
+		cmd.Stdout = out
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL, Setpgid: group}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -99,4 +110,16 @@ func (p *Proc) Kill() {
 	if p.group {
 		_ = syscall.Kill(-p.PID(), syscall.SIGKILL)
 	}
+}
+
+// tail returns the last n bytes of the file at path (a log), or why not.
+func tail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
 }

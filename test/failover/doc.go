@@ -7,8 +7,12 @@
 //
 // The lab is test/edgelab's: three edge hosts, a client, the real edged
 // binary and kube-apiserver. The client probe sends one HTTP request every
-// 10 ms to an HTTP server bound on the VIP in every edge host. The numbers
-// come from BenchmarkFailover (not part of `make test`):
+// 10 ms to an HTTP server bound on the VIP in every edge host; probe and
+// servers are test/vipprobe processes at real-time priority, so the test
+// process's own scheduling is not part of a gap, and machine/timer-floor
+// reports what the kernel and the hypervisor still add (a real-time thread
+// on this 2-core VM wakes up to ~10-20 ms late now and then, idle or not).
+// The numbers come from BenchmarkFailover (not part of `make test`):
 //
 //	go test ./test/failover -run '^$' -bench Failover -benchtime 20x -timeout 60m
 //

@@ -66,8 +66,12 @@ func newLab(t testing.TB) (*edgelab.Lab, []netip.Addr) {
 }
 
 // newLabWith is newLab with opts (e.g. the fast profile's raft timings).
+// The VIP servers and the client probe always run as their own processes at
+// real-time priority (edgelab.Options.ProbeProcesses): the gaps measured
+// here are the failover's, not the test process's scheduling.
 func newLabWith(t testing.TB, opts edgelab.Options) (*edgelab.Lab, []netip.Addr) {
 	t.Helper()
+	opts.ProbeProcesses = true
 	start := time.Now()
 	l := edgelab.New(t, opts)
 	t.Logf("lab up in %v", time.Since(start))
