@@ -117,6 +117,7 @@ func (s *Store) checkLeader(now time.Time) time.Duration {
 	}
 	s.cfg.Logger.Info("raft leader silent: standing for election", "leader", string(leader),
 		"silent", now.Sub(last).Round(time.Millisecond), "rank", rank, "lastIndex", own)
+	s.met.leaderSilent.Inc()
 	if err := s.pokeFollower(); err != nil {
 		s.cfg.Logger.Warn("wake raft's follower loop", "err", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestElectionRank(t *testing.T) {
@@ -78,5 +79,13 @@ func TestPromptElection(t *testing.T) {
 		}
 		c.start(lid)
 		c.converged(30 * time.Second)
+	}
+	// Every election above was a prompt one: the survivors counted it.
+	stood := 0.0
+	for _, id := range c.up() {
+		stood += testutil.ToFloat64(c.store(id).met.leaderSilent)
+	}
+	if stood < 1 {
+		t.Errorf("edged_raft_leader_silent_total summed over the hosts = %v after two leader crashes, want at least 1", stood)
 	}
 }

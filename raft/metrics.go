@@ -13,6 +13,7 @@ import (
 // each on its own; Collector exports them.
 type metrics struct {
 	leaderChanges prometheus.Counter
+	leaderSilent  prometheus.Counter
 	commit        prometheus.Histogram
 	renewals      *prometheus.CounterVec
 
@@ -31,6 +32,10 @@ func newMetrics() *metrics {
 		leaderChanges: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "edged_raft_leader_changes_total",
 			Help: "Times this host learned of a new raft leader (itself or a peer).",
+		}),
+		leaderSilent: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "edged_raft_leader_silent_total",
+			Help: "Times this host stood for election because the raft leader had been silent for heartbeatTimeout plus its stagger (prompt elections).",
 		}),
 		commit: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "edged_raft_commit_duration_seconds",
@@ -98,7 +103,8 @@ var (
 var raftStates = []hraft.RaftState{hraft.Follower, hraft.Candidate, hraft.Leader, hraft.Shutdown}
 
 // Collector returns a collector for this store's metrics: raft state and
-// term, leader changes, commit latency, lease renewals and leases held.
+// term, leader changes, prompt elections, commit latency, lease renewals
+// and leases held.
 func (s *Store) Collector() prometheus.Collector { return storeCollector{s} }
 
 type storeCollector struct{ s *Store }
@@ -108,6 +114,7 @@ func (c storeCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- descTerm
 	ch <- descLeases
 	c.s.met.leaderChanges.Describe(ch)
+	c.s.met.leaderSilent.Describe(ch)
 	c.s.met.commit.Describe(ch)
 	c.s.met.renewals.Describe(ch)
 }
@@ -124,6 +131,7 @@ func (c storeCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descTerm, prometheus.GaugeValue, float64(c.s.raft.CurrentTerm()))
 	ch <- prometheus.MustNewConstMetric(descLeases, prometheus.GaugeValue, float64(c.s.leaseCount(time.Now())))
 	c.s.met.leaderChanges.Collect(ch)
+	c.s.met.leaderSilent.Collect(ch)
 	c.s.met.commit.Collect(ch)
 	c.s.met.renewals.Collect(ch)
 }
