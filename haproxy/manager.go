@@ -228,31 +228,29 @@ func (m *Manager) plan(model Model) (Model, bool) {
 }
 
 // Apply makes HAProxy serve model now and returns what it did.
-func (m *Manager) Apply(ctx context.Context, model Model) Result {
+func (m *Manager) Apply(ctx context.Context, model Model) (r Result) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	defer func() { setApplied(r.Err) }()
 	if err := model.Validate(); err != nil {
 		failuresTotal.WithLabelValues("render").Inc()
-		setApplied(err)
 		return Result{Err: err}
 	}
 	n, structural := m.plan(model)
 	if !structural {
 		start := time.Now()
 		if r, ok := m.applyRuntime(ctx, n); ok {
-			observeApply(howRuntime, time.Since(start), r.Err)
+			observeApply(howRuntime, time.Since(start))
 			return r
 		}
 	}
 	if m.failed != nil && time.Now().Before(m.retryAt) && reflect.DeepEqual(n.structure(), *m.failed) {
-		err := fmt.Errorf("%w (next try %s): %w", ErrBackoff, m.retryAt.Format(time.TimeOnly), m.failedErr)
-		setApplied(err)
-		return Result{Err: err}
+		return Result{Err: fmt.Errorf("%w (next try %s): %w", ErrBackoff, m.retryAt.Format(time.TimeOnly), m.failedErr)}
 	}
 	start := time.Now()
 	r, loaded := m.applyReload(ctx, n)
 	m.reloadCost = time.Since(start)
-	observeApply(howReload, m.reloadCost, r.Err)
+	observeApply(howReload, m.reloadCost)
 	m.noteFailure(n, loaded, r.Err)
 	return r
 }

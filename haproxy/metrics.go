@@ -62,9 +62,8 @@ func init() {
 }
 
 // observeApply records one apply's outcome.
-func observeApply(how string, d time.Duration, err error) {
+func observeApply(how string, d time.Duration) {
 	applyDuration.WithLabelValues(how).Observe(d.Seconds())
-	setApplied(err)
 }
 
 func setApplied(err error) {

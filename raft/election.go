@@ -92,19 +92,10 @@ func (s *Store) checkLeader(now time.Time) time.Duration {
 	if leader == "" {
 		return ht // raft has already given the leader up
 	}
-	f := s.raft.GetConfiguration()
-	if f.Error() != nil {
-		return ht
-	}
-	var voters []string
-	for _, srv := range f.Configuration().Servers {
-		if srv.Suffrage == hraft.Voter {
-			voters = append(voters, string(srv.ID))
-		}
-	}
+	self, voters := s.latestVoters()
 	own := s.raft.LastIndex()
-	rank, ok := electionRank(voters, s.cfg.NodeID, string(leader), func(id string) uint64 {
-		if id == s.cfg.NodeID {
+	rank, ok := electionRank(voters, self, string(leader), func(id string) uint64 {
+		if id == self {
 			return own
 		}
 		return s.voter.view(id).lastIndex

@@ -53,10 +53,10 @@ func (c *Config) CheckHost(ctx context.Context) []HostProblem {
 			out = append(out, *p)
 		}
 	}
-	add(checkSocket("master socket", h.MasterSocket,
+	add(checkSocket(ctx, "master socket", h.MasterSocket,
 		"start HAProxy with `-S "+h.MasterSocket+",mode,660,group,haproxy` (the edged package's "+
 			"/lib/systemd/system/haproxy.service.d/edged.conf does: systemctl daemon-reload && systemctl restart haproxy)"))
-	add(checkSocket("stats socket", h.StatsSocket,
+	add(checkSocket(ctx, "stats socket", h.StatsSocket,
 		"in the global section of "+h.OperatorFile+": `stats socket "+h.StatsSocket+" mode 660 level admin`"+
 			" (Debian's default; /run/haproxy is group haproxy and setgid, so the socket is too), then systemctl reload haproxy"))
 	for _, d := range []string{filepath.Dir(h.ConfigFile), h.CertDir} {
@@ -100,15 +100,16 @@ var socketSettle = 3 * time.Second
 const socketRetry = 100 * time.Millisecond
 
 // checkSocket dials a unix socket and explains a refusal. A refused or
-// missing socket is dialled again for socketSettle; a permission error is
-// reported at once.
-func checkSocket(what, path, fix string) *HostProblem {
+// missing socket is dialled again for socketSettle (or until ctx ends); a
+// permission error is reported at once.
+func checkSocket(ctx context.Context, what, path, fix string) *HostProblem {
 	what = what + " " + path
 	d := net.Dialer{Timeout: hostCheckTimeout}
 	var err error
+retry:
 	for deadline := time.Now().Add(socketSettle); ; {
 		var conn net.Conn
-		if conn, err = d.Dial("unix", path); err == nil {
+		if conn, err = d.DialContext(ctx, "unix", path); err == nil {
 			conn.Close()
 			return nil
 		}
@@ -116,7 +117,11 @@ func checkSocket(what, path, fix string) *HostProblem {
 		if !transient || time.Now().Add(socketRetry).After(deadline) {
 			break
 		}
-		time.Sleep(socketRetry)
+		select {
+		case <-ctx.Done():
+			break retry
+		case <-time.After(socketRetry):
+		}
 	}
 	switch {
 	case errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM):

@@ -13,6 +13,9 @@ import (
 // a listening socket passes, a missing one and an unwritable directory are
 // reported, each with a fix.
 func TestCheckHost(t *testing.T) {
+	old := socketSettle
+	socketSettle = 0 // the missing socket is reported at once (TestCheckSocketWaitsOutAReload tests the wait)
+	t.Cleanup(func() { socketSettle = old })
 	dir := t.TempDir()
 	master := filepath.Join(dir, "master.sock")
 	ln, err := net.Listen("unix", master)

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"context"
 	"net"
 	"path/filepath"
 	"strings"
@@ -23,7 +24,7 @@ func TestCheckSocketWaitsOutAReload(t *testing.T) {
 		listening <- ln
 	})
 	defer timer.Stop()
-	if p := checkSocket("master socket", late, "fix"); p != nil {
+	if p := checkSocket(context.Background(), "master socket", late, "fix"); p != nil {
 		t.Fatalf("a socket back within %v was reported: %v", socketSettle, p)
 	}
 	(<-listening).Close()
@@ -32,7 +33,7 @@ func TestCheckSocketWaitsOutAReload(t *testing.T) {
 	socketSettle = 300 * time.Millisecond
 	t.Cleanup(func() { socketSettle = old })
 	start := time.Now()
-	p := checkSocket("master socket", filepath.Join(dir, "never.sock"), "fix")
+	p := checkSocket(context.Background(), "master socket", filepath.Join(dir, "never.sock"), "fix")
 	if p == nil || !strings.Contains(p.Err.Error(), "no such socket") {
 		t.Fatalf("missing socket: got %v", p)
 	}

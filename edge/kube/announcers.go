@@ -194,10 +194,8 @@ func (a *Announcers) enqueueAll(cur map[string]announced) {
 	for k := range cur {
 		a.queue.Add(objectName(k))
 	}
-	if svcs, err := a.cache.Services.List(everything); err == nil {
-		for _, s := range svcs {
-			a.queue.Add(cache.MetaObjectToName(s))
-		}
+	for _, n := range a.cache.serviceNames() {
+		a.queue.Add(n)
 	}
 	if l2 := a.l2.Load(); l2 != nil {
 		for _, k := range l2.inf.GetIndexer().ListIndexFuncValues(l2ServiceIndex) {
@@ -259,7 +257,7 @@ func (a *Announcers) discover(ctx context.Context) {
 		if err != nil {
 			a.logErr("discovery", err)
 		}
-		if res[resPoolStatus] && !a.poolStatus.Load() {
+		if res[resPoolStatus] {
 			a.poolStatus.Store(true)
 		}
 		if res[resL2Status] && a.l2.Load() == nil {

@@ -106,15 +106,9 @@ func startAnnounceEnv(t *testing.T) *announceEnv {
 	recorder := bcast.NewRecorder(Scheme, corev1.EventSource{Component: "edged"})
 	pools := dynamicInformer(edgedDyn, IPAddressPools, "metallb-system", 0, "")
 	an := NewAnnouncers(client, edgedDyn, shared, e.state, recorder, AnnouncersOptions{
-		Namespace: "metallb-system",
-		PoolObjects: func() []*unstructured.Unstructured {
-			var out []*unstructured.Unstructured
-			for _, o := range pools.GetStore().List() {
-				out = append(out, o.(*unstructured.Unstructured))
-			}
-			return out
-		},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Namespace:   "metallb-system",
+		PoolObjects: func() []*unstructured.Unstructured { return listUnstructured(pools) },
+		Logger:      slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup

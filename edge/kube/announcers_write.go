@@ -28,28 +28,24 @@ func (a *Announcers) sync(ctx context.Context, name cache.ObjectName) error {
 	}
 	key := name.Namespace + "/" + name.Name
 	a.mu.Lock()
-	an, allocated := a.cur[key]
+	an := a.cur[key] // zero (no IPs) when the state allocated nothing
 	a.mu.Unlock()
 	svc, err := a.cache.Services.Services(name.Namespace).Get(name.Name)
-	if err != nil && !isNotFound(err) {
-		return err
-	}
-	if err != nil {
-		svc, an = nil, announced{}
+	if isNotFound(err) {
 		a.mu.Lock()
 		delete(a.pending, key)
 		a.mu.Unlock()
+		return a.syncL2(ctx, name, nil)
 	}
-	if svc != nil {
-		if err := a.annotate(ctx, svc, an.IPs); err != nil {
-			return err
-		}
+	if err != nil {
+		return err
+	}
+	if err := a.annotate(ctx, svc, an.IPs); err != nil {
+		return err
 	}
 	var want []l2Want
-	if svc != nil && allocated {
-		for _, h := range announcers(an.IPs) {
-			want = append(want, l2Want{Node: h, Interfaces: a.interfaces(an, h)})
-		}
+	for _, h := range announcers(an.IPs) {
+		want = append(want, l2Want{Node: h, Interfaces: a.interfaces(an, h)})
 	}
 	return a.syncL2(ctx, name, want)
 }
@@ -148,16 +144,7 @@ func newL2Cache(dyn dynamic.Interface, namespace string, resync time.Duration, o
 	_ = inf.AddIndexers(cache.Indexers{l2ServiceIndex: func(obj any) ([]string, error) {
 		return []string{l2Key(obj)}, nil
 	}})
-	h := func(obj any) { onChange(l2Key(obj)) }
-	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc: h,
-		UpdateFunc: func(old, cur any) {
-			if !isResync(old, cur) {
-				h(cur)
-			}
-		},
-		DeleteFunc: h,
-	})
+	_, _ = inf.AddEventHandler(changeHandler(func(obj any) { onChange(l2Key(obj)) }))
 	return &l2Cache{inf: inf, res: dyn.Resource(ServiceL2Statuses).Namespace(namespace)}
 }
 

@@ -46,7 +46,7 @@ func NewCache(client *Client, resync time.Duration, onChange func()) *Cache {
 	for _, inf := range c.informers {
 		_ = inf.SetTransform(trimForCache) // fails only once started
 		c.synced = append(c.synced, inf.HasSynced)
-		_, _ = inf.AddEventHandler(c.handler(func(any) { c.changed() }))
+		_, _ = inf.AddEventHandler(changeHandler(func(any) { c.changed() }))
 	}
 	c.Services = corelisters.NewServiceLister(c.svc.GetIndexer())
 	c.EndpointSlices = discoverylisters.NewEndpointSliceLister(eps.GetIndexer())
@@ -57,7 +57,7 @@ func NewCache(client *Client, resync time.Duration, onChange func()) *Cache {
 // OnService calls f (which must not block) with the name of every Service
 // added, changed or deleted. Register before Run.
 func (c *Cache) OnService(f func(cache.ObjectName)) {
-	_, _ = c.svc.AddEventHandler(c.handler(func(obj any) {
+	_, _ = c.svc.AddEventHandler(changeHandler(func(obj any) {
 		name, err := cache.DeletionHandlingObjectToName(obj)
 		if err != nil {
 			utilruntime.HandleError(err)
@@ -67,8 +67,21 @@ func (c *Cache) OnService(f func(cache.ObjectName)) {
 	}))
 }
 
-// handler calls f for adds, deletes and updates that are not resyncs.
-func (c *Cache) handler(f func(obj any)) cache.ResourceEventHandler {
+// serviceNames names every Service in the cache (none if it cannot list).
+func (c *Cache) serviceNames() []cache.ObjectName {
+	svcs, err := c.Services.List(everything)
+	if err != nil {
+		return nil
+	}
+	out := make([]cache.ObjectName, 0, len(svcs))
+	for _, s := range svcs {
+		out = append(out, cache.MetaObjectToName(s))
+	}
+	return out
+}
+
+// changeHandler calls f for adds, deletes and updates that are not resyncs.
+func changeHandler(f func(obj any)) cache.ResourceEventHandler {
 	return cache.ResourceEventHandlerFuncs{
 		AddFunc: f,
 		UpdateFunc: func(old, cur any) {

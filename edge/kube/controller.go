@@ -105,12 +105,8 @@ func New(client *Client, shared *Cache, store Store, opts Options) *Controller {
 
 // enqueueAll queues every Service in the cache.
 func (c *Controller) enqueueAll() {
-	svcs, err := c.cache.Services.List(everything)
-	if err != nil {
-		return
-	}
-	for _, s := range svcs {
-		c.queue.Add(cache.MetaObjectToName(s))
+	for _, n := range c.cache.serviceNames() {
+		c.queue.Add(n)
 	}
 }
 

@@ -138,9 +138,13 @@ func (w *PoolWatcher) Config() (cfg *config.Config, ok bool) {
 
 // PoolObjects lists the cached IPAddressPool objects (shared with the
 // cache: read them, never change them).
-func (w *PoolWatcher) PoolObjects() []*unstructured.Unstructured {
+func (w *PoolWatcher) PoolObjects() []*unstructured.Unstructured { return listUnstructured(w.pools) }
+
+// listUnstructured lists an informer's cached objects (shared with the
+// cache: read them, never change them).
+func listUnstructured(inf cache.SharedIndexInformer) []*unstructured.Unstructured {
 	var out []*unstructured.Unstructured
-	for _, it := range w.pools.GetStore().List() {
+	for _, it := range inf.GetStore().List() {
 		if u, ok := it.(*unstructured.Unstructured); ok {
 			out = append(out, u)
 		}
@@ -243,13 +247,7 @@ func (w *PoolWatcher) objects() ([]config.Object, map[string]runtime.Object) {
 	var out []config.Object
 	byName := map[string]runtime.Object{}
 	for _, inf := range []cache.SharedIndexInformer{w.pools, w.adverts} {
-		items := inf.GetStore().List()
-		var us []*unstructured.Unstructured
-		for _, it := range items {
-			if u, ok := it.(*unstructured.Unstructured); ok {
-				us = append(us, u)
-			}
-		}
+		us := listUnstructured(inf)
 		sort.Slice(us, func(i, j int) bool { return us[i].GetName() < us[j].GetName() })
 		for _, u := range us {
 			o := toObject(u)

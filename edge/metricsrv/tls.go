@@ -77,11 +77,12 @@ func (f TLSFiles) load() (*tls.Certificate, *x509.CertPool, error) {
 // here: Check at the next reload says what is wrong). The client CA is
 // read once: changing it needs a restart, like the address.
 func (f TLSFiles) tlsConfig() (*tls.Config, error) {
+	stamp := f.stamp() // before reading, as get does: a renewal in between is seen later
 	pair, pool, err := f.load()
 	if err != nil {
 		return nil, err
 	}
-	r := &certReloader{files: f, cur: pair, stamp: f.stamp()}
+	r := &certReloader{files: f, cur: pair, stamp: stamp}
 	c := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: r.get}
 	if pool != nil {
 		c.ClientCAs = pool

@@ -67,8 +67,11 @@ func TestAnnouncerInKubernetes(t *testing.T) {
 	// writer (the leader), none repeated by resyncs or by the Service
 	// controller's own writes to the Service.
 	for _, h := range []*Edge{owner, newOwner} {
-		if n := nodeAssignedCount(t, l, name, h.ID); n != 1 {
-			evs, _ := nodeAssignedEvents(l, name, h.ID)
+		evs, err := nodeAssignedEvents(l, name, h.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := eventCount(evs); n != 1 {
 			t.Errorf("%d nodeAssigned Events name %s, want exactly 1: %+v", n, h.ID, evs)
 		}
 	}
@@ -100,10 +103,14 @@ func waitReported(l *Lab, name string, ip netip.Addr, host string, deadline time
 		if len(l2) != 1 || l2[0] != want {
 			return false, fmt.Sprintf("ServiceL2Statuses %q, want [%q]", l2, want)
 		}
-		if n := nodeAssignedCount(nil, l, name, host); n == 0 {
+		evs, err := nodeAssignedEvents(l, name, host)
+		if err != nil {
+			return false, err.Error()
+		}
+		if eventCount(evs) == 0 {
 			return false, "no nodeAssigned Event naming " + host
 		}
-		if !strings.Contains(nodeAssignedMessage(l, name, host), ip.String()) {
+		if !strings.Contains(evs[len(evs)-1].Message, ip.String()) {
 			return false, "the nodeAssigned Event does not name " + ip.String()
 		}
 		return true, ""
@@ -143,24 +150,11 @@ func nodeAssignedEvents(l *Lab, name, host string) ([]corev1.Event, error) {
 	return out, nil
 }
 
-// nodeAssignedCount counts them, repeats the recorder folded included; a
-// failed list fails t (when given) or counts 0.
-func nodeAssignedCount(t *testing.T, l *Lab, name, host string) int {
-	evs, err := nodeAssignedEvents(l, name, host)
-	if err != nil && t != nil {
-		t.Fatal(err)
-	}
+// eventCount counts evs, the repeats the recorder folded into one included.
+func eventCount(evs []corev1.Event) int {
 	n := 0
 	for _, ev := range evs {
 		n += int(max(ev.Count, 1))
 	}
 	return n
-}
-
-func nodeAssignedMessage(l *Lab, name, host string) string {
-	evs, _ := nodeAssignedEvents(l, name, host)
-	if len(evs) == 0 {
-		return ""
-	}
-	return evs[len(evs)-1].Message
 }

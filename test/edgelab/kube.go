@@ -100,10 +100,12 @@ func (l *Lab) CreateServiceIPv6(ctx context.Context, name string) (netip.Addr, e
 	return l.createService(ctx, name, corev1.IPv6Protocol)
 }
 
-func (l *Lab) createService(ctx context.Context, name string, family corev1.IPFamily) (netip.Addr, error) {
+// lbService is a single-stack LoadBalancer Service of the lab (port
+// ProbePort, selector app=name).
+func lbService(ns, name string, family corev1.IPFamily) *corev1.Service {
 	single := corev1.IPFamilyPolicySingleStack
-	svc := &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: l.kube.ns},
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
 		Spec: corev1.ServiceSpec{
 			Type:           corev1.ServiceTypeLoadBalancer,
 			Selector:       map[string]string{"app": name},
@@ -112,6 +114,10 @@ func (l *Lab) createService(ctx context.Context, name string, family corev1.IPFa
 			IPFamilyPolicy: &single,
 		},
 	}
+}
+
+func (l *Lab) createService(ctx context.Context, name string, family corev1.IPFamily) (netip.Addr, error) {
+	svc := lbService(l.kube.ns, name, family)
 	cs := l.kube.client.CoreV1().Services(l.kube.ns)
 	if _, err := cs.Create(ctx, svc, metav1.CreateOptions{}); err != nil {
 		return netip.Addr{}, fmt.Errorf("create service %s: %w", name, err)

@@ -3,7 +3,6 @@ package edgelab
 import (
 	"context"
 	"fmt"
-	"io"
 	"maps"
 	"net/netip"
 	"os"
@@ -93,7 +92,7 @@ func TestDashboardAndRulesLive(t *testing.T) {
 
 	// Fill: two more Services for the one free address.
 	for i := 2; i < 4; i++ {
-		svc := lbService(l.Namespace(), fmt.Sprintf("mon-%d", i))
+		svc := lbService(l.Namespace(), fmt.Sprintf("mon-%d", i), corev1.IPv4Protocol)
 		if _, err := l.Kube().CoreV1().Services(l.Namespace()).Create(ctx, svc, metav1.CreateOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -139,7 +138,7 @@ func setPoolRange(t *testing.T, l *Lab, rng string, size uint64) {
 			t.Fatal(err)
 		}
 	}
-	if err := wait.Until(30*time.Second, "the small pool in the raft state", func() (bool, string) {
+	if err := wait.Until(30*time.Second, fmt.Sprintf("pool lab with %d addresses in the raft state", size), func() (bool, string) {
 		st, err := l.anyStatus()
 		if err != nil {
 			return false, err.Error()
@@ -152,21 +151,6 @@ func setPoolRange(t *testing.T, l *Lab, rng string, size uint64) {
 		return false, "no pool lab"
 	}); err != nil {
 		t.Fatalf("%v\n%s", err, l.LogTails(2000))
-	}
-}
-
-// lbService is a LoadBalancer Service of the lab without waiting for it.
-func lbService(ns, name string) *corev1.Service {
-	single := corev1.IPFamilyPolicySingleStack
-	return &corev1.Service{
-		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
-		Spec: corev1.ServiceSpec{
-			Type:           corev1.ServiceTypeLoadBalancer,
-			Selector:       map[string]string{"app": name},
-			Ports:          []corev1.ServicePort{{Name: "http", Port: ProbePort, Protocol: corev1.ProtocolTCP}},
-			IPFamilies:     []corev1.IPFamily{corev1.IPv4Protocol},
-			IPFamilyPolicy: &single,
-		},
 	}
 }
 
@@ -230,16 +214,11 @@ func scrapeAll(l *Lab, haproxy bool) (map[string]bool, []monitoring.Sample, erro
 }
 
 func scrape(l *Lab, e *Edge, url string) (string, error) {
-	resp, err := l.HTTPVia(e.Host).Get(url)
+	body, err := getBody(l.HTTPVia(e.Host), url)
 	if err != nil {
 		return "", fmt.Errorf("%s: scrape %s: %w", e.ID, url, err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil || resp.StatusCode != 200 {
-		return "", fmt.Errorf("%s: scrape %s: %d %v", e.ID, url, resp.StatusCode, err)
-	}
-	return string(b), nil
+	return body, nil
 }
 
 // ruleInputs are the metric families the rules under test read.

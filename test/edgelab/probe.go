@@ -32,7 +32,6 @@ type Probe struct {
 	stop   chan struct{}
 	done   chan struct{} // closed when the loop (or the process) is over
 	once   sync.Once
-	proc   *Proc // the vipprobe process, or nil
 
 	mu      sync.Mutex
 	results []Result

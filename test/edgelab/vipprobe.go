@@ -64,10 +64,13 @@ func (w *lineWriter) Write(b []byte) (int, error) {
 	}
 }
 
+// vipprobe is the vipprobe command, built once per test process.
+func (l *Lab) vipprobe() string { return goBuild(l.t, "./test/vipprobe/cmd/vipprobe") }
+
 // serveVIPProcesses is ServeVIP with a vipprobe server process per edge
 // host; it returns once every one listens.
 func (l *Lab) serveVIPProcesses(ip netip.Addr) error {
-	bin := goBuild(l.t, "./test/vipprobe/cmd/vipprobe")
+	bin := l.vipprobe()
 	addr := netip.AddrPortFrom(ip, ProbePort)
 	for _, e := range l.Edges {
 		ready := make(chan struct{})
@@ -96,7 +99,7 @@ func (l *Lab) serveVIPProcesses(ip netip.Addr) error {
 // startProbeProcess is StartProbe as a vipprobe client process in the
 // client host; its results are decoded from its stdout as they come.
 func (l *Lab) startProbeProcess(url string, interval time.Duration) (*Probe, error) {
-	bin := goBuild(l.t, "./test/vipprobe/cmd/vipprobe")
+	bin := l.vipprobe()
 	p := &Probe{target: url, stop: make(chan struct{}), done: make(chan struct{})}
 	out := &lineWriter{fn: func(line []byte) {
 		var r Result
@@ -110,7 +113,6 @@ func (l *Lab) startProbeProcess(url string, interval time.Duration) (*Probe, err
 	if err != nil {
 		return nil, err
 	}
-	p.proc = proc
 	go func() {
 		defer close(p.done)
 		select {
@@ -133,7 +135,7 @@ func (l *Lab) startProbeProcess(url string, interval time.Duration) (*Probe, err
 // (vipprobe.TimerLateness): the floor under every gap the probe measures
 // on this machine at this moment.
 func (l *Lab) TimerFloor(every, d time.Duration) ([]time.Duration, error) {
-	bin := goBuild(l.t, "./test/vipprobe/cmd/vipprobe")
+	bin := l.vipprobe()
 	out, err := l.Exec(l.Client, l.realtime(bin, "timer", "-every", every.String(), "-for", d.String())...)
 	if err != nil {
 		return nil, fmt.Errorf("vipprobe timer: %w: %s", err, out)

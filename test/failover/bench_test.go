@@ -28,14 +28,7 @@ func BenchmarkFailover(b *testing.B) {
 		b.Fatal(err)
 	}
 	l, vips := newLab(b)
-	for _, f := range []fault{ownerCrash, leaderOwnerCrash, leaderCrash, noFault, graceful} {
-		b.Run("edged/"+f.String(), func(b *testing.B) {
-			gaps(b, func(n int) (sample, error) { return edgedTrial(l, vips, f, n) })
-		})
-	}
-	b.Run("edged/partition", func(b *testing.B) {
-		splits(b, func(n int) (edgelab.ARPReport, error) { return edgedSplitTrial(l, vips, n) })
-	})
+	edgedBenches(b, l, vips, "edged", ownerCrash, leaderOwnerCrash, leaderCrash, noFault, graceful)
 	b.Run("machine/timer-floor", func(b *testing.B) { timerFloor(b, l) })
 	stopEdged(l)
 	for i, k := range []struct {
@@ -73,12 +66,18 @@ func BenchmarkFailover(b *testing.B) {
 //	go test ./test/failover -run '^$' -bench FailoverFastProfile -benchtime 20x -timeout 60m -v
 func BenchmarkFailoverFastProfile(b *testing.B) {
 	l, vips := newLabWith(b, edgelab.Options{RaftTimings: edgelab.FastProfile})
-	for _, f := range []fault{ownerCrash, leaderOwnerCrash, leaderCrash, noFault} {
-		b.Run("edged-fast/"+f.String(), func(b *testing.B) {
+	edgedBenches(b, l, vips, "edged-fast", ownerCrash, leaderOwnerCrash, leaderCrash, noFault)
+}
+
+// edgedBenches runs the gap benchmark of each fault, then the partition
+// one, as sub-benchmarks prefix/<fault> and prefix/partition.
+func edgedBenches(b *testing.B, l *edgelab.Lab, vips []netip.Addr, prefix string, faults ...fault) {
+	for _, f := range faults {
+		b.Run(prefix+"/"+f.String(), func(b *testing.B) {
 			gaps(b, func(n int) (sample, error) { return edgedTrial(l, vips, f, n) })
 		})
 	}
-	b.Run("edged-fast/partition", func(b *testing.B) {
+	b.Run(prefix+"/partition", func(b *testing.B) {
 		splits(b, func(n int) (edgelab.ARPReport, error) { return edgedSplitTrial(l, vips, n) })
 	})
 }

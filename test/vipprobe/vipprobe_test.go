@@ -84,20 +84,11 @@ func TestCommand(t *testing.T) {
 		t.Fatalf("go build: %v: %s", err, out)
 	}
 	addr := freeport.Addr(t)
-	serve := start(t, bin, "serve", "-listen", addr, "-name", "e7")
+	serve, _ := start(t, bin, "serve", "-listen", addr, "-name", "e7")
 	if line, err := serve.ReadString('\n'); err != nil || line != "listening\n" {
 		t.Fatalf("serve printed %q, %v; want listening", line, err)
 	}
-	get := exec.Command(bin, "get", "-url", "http://"+addr+"/", "-every", "5ms")
-	stdout, err := get.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	get.Stderr = os.Stderr
-	if err := get.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = get.Process.Kill() })
+	stdout, get := start(t, bin, "get", "-url", "http://"+addr+"/", "-every", "5ms")
 	lines := bufio.NewScanner(stdout)
 	var results []Result
 	for len(results) < 5 && lines.Scan() {
@@ -127,9 +118,9 @@ func TestCommand(t *testing.T) {
 	}
 }
 
-// start starts bin with args, killed at the end of the test, and returns
-// its stdout.
-func start(t *testing.T, bin string, args ...string) *bufio.Reader {
+// start starts bin with args, killed at the end of the test (unless the
+// test waited for it), and returns its stdout and the command.
+func start(t *testing.T, bin string, args ...string) (*bufio.Reader, *exec.Cmd) {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	out, err := cmd.StdoutPipe()
@@ -145,7 +136,7 @@ func start(t *testing.T, bin string, args ...string) *bufio.Reader {
 		_, _ = io.Copy(io.Discard, out)
 		_ = cmd.Wait()
 	})
-	return bufio.NewReader(out)
+	return bufio.NewReader(out), cmd
 }
 
 // TestTimerLateness: one sample per interval, none early (an absolute
