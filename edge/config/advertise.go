@@ -91,10 +91,16 @@ func (c *Config) AdvertisementsFor(pool string) []L2Advertisement {
 // InterfacesOf returns the interfaces ad announces on: its own, else
 // announce.interfaces; nil means every interface the host serves.
 func (c *Config) InterfacesOf(ad L2Advertisement) []string {
-	if len(ad.Interfaces) > 0 {
-		return ad.Interfaces
+	return ownOr(ad.Interfaces, c.Announce.Interfaces)
+}
+
+// ownOr is an advertisement's or a static VIP's own interfaces, else the
+// host's (announce.interfaces; nil meaning every served interface).
+func ownOr(own, host []string) []string {
+	if len(own) > 0 {
+		return own
 	}
-	return c.Announce.Interfaces
+	return host
 }
 
 // PoolInterfaces returns the interfaces this host (node.name) announces an
@@ -105,14 +111,21 @@ func (c *Config) InterfacesOf(ad L2Advertisement) []string {
 // static VIP's pool is announced on the VIP's interfaces, when its nodes
 // allow this host.
 func (c *Config) PoolInterfaces(pool string, services []map[string]string) (ifaces []string, ok bool) {
+	return c.PoolInterfacesOf(c.Node.Name, c.Announce.Interfaces, pool, services)
+}
+
+// PoolInterfacesOf is PoolInterfaces as edge host host computes it, its
+// announce.interfaces being hostIfaces: what this host's config says of
+// another host (the Kubernetes announcer reports every host's interfaces).
+func (c *Config) PoolInterfacesOf(host string, hostIfaces []string, pool string, services []map[string]string) (ifaces []string, ok bool) {
 	if v, static := c.staticVIP(pool); static {
-		return slices.Clone(c.staticInterfaces(v)), v.allows(c.Node.Name)
+		return slices.Clone(ownOr(v.Interfaces, hostIfaces)), v.allows(host)
 	}
 	for _, ad := range c.AdvertisementsFor(pool) {
-		if !ad.Allows(c.Node.Name) || !ad.Serves(services) {
+		if !ad.Allows(host) || !ad.Serves(services) {
 			continue
 		}
-		ifs := c.InterfacesOf(ad)
+		ifs := ownOr(ad.Interfaces, hostIfaces)
 		switch {
 		case !ok:
 			ifaces, ok = slices.Clone(ifs), true

@@ -124,10 +124,7 @@ func (c *Config) staticVIP(pool string) (StaticVIP, bool) {
 // staticInterfaces returns the interfaces v is announced on: its own, else
 // announce.interfaces; nil means every interface the host serves.
 func (c *Config) staticInterfaces(v StaticVIP) []string {
-	if len(v.Interfaces) > 0 {
-		return v.Interfaces
-	}
-	return c.Announce.Interfaces
+	return ownOr(v.Interfaces, c.Announce.Interfaces)
 }
 
 // allows reports whether the edge host node may announce v.

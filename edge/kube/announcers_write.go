@@ -114,10 +114,9 @@ func (a *Announcers) interfaces(an announced, host string) []string {
 	if cfg == nil {
 		return nil
 	}
-	other := *cfg // read-only: PoolInterfaces as host would compute it
-	other.Node.Name = host
-	other.Announce.Interfaces = nil
-	ifs, ok := other.PoolInterfaces(an.Pool, []map[string]string{an.Labels})
+	// Another host's announce.interfaces are not known here: nil, every
+	// served interface.
+	ifs, ok := cfg.PoolInterfacesOf(host, nil, an.Pool, []map[string]string{an.Labels})
 	if !ok {
 		return nil
 	}
